@@ -1,0 +1,7 @@
+//! Acceptance-test harness: temp container roots, running phase binaries as separate processes, a real
+//! loopback registry, and small base images.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+pub mod harness;
+pub mod images;
+pub mod registry;

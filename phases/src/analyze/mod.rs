@@ -1,0 +1,10 @@
+//! The analyzer: read the previous and run images, write `analyzed.toml` (platform spec "analyzer").
+
+use crate::cli::Inputs;
+use crate::Failure;
+
+/// Runs the phase on resolved inputs.
+pub fn run(inputs: &Inputs) -> Result<(), Failure> {
+    let _ = inputs;
+    Err(Failure::not_implemented("analyze"))
+}

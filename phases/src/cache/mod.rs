@@ -1,0 +1,1 @@
+//! Cache stores: a cache directory and a cache image (platform spec "Cache"; checklist §20).

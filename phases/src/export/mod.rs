@@ -1,0 +1,10 @@
+//! The exporter: assemble the app image and the cache (platform spec "exporter").
+
+use crate::cli::Inputs;
+use crate::Failure;
+
+/// Runs the phase on resolved inputs.
+pub fn run(inputs: &Inputs) -> Result<(), Failure> {
+    let _ = inputs;
+    Err(Failure::not_implemented("export"))
+}

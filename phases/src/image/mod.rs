@@ -1,0 +1,5 @@
+//! Images: OCI image layouts on disk ([`layout`]) and registry images ([`registry`]), behind one
+//! abstraction the phases use.
+
+pub mod layout;
+pub mod registry;

@@ -1,0 +1,10 @@
+//! The restorer: restore layer metadata and cached layers (platform spec "restorer").
+
+use crate::cli::Inputs;
+use crate::Failure;
+
+/// Runs the phase on resolved inputs.
+pub fn run(inputs: &Inputs) -> Result<(), Failure> {
+    let _ = inputs;
+    Err(Failure::not_implemented("restore"))
+}

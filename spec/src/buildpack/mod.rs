@@ -1,0 +1,1 @@
+//! Buildpack- and extension-side file formats (buildpack spec, image extension spec).

@@ -1,0 +1,1 @@
+//! Platform-side file formats (platform spec "Data Format").
