@@ -212,6 +212,16 @@ impl PlatformApi {
     pub fn process_type_env_ignored(self) -> bool {
         self.at_least(0, 9)
     }
+    /// `[P≥0.10]` `metadata.toml` and the build metadata label write process `command` as an array;
+    /// earlier as a string (extra command entries move to the front of `args`).
+    pub fn metadata_command_is_array(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[P<0.9]` the legacy `bom` is written to `metadata.toml`, `report.toml` and the build metadata
+    /// label; from 0.9 it goes to `<layers>/sbom/{launch,build}/sbom.legacy.json` instead.
+    pub fn legacy_bom_in_metadata(self) -> bool {
+        !self.at_least(0, 9)
+    }
 }
 
 impl BuildpackApi {
