@@ -10,6 +10,7 @@ pub mod buildpack;
 pub mod env;
 pub mod exit;
 pub mod io;
+pub mod labels;
 pub mod platform;
 
 pub use api::{BuildpackApi, PlatformApi};

@@ -12,7 +12,8 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use launch::{encode_command, RawProcess};
+pub(crate) use element::is_false;
+pub(crate) use launch::{encode_command, RawCommand, RawProcess};
 
 pub use bom::BomEntry;
 pub use build::{BuildToml, Unmet};
