@@ -2,7 +2,9 @@
 //! "detector", buildpack spec "Phase #1: Detection", image extension spec "generate"; checklist §3, §4, §12,
 //! §13).
 
+pub mod childenv;
 pub mod detector;
+pub mod exec;
 pub mod log;
 pub mod model;
 pub mod resolve;
