@@ -73,10 +73,11 @@ pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child>
 
 /// Runs `cmd` with stdout and stderr merged into one buffer, in write order.
 pub fn run_captured(cmd: &mut Command) -> std::io::Result<(Option<i32>, Vec<u8>)> {
-    let (mut reader, writer) = std::io::pipe()?;
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut reader = std::fs::File::from(reader);
     cmd.stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer);
+        .stdout(Stdio::from(writer.try_clone()?))
+        .stderr(Stdio::from(writer));
     let spawned = spawn_retrying(cmd);
     // Drop our copies of the write end (held by `cmd`) so reading reaches EOF when the child exits.
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
