@@ -1,5 +1,7 @@
 //! The extender: apply image-extension Dockerfiles in userspace (platform spec "extender").
 
+pub mod dockerfile;
+
 use crate::cli::Inputs;
 use crate::Failure;
 
