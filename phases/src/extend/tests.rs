@@ -134,3 +134,121 @@ fn run_write_delete_env_user_workdir() {
         .iter()
         .any(|h| h.created_by == "Layer: 'RUN echo hi > /x', Created by extension: test/ext"));
 }
+
+#[test]
+fn copy_heredoc_and_args() {
+    let f = fixture();
+    std::fs::write(f.ctx.join("hello.txt"), "from context\n").unwrap();
+    std::fs::create_dir_all(f.ctx.join("dir/sub")).unwrap();
+    std::fs::write(f.ctx.join("dir/sub/a"), "a").unwrap();
+    let o = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nARG user_id\nARG group_id\nARG build_id=0\nARG GREETING=dflt\nARG EXTRA\nCOPY hello.txt /opt/\nCOPY --chown=${user_id}:${group_id} dir /opt/dir\nCOPY <<EOF /opt/inline\nuser=${user_id} greeting=${GREETING}\nEOF\nUSER root\nRUN <<EOF\necho \"$EXTRA-${GREETING:-x}\" > /args\necho $build_id > /build_id\nEOF\nRUN <<EOF cat > /piped\npiped $GREETING\nEOF\n",
+        vec![("EXTRA".into(), "extra".into())],
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/hello.txt")).unwrap(),
+        "from context\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/dir/sub/a")).unwrap(),
+        "a"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(f.root.join("opt/dir/sub/a"))
+            .unwrap()
+            .uid(),
+        1000
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/inline")).unwrap(),
+        "user=1000 greeting=dflt\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("args")).unwrap(),
+        "extra-dflt\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("piped")).unwrap(),
+        "piped dflt\n"
+    );
+    let build_id = std::fs::read_to_string(f.root.join("build_id")).unwrap();
+    assert_eq!(build_id.trim().len(), 36, "{build_id}");
+    assert_eq!(o.layers.len(), 5);
+    // ARG values are not persisted in the config.
+    assert!(!o.state.env.iter().any(|e| e.starts_with("EXTRA=")));
+}
+
+#[test]
+fn cached_rebuild_runs_nothing() {
+    let f = fixture();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN rm /bin/vi && echo two > /two\n";
+    let first = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((first.runs, first.cache_hits), (2, 0));
+    // A fresh root from the same base: the cache rebuilds the same layers without running anything.
+    std::fs::remove_dir_all(&f.root).unwrap();
+    std::fs::remove_dir_all(&f.blobs).unwrap();
+    busybox_root(&f.root);
+    let second = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((second.runs, second.cache_hits), (0, 2));
+    assert_eq!(first.layers, second.layers);
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("two")).unwrap(),
+        "two\n"
+    );
+    assert!(std::fs::symlink_metadata(f.root.join("bin/vi")).is_err());
+    // A changed instruction misses from there on.
+    let third = run_one(&f, "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN echo three > /three\n", vec![], true).unwrap();
+    assert_eq!((third.runs, third.cache_hits), (1, 1));
+}
+
+#[test]
+fn failing_run_names_extension_file_and_line() {
+    let f = fixture();
+    let e = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo visible-output; exit 3\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("extension 'test/ext'")
+            && e.contains("run.Dockerfile:4")
+            && e.contains("exit code 3"),
+        "{e}"
+    );
+    assert!(e.contains("visible-output"), "{e}");
+    let e = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nRUN [\"/nope\"]\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("run.Dockerfile:3") && e.contains("127"), "{e}");
+}
+
+#[test]
+fn copy_outside_context_is_refused() {
+    let f = fixture();
+    std::fs::write(f.ctx.parent().unwrap().join("secret"), "s").unwrap();
+    std::os::unix::fs::symlink("../secret", f.ctx.join("link")).unwrap();
+    for src in ["../secret", "link"] {
+        let e = run_one(
+            &f,
+            &format!("ARG base_image\nFROM ${{base_image}}\nCOPY {src} /s\n"),
+            vec![],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("outside the build context") && e.contains("run.Dockerfile:3"),
+            "{e}"
+        );
+    }
+    assert!(!f.root.join("s").exists());
+}
