@@ -115,13 +115,12 @@ fn remove_any(p: &Path) -> io::Result<()> {
     }
 }
 
-/// Applies a gzip layer blob to `root`: whiteouts delete, opaque markers empty their directory, other
+/// Applies a layer blob (gzip, zstd or plain tar) to `root`: whiteouts delete, opaque markers empty their directory, other
 /// entries are unpacked with owners, modes and mtimes. Entries never land outside `root`.
 ///
 /// TODO(integration): switch to the `archive` module's safe extraction once it lands.
 pub fn apply_layer(root: &Path, blob: &Path) -> io::Result<()> {
-    let f = std::fs::File::open(blob)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));
+    let mut archive = tar::Archive::new(super::oci::open_layer(blob)?);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let rel = entry.path()?.into_owned();

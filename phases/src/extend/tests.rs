@@ -252,3 +252,185 @@ fn copy_outside_context_is_refused() {
     }
     assert!(!f.root.join("s").exists());
 }
+
+/// Writes `root` as a one-layer OCI layout (build user 1000:1000) and returns its manifest digest.
+pub(crate) fn write_base_layout(root: &Path, layout: &Path) -> String {
+    use super::snapshot;
+    use sha2::Digest;
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let after = snapshot::take(root, &snapshot::Ignore::default()).unwrap();
+    let changes = snapshot::diff(&snapshot::Snapshot::default(), &after);
+    let layer = snapshot::write_layer(root, &after, &changes, &blobs)
+        .unwrap()
+        .unwrap();
+    let put = |v: serde_json::Value| {
+        let b = serde_json::to_vec(&v).unwrap();
+        let hex = hex::encode(sha2::Sha256::digest(&b));
+        std::fs::write(blobs.join(&hex), &b).unwrap();
+        (format!("sha256:{hex}"), b.len())
+    };
+    let (cd, cs) = put(serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000"], "User": "1000:1000"},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [{"created_by": "busybox"}]
+    }));
+    let (md, ms) = put(serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.digest, "size": layer.size}]
+    }));
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms, "annotations": {"org.opencontainers.image.ref.name": "base"}}]}).to_string(),
+    )
+    .unwrap();
+    md
+}
+
+pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Extender {
+    let df = dockerfile::parse("test/ext", &f.ctx.join("run.Dockerfile"), text).unwrap();
+    super::Extender {
+        kind: super::Kind::Run,
+        base_layout: layout.to_path_buf(),
+        base_digest: None,
+        base_ref: "base".into(),
+        root: None,
+        extensions: vec![ExtensionInput {
+            dockerfile: df,
+            context: f.ctx.clone(),
+            args: vec![],
+        }],
+        extended_dir: f.root.parent().unwrap().join("extended"),
+        cache: Some(StepCache::new(&f.cache, Duration::from_secs(3600))),
+        work_dir: f.root.parent().unwrap().join("work"),
+        mapping: IdMapping::detect().unwrap(),
+        ignore: vec![],
+    }
+}
+
+#[test]
+fn kind_run_from_layout_writes_sparse_extended_image() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    write_base_layout(&f.root, &layout);
+    let ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hi > /x && rm /bin/vi\nLABEL io.buildpacks.rebasable=true\nUSER 1000:1000\n",
+    );
+    let done = ext.extend().unwrap();
+    let out = done.output.unwrap();
+    let entries: Vec<_> = std::fs::read_dir(ext.extended_dir.join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].to_string_lossy().starts_with("sha256:"));
+    // Sparse: only the new layer's blob + config + manifest.
+    assert_eq!(
+        std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
+        3
+    );
+    // Complete it with the base blobs and check it with umoci.
+    let full = f.root.parent().unwrap().join("full");
+    std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&out)
+        .arg(&full)
+        .status()
+        .unwrap();
+    for b in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let _ = std::fs::copy(b.path(), full.join("blobs/sha256").join(b.file_name()));
+    }
+    let bundle = f.root.parent().unwrap().join("bundle");
+    let st = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:extended", full.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/x")).unwrap(),
+        "hi\n"
+    );
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/vi")).is_err());
+    assert!(bundle.join("rootfs/bin/sh").exists());
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let md = idx["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(md)).unwrap()).unwrap();
+    let cd = m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(cd)).unwrap()).unwrap();
+    assert_eq!(c["config"]["User"], "1000:1000");
+    assert_eq!(c["config"]["Labels"]["io.buildpacks.rebasable"], "true");
+    assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    let hist: Vec<String> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        hist.contains(
+            &"Layer: 'RUN echo hi > /x && rm /bin/vi', Created by extension: test/ext".to_string()
+        ),
+        "{hist:?}"
+    );
+    // The work dir is cleaned up.
+    assert_eq!(std::fs::read_dir(&ext.work_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn kind_run_final_root_user_or_failure_leaves_nothing() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    write_base_layout(&f.root, &layout);
+    let ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hi > /x\n",
+    );
+    let e = ext.extend().unwrap_err();
+    assert!(
+        e.to_string().contains("the final user ID is 0 (root)"),
+        "{e}"
+    );
+    let ext2 = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nRUN false\n",
+    );
+    let e = ext2.extend().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("run.Dockerfile:3: RUN failed with exit code 1"),
+        "{e}"
+    );
+    let left = std::fs::read_dir(ext.extended_dir.join("run"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
