@@ -1,4 +1,7 @@
-//! The exporter: assemble the app image and the cache (platform spec "exporter").
+//! The exporter: assemble the app image and the cache (platform spec "exporter"; checklist §8).
+
+mod glob;
+pub mod slices;
 
 use crate::cli::Inputs;
 use crate::Failure;
