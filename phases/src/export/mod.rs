@@ -1,6 +1,8 @@
 //! The exporter: assemble the app image and the cache (platform spec "exporter"; checklist §8).
 
 mod glob;
+pub mod metadata;
+pub mod plan;
 pub mod slices;
 
 use crate::cli::Inputs;
