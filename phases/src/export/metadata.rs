@@ -105,7 +105,12 @@ impl LifecycleMetadata {
         out.extend(self.launcher.get());
         out.extend(self.process_types.get());
         for b in &self.buildpacks {
-            out.extend(b.layers.values().map(|l| l.sha.as_str()).filter(|s| !s.is_empty()));
+            out.extend(
+                b.layers
+                    .values()
+                    .map(|l| l.sha.as_str())
+                    .filter(|s| !s.is_empty()),
+            );
         }
         out
     }
@@ -126,6 +131,9 @@ mod tests {
         let mut ids = m.all_diff_ids();
         ids.sort();
         assert_eq!(ids, vec!["sha256:a1", "sha256:c", "sha256:l", "sha256:w"]);
-        assert_eq!(LifecycleMetadata::from_label(Some("nope")), LifecycleMetadata::default());
+        assert_eq!(
+            LifecycleMetadata::from_label(Some("nope")),
+            LifecycleMetadata::default()
+        );
     }
 }

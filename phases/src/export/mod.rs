@@ -1,5 +1,6 @@
 //! The exporter: assemble the app image and the cache (platform spec "exporter"; checklist §8).
 
+pub mod config;
 mod glob;
 pub mod metadata;
 pub mod plan;

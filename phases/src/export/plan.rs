@@ -190,14 +190,26 @@ pub fn read_buildpack_layers(bp_dir: &Path) -> Result<Vec<FoundLayer>, PlanError
     let rd = match fs::read_dir(bp_dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(PlanError::Io { path: bp_dir.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(PlanError::Io {
+                path: bp_dir.to_path_buf(),
+                source: e,
+            })
+        }
     };
     let mut names = BTreeMap::new();
     for entry in rd {
-        let entry = entry.map_err(|e| PlanError::Io { path: bp_dir.to_path_buf(), source: e })?;
+        let entry = entry.map_err(|e| PlanError::Io {
+            path: bp_dir.to_path_buf(),
+            source: e,
+        })?;
         let fname = entry.file_name();
-        let Some(fname) = fname.to_str() else { continue };
-        let Some(name) = fname.strip_suffix(".toml") else { continue };
+        let Some(fname) = fname.to_str() else {
+            continue;
+        };
+        let Some(name) = fname.strip_suffix(".toml") else {
+            continue;
+        };
         if RESERVED_TOMLS.contains(&name) || name.is_empty() {
             continue;
         }
@@ -205,7 +217,10 @@ pub fn read_buildpack_layers(bp_dir: &Path) -> Result<Vec<FoundLayer>, PlanError
     }
     let mut out = Vec::with_capacity(names.len());
     for (name, path) in names {
-        let text = fs::read_to_string(&path).map_err(|e| PlanError::Io { path: path.clone(), source: e })?;
+        let text = fs::read_to_string(&path).map_err(|e| PlanError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let toml: LayerToml = toml::from_str(&text).map_err(|e| PlanError::BadLayerToml {
             path: path.clone(),
             source: Box::new(e),
@@ -216,7 +231,11 @@ pub fn read_buildpack_layers(bp_dir: &Path) -> Result<Vec<FoundLayer>, PlanError
                 source: "types table isn't supported in this buildpack api version: flags must be under [types]".into(),
             });
         }
-        out.push(FoundLayer { dir: bp_dir.join(&name), name, toml });
+        out.push(FoundLayer {
+            dir: bp_dir.join(&name),
+            name,
+            toml,
+        });
     }
     Ok(out)
 }
@@ -286,7 +305,11 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
                 id,
                 content,
                 previous_sha,
-                role: LayerRole::Buildpack { buildpack: index, name: layer.name, metadata },
+                role: LayerRole::Buildpack {
+                    buildpack: index,
+                    name: layer.name,
+                    metadata,
+                },
             });
         }
     }
@@ -296,7 +319,12 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
             id: LAUNCH_SBOM_ID.into(),
             created_by: "Software Bill-of-Materials".into(),
             content: LayerContent::Dir(sbom_dir),
-            previous_sha: inp.previous.sbom.as_ref().and_then(|s| s.get()).map(String::from),
+            previous_sha: inp
+                .previous
+                .sbom
+                .as_ref()
+                .and_then(|s| s.get())
+                .map(String::from),
             role: LayerRole::Sbom,
         });
     }
@@ -305,7 +333,10 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
         let (id, created_by) = if n == 1 {
             ("app".to_string(), "Application Layer".to_string())
         } else {
-            (format!("slice-{}", i + 1), format!("Application Slice: {}", i + 1))
+            (
+                format!("slice-{}", i + 1),
+                format!("Application Slice: {}", i + 1),
+            )
         };
         plan.push(PlannedLayer {
             id,
@@ -364,7 +395,10 @@ mod tests {
     use crate::export::slices::AppSlice;
 
     fn bp(id: &str) -> GroupBuildpack {
-        GroupBuildpack { id: id.into(), version: "1.0".into() }
+        GroupBuildpack {
+            id: id.into(),
+            version: "1.0".into(),
+        }
     }
 
     fn setup() -> tempfile::TempDir {
@@ -374,8 +408,16 @@ mod tests {
         fs::create_dir_all(a.join("zeta")).unwrap();
         fs::create_dir_all(a.join("alpha")).unwrap();
         fs::create_dir_all(a.join("build-only")).unwrap();
-        fs::write(a.join("zeta.toml"), "[types]\nlaunch = true\n[metadata]\nv = 1\n").unwrap();
-        fs::write(a.join("alpha.toml"), "[types]\nlaunch = true\ncache = true\n").unwrap();
+        fs::write(
+            a.join("zeta.toml"),
+            "[types]\nlaunch = true\n[metadata]\nv = 1\n",
+        )
+        .unwrap();
+        fs::write(
+            a.join("alpha.toml"),
+            "[types]\nlaunch = true\ncache = true\n",
+        )
+        .unwrap();
         fs::write(a.join("build-only.toml"), "[types]\nbuild = true\n").unwrap();
         fs::write(a.join("launch.toml"), "[[processes]]\n").unwrap();
         fs::write(a.join("store.toml"), "[metadata]\n").unwrap();
@@ -390,10 +432,19 @@ mod tests {
         let mut layers = BTreeMap::new();
         layers.insert(
             "restored".to_string(),
-            BuildpackLayerMetadata { sha: "sha256:r".into(), launch: true, ..Default::default() },
+            BuildpackLayerMetadata {
+                sha: "sha256:r".into(),
+                launch: true,
+                ..Default::default()
+            },
         );
         LifecycleMetadata {
-            buildpacks: vec![BuildpackLayers { key: "example/a".into(), version: "1.0".into(), layers, store: None }],
+            buildpacks: vec![BuildpackLayers {
+                key: "example/a".into(),
+                version: "1.0".into(),
+                layers,
+                store: None,
+            }],
             launcher: crate::cache::LayerSha::new("sha256:l"),
             ..Default::default()
         }
@@ -404,7 +455,9 @@ mod tests {
         let t = setup();
         let l = t.path().join("layers");
         let prev = previous();
-        let slices = AppSlices { layers: vec![AppSlice::default(), AppSlice::default()] };
+        let slices = AppSlices {
+            layers: vec![AppSlice::default(), AppSlice::default()],
+        };
         let types = vec!["web".to_string()];
         let plan = plan_layers(&PlanInputs {
             layers_dir: &l,
@@ -433,7 +486,10 @@ mod tests {
             ]
         );
         assert_eq!(plan[1].content, LayerContent::Previous("sha256:r".into()));
-        assert_eq!(plan[0].created_by, "Layer: 'alpha', Created by buildpack: example/a@1.0");
+        assert_eq!(
+            plan[0].created_by,
+            "Layer: 'alpha', Created by buildpack: example/a@1.0"
+        );
         assert_eq!(plan[4].created_by, "Application Slice: 1");
         assert_eq!(plan[6].previous_sha.as_deref(), Some("sha256:l"));
         match &plan[2].role {
@@ -450,7 +506,9 @@ mod tests {
         let l = t.path().join("layers");
         let a = l.join("example_a");
         fs::write(a.join("gone.toml"), "[types]\nlaunch = true\n").unwrap();
-        let slices = AppSlices { layers: vec![AppSlice::default()] };
+        let slices = AppSlices {
+            layers: vec![AppSlice::default()],
+        };
         let inp = PlanInputs {
             layers_dir: &l,
             app_dir: Path::new("/workspace"),
@@ -463,11 +521,21 @@ mod tests {
         };
         let err = plan_layers(&inp).unwrap_err().to_string();
         assert_eq!(err, "cannot reuse 'example/a:gone', previous image has no metadata for layer 'example/a:gone'");
-        fs::write(a.join("gone.toml"), "[types]\nlaunch = true\ncache = true\n").unwrap();
+        fs::write(
+            a.join("gone.toml"),
+            "[types]\nlaunch = true\ncache = true\n",
+        )
+        .unwrap();
         let err = plan_layers(&inp).unwrap_err().to_string();
-        assert_eq!(err, "layer 'example/a:gone' is cache=true but has no contents");
+        assert_eq!(
+            err,
+            "layer 'example/a:gone' is cache=true but has no contents"
+        );
         fs::write(a.join("gone.toml"), "launch = true\n").unwrap();
-        assert!(plan_layers(&inp).unwrap_err().to_string().starts_with("failed to parse metadata for layers"));
+        assert!(plan_layers(&inp)
+            .unwrap_err()
+            .to_string()
+            .starts_with("failed to parse metadata for layers"));
         assert!(validate_process_type("we/b").is_err());
         assert!(validate_process_type("").is_err());
         assert!(validate_process_type("web-1.x").is_ok());
