@@ -104,6 +104,7 @@ impl CacheMetadata {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -8,8 +8,7 @@ mod volume;
 pub use metadata::{
     BuildpackLayerMetadata, BuildpackLayers, CacheMetadata, LayerSha, StoreMetadata,
 };
-pub(crate) use volume::sha256_file;
-pub use volume::VolumeCache;
+pub use volume::{sha256_file, VolumeCache};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

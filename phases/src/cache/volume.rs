@@ -170,8 +170,8 @@ fn validate_diff_id(diff_id: &str) -> Result<(), CacheError> {
     }
 }
 
-/// `sha256:<hex>` of a file's bytes, streamed.
-pub(crate) fn sha256_file(path: &Path) -> Result<String, CacheError> {
+/// `sha256:<hex>` of a file's bytes, streamed (the diffID of an uncompressed layer tar).
+pub fn sha256_file(path: &Path) -> Result<String, CacheError> {
     let mut f = File::open(path).map_err(|e| CacheError::io(path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

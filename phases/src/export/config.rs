@@ -145,9 +145,10 @@ pub fn build_config(base: &ImageConfiguration, inp: &ConfigInputs) -> ImageConfi
         .collect();
     let base_hist_ok = keep_history && base_hist.len() == base_layers;
     let mut history = Vec::with_capacity(base_layers + inp.layers.len());
+    #[allow(clippy::needless_range_loop)]
     for i in 0..base_layers {
         let mut h = if base_hist_ok {
-            base_hist[i].clone()
+            base_hist.get(i).cloned().unwrap_or_default()
         } else {
             History::default()
         };

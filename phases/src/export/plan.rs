@@ -389,7 +389,7 @@ pub fn validate_process_type(t: &str) -> Result<(), PlanError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::cache::BuildpackLayers;
     use crate::export::slices::AppSlice;
