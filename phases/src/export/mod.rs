@@ -2,6 +2,7 @@
 
 pub mod config;
 mod glob;
+pub mod layer_tar;
 pub mod metadata;
 pub mod plan;
 pub mod slices;
