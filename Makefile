@@ -27,8 +27,12 @@ test: lint build-debug
 demo:
 	@echo "make demo: not yet implemented (see issue 8)"; exit 1
 
-bench:
-	@echo "make bench: no benchmarks yet"
+bench: bench-layer
+
+# --- image helper: layer benchmark (phases/examples/bench_layer.rs) ---
+.PHONY: bench-layer
+bench-layer:
+	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_layer
 
 install: build
 	mkdir -p $(DESTDIR)/cnb/lifecycle
