@@ -5,9 +5,11 @@ mod bom;
 mod build;
 mod descriptor;
 mod element;
+mod extend;
 mod launch;
 mod layer;
 mod plan;
+mod sbom;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -22,9 +24,13 @@ pub use descriptor::{
     Target, BIONIC_STACK_ID,
 };
 pub use element::{GroupElement, OrderGroup};
+pub use extend::{
+    parse_exec_d_output, parse_exec_d_output_str, ExtendArg, ExtendArgs, ExtendConfig,
+};
 pub use launch::{Label, LaunchToml, Process, Slice};
 pub use layer::{LayerMetadataFile, LayerTypes};
 pub use plan::{BuildpackPlan, DetectPlan, PlanRuleError, PlanSections, Provide, Require};
+pub use sbom::{SbomFileName, SbomFormat};
 pub use store::StoreToml;
 
 /// IDs reserved for lifecycle directories under `<layers>`: a buildpack ID "MUST NOT be `app`, `config`,

@@ -352,3 +352,53 @@ fn syntax_errors_name_the_file_and_location() {
     assert!(s.starts_with("toml: line 2, column"), "{s}");
     assert!(s.contains(&path.display().to_string()), "{s}");
 }
+
+#[test]
+fn extend_config_golden_from_spec() {
+    // F-EXTEND: image extension spec "extend-config.toml (TOML)".
+    let text =
+        "[[build.args]]\nname = \"a\"\nvalue = \"1\"\n[[run.args]]\nname = \"b\"\nvalue = \"2\"\n";
+    let c = ExtendConfig::from_toml_str(text).unwrap();
+    assert_eq!(c.args_for("build")[0].name, "a");
+    assert_eq!(c.args_for("run")[0].value, "2");
+    assert_eq!(
+        ExtendConfig::from_toml_str(&c.to_toml_string().unwrap()).unwrap(),
+        c
+    );
+    assert_eq!(
+        ExtendConfig::from_toml_str("").unwrap(),
+        ExtendConfig::default()
+    );
+}
+
+#[test]
+fn exec_d_output_is_string_pairs() {
+    // F-EXECD
+    let m = parse_exec_d_output_str("A = \"1\"\nB = \"x y\"\n").unwrap();
+    assert_eq!(m["A"], "1");
+    assert_eq!(m["B"], "x y");
+    assert!(parse_exec_d_output_str("A = 1\n").is_err());
+    let e = parse_exec_d_output(std::path::Path::new("/layers/bp/l/exec.d/x"), "A =").unwrap_err();
+    assert!(e.to_string().contains("/layers/bp/l/exec.d/x"), "{e}");
+}
+
+#[test]
+fn sbom_names_and_media_types() {
+    // SB-01, SB-02
+    let f = SbomFileName::parse("node.sbom.cdx.json").unwrap();
+    assert_eq!(f.owner, "node");
+    assert_eq!(f.format, Ok(SbomFormat::CycloneDx));
+    assert_eq!(
+        SbomFileName::parse("launch.sbom.foo.json").unwrap().format,
+        Err("foo.json".to_string())
+    );
+    assert!(SbomFileName::parse("node.toml").is_none());
+    assert!(SbomFileName::parse("node.sbom.json").is_none());
+    assert_eq!(
+        SbomFormat::from_media_type("application/vnd.cyclonedx+json;version=1.4"),
+        Some(SbomFormat::CycloneDx)
+    );
+    assert!(SbomFormat::Spdx.declared_in(&["application/spdx+json".to_string()]));
+    assert!(!SbomFormat::Syft.declared_in(&["application/spdx+json".to_string()]));
+    assert_eq!(SbomFormat::Syft.sbom_file_name(), "sbom.syft.json");
+}
