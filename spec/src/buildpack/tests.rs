@@ -402,3 +402,21 @@ fn sbom_names_and_media_types() {
     assert!(!SbomFormat::Syft.declared_in(&["application/spdx+json".to_string()]));
     assert_eq!(SbomFormat::Syft.sbom_file_name(), "sbom.syft.json");
 }
+
+#[test]
+fn targets_inferred_from_bin_dir() {
+    // RI-21
+    let dir = tempfile::tempdir().unwrap();
+    let bp = BuildpackDescriptor::from_toml_str("api = \"0.10\"\n").unwrap();
+    assert!(bp.targets_for(dir.path()).is_empty());
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/build"), "").unwrap();
+    assert_eq!(bp.targets_for(dir.path())[0].os, "linux");
+
+    let ext = ExtensionDescriptor::from_toml_str("api = \"0.10\"\n").unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(ext.targets_for(empty.path()), vec![Target::default()]);
+    std::fs::create_dir_all(empty.path().join("bin")).unwrap();
+    std::fs::write(empty.path().join("bin/generate"), "").unwrap();
+    assert_eq!(ext.targets_for(empty.path())[0].os, "linux");
+}

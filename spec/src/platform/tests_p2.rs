@@ -262,3 +262,35 @@ fn target_matching() {
     assert!(!no_distro.satisfies(&t("linux", "amd64", vec![ubuntu("")])));
     assert!(base.satisfies_any(&[]));
 }
+
+#[test]
+fn target_from_image_config_and_os_release() {
+    let labels = std::collections::HashMap::from([
+        (crate::labels::BASE_ID.to_string(), "my-target".to_string()),
+        (
+            crate::labels::BASE_DISTRO_NAME.to_string(),
+            "ubuntu".to_string(),
+        ),
+        (
+            crate::labels::BASE_DISTRO_VERSION.to_string(),
+            "24.04".to_string(),
+        ),
+    ]);
+    let t = TargetMetadata::from_image_config("linux", "arm64", "v8", |k| labels.get(k).cloned());
+    assert_eq!(t.id, "my-target");
+    assert_eq!(t.arch_variant, "v8");
+    assert_eq!(t.distro.unwrap().version, "24.04");
+    let bare = TargetMetadata::from_image_config("linux", "amd64", "", |_| None);
+    assert!(bare.distro.is_none());
+
+    let d = OsDistro::from_os_release(
+        "NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\n",
+    )
+    .unwrap();
+    assert_eq!((d.name.as_str(), d.version.as_str()), ("ubuntu", "22.04"));
+    assert_eq!(
+        OsDistro::from_os_release("ID=busybox\n").unwrap().version,
+        ""
+    );
+    assert!(OsDistro::from_os_release("NAME=x\n").is_none());
+}
