@@ -62,3 +62,19 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks a process type: it "MUST only contain numbers, letters, and the characters `.`, `_`, and `-`".
+pub fn validate_process_type(t: &str) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("process type is empty".into());
+    }
+    match t
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "process type '{t}' contains '{c}': only letters, numbers, '.', '_' and '-' are allowed"
+        )),
+        None => Ok(()),
+    }
+}

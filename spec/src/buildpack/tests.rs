@@ -420,3 +420,11 @@ fn targets_inferred_from_bin_dir() {
     std::fs::write(empty.path().join("bin/generate"), "").unwrap();
     assert_eq!(ext.targets_for(empty.path())[0].os, "linux");
 }
+
+#[test]
+fn process_type_rules() {
+    assert!(validate_process_type("process.with.period").is_ok());
+    assert!(validate_process_type("web_1-a").is_ok());
+    assert!(validate_process_type("a/b").is_err());
+    assert!(validate_process_type("").is_err());
+}
