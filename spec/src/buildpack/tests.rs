@@ -428,3 +428,16 @@ fn process_type_rules() {
     assert!(validate_process_type("a/b").is_err());
     assert!(validate_process_type("").is_err());
 }
+
+#[test]
+fn process_serde_is_lenient_and_round_trips() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct W {
+        processes: Vec<Process>,
+    }
+    let w: W = toml::from_str("[[processes]]\ntype = \"a\"\ncommand = \"x\"\n").unwrap();
+    assert_eq!(w.processes[0].command, vec!["x"]);
+    assert!(w.processes[0].direct);
+    let back: W = toml::from_str(&toml::to_string(&w).unwrap()).unwrap();
+    assert_eq!(back, w);
+}
