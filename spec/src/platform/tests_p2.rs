@@ -294,3 +294,30 @@ fn target_from_image_config_and_os_release() {
     );
     assert!(OsDistro::from_os_release("NAME=x\n").is_none());
 }
+
+#[test]
+fn system_merge_skips_ids_already_in_group() {
+    // DT-04
+    use crate::buildpack::GroupElement;
+    let s = SystemToml::from_toml_str(
+        "[[system.pre.buildpacks]]\nid = \"P\"\nversion = \"1\"\n[[system.pre.buildpacks]]\nid = \"A\"\nversion = \"9\"\n[[system.post.buildpacks]]\nid = \"Z\"\nversion = \"1\"\n",
+    )
+    .unwrap();
+    let (g, pre, post) = s.system.merge_into(&[GroupElement::new("A", "1")]);
+    let ids: Vec<_> = g.iter().map(|e| e.to_string()).collect();
+    assert_eq!(ids, vec!["P@1", "A@1", "Z@1"]);
+    assert_eq!((pre, post), (1, 1));
+}
+
+#[test]
+fn empty_plan_and_group_are_empty_files() {
+    // DT-07: empty plan ⇒ zero-byte plan.toml.
+    assert_eq!(Plan::default().to_toml_string().unwrap(), "");
+    assert_eq!(Group::default().to_toml_string().unwrap(), "");
+    assert_eq!(
+        crate::buildpack::BuildpackPlan::default()
+            .to_toml_string()
+            .unwrap(),
+        ""
+    );
+}
