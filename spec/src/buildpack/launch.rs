@@ -252,6 +252,14 @@ impl LaunchToml {
         }
     }
 
+    /// Checks that at most one process is marked `default = true` (BD-09; reference message).
+    pub fn check_single_default(&self) -> Result<(), String> {
+        if self.processes.iter().filter(|p| p.default).count() > 1 {
+            return Err("multiple default process types aren't allowed".into());
+        }
+        Ok(())
+    }
+
     /// The process types marked `default = true`. More than one is an error for the builder
     /// ("multiple default process types aren't allowed").
     pub fn default_process_types(&self) -> Vec<&str> {

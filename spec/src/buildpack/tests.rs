@@ -441,3 +441,44 @@ fn process_serde_is_lenient_and_round_trips() {
     let back: W = toml::from_str(&toml::to_string(&w).unwrap()).unwrap();
     assert_eq!(back, w);
 }
+
+#[test]
+fn builder_checks_with_reference_messages() {
+    // BD-08, BD-09, BD-11
+    let plan = BuildpackPlan::from_toml_str("[[entries]]\nname = \"a\"\n").unwrap();
+    let ok = BuildToml::from_toml_str("[[unmet]]\nname = \"a\"\n").unwrap();
+    ok.validate_unmet(&plan).unwrap();
+    let empty = BuildToml::from_toml_str("[[unmet]]\n").unwrap();
+    assert_eq!(
+        empty.validate_unmet(&plan).unwrap_err(),
+        "unmet.name is required"
+    );
+    let other = BuildToml::from_toml_str("[[unmet]]\nname = \"b\"\n").unwrap();
+    assert_eq!(
+        other.validate_unmet(&plan).unwrap_err(),
+        "unmet.name 'b' must match a requested dependency"
+    );
+
+    let two = LaunchToml::from_toml_str(
+        "[[processes]]\ntype = \"a\"\ncommand = [\"x\"]\ndefault = true\n[[processes]]\ntype = \"b\"\ncommand = [\"y\"]\ndefault = true\n",
+        BP_0_12,
+    )
+    .unwrap();
+    assert_eq!(
+        two.check_single_default().unwrap_err(),
+        "multiple default process types aren't allowed"
+    );
+
+    let bom = BuildToml::from_toml_str("[[bom]]\nname = \"dep\"\nversion = \"1\"\n")
+        .unwrap()
+        .bom;
+    assert!(BomEntry::validate_all(&bom)
+        .unwrap_err()
+        .contains("bom entry 'dep' has a top level version"));
+    let bp = GroupElement {
+        api: Some("0.7".into()),
+        ..GroupElement::new("A", "1")
+    };
+    let annotated = BomEntry::with_buildpack(&bom, &bp);
+    assert_eq!(annotated[0].buildpack, GroupElement::new("A", "1"));
+}
