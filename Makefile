@@ -48,7 +48,7 @@ acceptance: build-debug
 	$(CARGO) test --locked -p cnb-acceptance
 
 test: lint build-debug
-	$(CARGO) test --locked --workspace
+	$(CARGO) test --locked --workspace --no-fail-fast
 
 bench:
 	@benches=$$(ls phases/examples/bench_*.rs 2>/dev/null | sed 's|.*/||; s|\.rs$$||'); \
