@@ -517,6 +517,12 @@ impl PhaseCommand {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        // Leftover grandchildren (e.g. a buildpack's background process) would keep the pipes open:
+        // the child led its own process group, so end whatever is left of it.
+        // SAFETY: plain kill(2); ESRCH when the group is already empty is fine.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
         let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
         Output {
