@@ -1,6 +1,7 @@
 //! Tests of the extender engine on a real busybox-static root filesystem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +36,25 @@ pub(crate) fn busybox_root(dir: &Path) {
     std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
+/// Runs `f` as root of a user namespace mapped like the extender's (so a rootless run can own files
+/// of any mapped id).
+pub(crate) fn in_ns(f: impl FnOnce()) {
+    let mapping = IdMapping::detect().unwrap();
+    in_user_namespace(&mapping, || {
+        f();
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The host id that namespace id `id` maps to.
+pub(crate) fn host_id(id: u32) -> u32 {
+    match IdMapping::detect().unwrap() {
+        IdMapping::Identity => id,
+        IdMapping::Rootless { subuid, .. } => subuid.0 + id - 1,
+    }
+}
+
 pub(crate) struct Fixture {
     pub _tmp: tempfile::TempDir,
     pub root: PathBuf,
@@ -46,7 +66,7 @@ pub(crate) struct Fixture {
 pub(crate) fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    busybox_root(&root);
+    in_ns(|| busybox_root(&root));
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let blobs = tmp.path().join("blobs");
@@ -104,6 +124,10 @@ fn layer_names(f: &Fixture, o: &Outcome, i: usize) -> Vec<String> {
 
 #[test]
 fn run_write_delete_env_user_workdir() {
+    scenario_run_write_delete_env_user_workdir()
+}
+
+fn scenario_run_write_delete_env_user_workdir() {
     let f = fixture();
     let o = run_one(
         &f,
@@ -137,6 +161,10 @@ fn run_write_delete_env_user_workdir() {
 
 #[test]
 fn copy_heredoc_and_args() {
+    scenario_copy_heredoc_and_args()
+}
+
+fn scenario_copy_heredoc_and_args() {
     let f = fixture();
     std::fs::write(f.ctx.join("hello.txt"), "from context\n").unwrap();
     std::fs::create_dir_all(f.ctx.join("dir/sub")).unwrap();
@@ -161,7 +189,7 @@ fn copy_heredoc_and_args() {
         std::fs::metadata(f.root.join("opt/dir/sub/a"))
             .unwrap()
             .uid(),
-        1000
+        host_id(1000)
     );
     assert_eq!(
         std::fs::read_to_string(f.root.join("opt/inline")).unwrap(),
@@ -184,14 +212,20 @@ fn copy_heredoc_and_args() {
 
 #[test]
 fn cached_rebuild_runs_nothing() {
+    scenario_cached_rebuild_runs_nothing()
+}
+
+fn scenario_cached_rebuild_runs_nothing() {
     let f = fixture();
     let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN rm /bin/vi && echo two > /two\n";
     let first = run_one(&f, text, vec![], true).unwrap();
     assert_eq!((first.runs, first.cache_hits), (2, 0));
     // A fresh root from the same base: the cache rebuilds the same layers without running anything.
-    std::fs::remove_dir_all(&f.root).unwrap();
-    std::fs::remove_dir_all(&f.blobs).unwrap();
-    busybox_root(&f.root);
+    in_ns(|| {
+        std::fs::remove_dir_all(&f.root).unwrap();
+        std::fs::remove_dir_all(&f.blobs).unwrap();
+        busybox_root(&f.root);
+    });
     let second = run_one(&f, text, vec![], true).unwrap();
     assert_eq!((second.runs, second.cache_hits), (0, 2));
     assert_eq!(first.layers, second.layers);
@@ -207,6 +241,10 @@ fn cached_rebuild_runs_nothing() {
 
 #[test]
 fn failing_run_names_extension_file_and_line() {
+    scenario_failing_run_names_extension_file_and_line()
+}
+
+fn scenario_failing_run_names_extension_file_and_line() {
     let f = fixture();
     let e = run_one(
         &f,
@@ -234,6 +272,10 @@ fn failing_run_names_extension_file_and_line() {
 
 #[test]
 fn copy_outside_context_is_refused() {
+    scenario_copy_outside_context_is_refused()
+}
+
+fn scenario_copy_outside_context_is_refused() {
     let f = fixture();
     std::fs::write(f.ctx.parent().unwrap().join("secret"), "s").unwrap();
     std::os::unix::fs::symlink("../secret", f.ctx.join("link")).unwrap();
@@ -317,9 +359,15 @@ pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Ext
 
 #[test]
 fn kind_run_from_layout_writes_sparse_extended_image() {
+    scenario_kind_run_from_layout_writes_sparse_extended_image()
+}
+
+fn scenario_kind_run_from_layout_writes_sparse_extended_image() {
     let f = fixture();
     let layout = f.root.parent().unwrap().join("base-layout");
-    write_base_layout(&f.root, &layout);
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
     let ext = extender_for(
         &f,
         &layout,
@@ -405,9 +453,15 @@ fn kind_run_from_layout_writes_sparse_extended_image() {
 
 #[test]
 fn kind_run_final_root_user_or_failure_leaves_nothing() {
+    scenario_kind_run_final_root_user_or_failure_leaves_nothing()
+}
+
+fn scenario_kind_run_final_root_user_or_failure_leaves_nothing() {
     let f = fixture();
     let layout = f.root.parent().unwrap().join("base-layout");
-    write_base_layout(&f.root, &layout);
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
     let ext = extender_for(
         &f,
         &layout,
@@ -433,4 +487,127 @@ fn kind_run_final_root_user_or_failure_leaves_nothing() {
         .map(|r| r.count())
         .unwrap_or(0);
     assert_eq!(left, 0);
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Files owned by mapped ids can only be removed from inside the namespace when rootless.
+        let dir = self._tmp.path().to_path_buf();
+        let mapping = IdMapping::detect().unwrap();
+        let _ = in_user_namespace(&mapping, || {
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
+        });
+    }
+}
+
+/// Name and ids of the unprivileged user the rootless test runs as.
+const ROOTLESS_USER: &str = "cnb-extend-rootless";
+const ROOTLESS_ID: u32 = 23456;
+const ROOTLESS_SUBIDS: &str = "300000:65536";
+
+/// Makes sure the rootless test user exists with a subordinate id range (needs real root). This is
+/// the one place the tests touch host files: `/etc/passwd`, `/etc/group` (via `useradd`),
+/// `/etc/subuid` and `/etc/subgid`, each only if the entry is missing.
+fn ensure_rootless_user() {
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = ONCE.lock().unwrap();
+    let exists = std::process::Command::new("id")
+        .arg(ROOTLESS_USER)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !exists {
+        let st = std::process::Command::new("useradd")
+            .args([
+                "-M",
+                "-N",
+                "-u",
+                &ROOTLESS_ID.to_string(),
+                "-s",
+                "/usr/sbin/nologin",
+                ROOTLESS_USER,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd failed");
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if !text
+            .lines()
+            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+            writeln!(f, "{ROOTLESS_USER}:{ROOTLESS_SUBIDS}").unwrap();
+        }
+    }
+}
+
+/// Runs every busybox scenario again as an unprivileged user (a subordinate id range, newuidmap /
+/// newgidmap), in a child test process started with that uid/gid.
+#[test]
+fn rootless_same_cases() {
+    if !nix::unistd::Uid::effective().is_root() {
+        // Already unprivileged: the scenarios above ran rootless.
+        return;
+    }
+    ensure_rootless_user();
+    let gid_out = std::process::Command::new("id")
+        .args(["-g", ROOTLESS_USER])
+        .output()
+        .unwrap();
+    let gid: u32 = String::from_utf8_lossy(&gid_out.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "extend::tests::rootless_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CNB_EXTEND_ROOTLESS_CHILD", "1")
+        .env("TMPDIR", "/tmp")
+        .env("HOME", "/tmp")
+        .current_dir("/tmp")
+        .uid(ROOTLESS_ID)
+        .gid(gid)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ROOTLESS-SCENARIOS-DONE"), "{text}");
+}
+
+/// Entry point for [`rootless_same_cases`]' child; does nothing unless started by it.
+#[test]
+fn rootless_child_entry() {
+    if std::env::var_os("CNB_EXTEND_ROOTLESS_CHILD").is_none() {
+        return;
+    }
+    assert!(!nix::unistd::Uid::effective().is_root());
+    assert!(matches!(
+        IdMapping::detect().unwrap(),
+        IdMapping::Rootless { .. }
+    ));
+    scenario_run_write_delete_env_user_workdir();
+    scenario_copy_heredoc_and_args();
+    scenario_cached_rebuild_runs_nothing();
+    scenario_failing_run_names_extension_file_and_line();
+    scenario_copy_outside_context_is_refused();
+    scenario_kind_run_from_layout_writes_sparse_extended_image();
+    scenario_kind_run_final_root_user_or_failure_leaves_nothing();
+    println!("ROOTLESS-SCENARIOS-DONE");
 }
