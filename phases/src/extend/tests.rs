@@ -558,6 +558,8 @@ fn rootless_same_cases() {
         return;
     }
     ensure_rootless_user();
+    // Built here (as root) so that the child only reads it.
+    sample_layout("busybox");
     let gid_out = std::process::Command::new("id")
         .args(["-g", ROOTLESS_USER])
         .output()
@@ -609,5 +611,177 @@ fn rootless_child_entry() {
     scenario_copy_outside_context_is_refused();
     scenario_kind_run_from_layout_writes_sparse_extended_image();
     scenario_kind_run_final_root_user_or_failure_leaves_nothing();
+    scenario_kind_build_changes_the_root_in_place_and_returns_the_env();
+    scenario_kind_run_on_umoci_built_busybox_layout();
     println!("ROOTLESS-SCENARIOS-DONE");
+}
+
+#[test]
+fn kind_build_changes_the_root_in_place_and_returns_the_env() {
+    scenario_kind_build_changes_the_root_in_place_and_returns_the_env()
+}
+
+fn scenario_kind_build_changes_the_root_in_place_and_returns_the_env() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
+    let mut ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo built > /tool\nENV CNB_STACK_ID=from-dockerfile\nUSER 1000:1000\n",
+    );
+    ext.kind = super::Kind::Build;
+    ext.root = Some(f.root.clone());
+    let done = ext.extend().unwrap();
+    assert!(done.output.is_none());
+    assert!(!ext.extended_dir.join("run").exists());
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("tool")).unwrap(),
+        "built\n"
+    );
+    assert!(done
+        .outcome
+        .state
+        .env
+        .contains(&"CNB_STACK_ID=from-dockerfile".to_string()));
+    assert!(done
+        .outcome
+        .state
+        .env
+        .contains(&"CNB_USER_ID=1000".to_string()));
+}
+
+/// The layout a `samples/base-images/<name>/build.sh` recipe makes, built once and cached under
+/// `target/extend-cache/<name>/` (a lock file serialises parallel tests and processes).
+pub(crate) fn sample_layout(name: &str) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let dir = ws.join("target/extend-cache").join(name);
+    if dir.join("layout.done").exists() {
+        return dir.join("layout");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("lock")).unwrap();
+    // SAFETY: flock on an open descriptor we own; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let layout = dir.join("layout");
+    if !dir.join("layout.done").exists() {
+        let script = ws.join("samples/base-images").join(name).join("build.sh");
+        let out = std::process::Command::new("sh")
+            .arg(script)
+            .arg(&layout)
+            .arg(dir.join("rootfs"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // umoci writes 0600 files; the rootless test user must be able to read the layout.
+        let st = std::process::Command::new("chmod")
+            .arg("-R")
+            .arg("a+rX")
+            .arg(&layout)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::write(dir.join("layout.done"), "").unwrap();
+    }
+    layout
+}
+
+fn umoci_unpack_full(extended: &Path, base_layout: &Path, bundle: &Path) {
+    let full = bundle.with_extension("layout");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(extended)
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for b in std::fs::read_dir(base_layout.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let _ = std::fs::copy(b.path(), full.join("blobs/sha256").join(b.file_name()));
+    }
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:extended", full.display()))
+        .arg(bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kind_run_on_umoci_built_busybox_layout() {
+    scenario_kind_run_on_umoci_built_busybox_layout()
+}
+
+fn scenario_kind_run_on_umoci_built_busybox_layout() {
+    let layout = sample_layout("busybox");
+    let f = fixture();
+    let mut ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nARG user_id\nUSER root\nRUN echo \"uid=${user_id}\" > /etc/marker && rm /bin/vi\nUSER ${user_id}\n",
+    );
+    ext.base_ref = format!("{}@sha256:x", layout.display());
+    let done = ext.extend().unwrap();
+    let bundle = f.root.parent().unwrap().join("bundle");
+    umoci_unpack_full(done.output.as_ref().unwrap(), &layout, &bundle);
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/etc/marker")).unwrap(),
+        "uid=1000\n"
+    );
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/vi")).is_err());
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/ls")).is_ok());
+    assert_eq!(done.outcome.state.user, "1000");
+}
+
+/// Debian bookworm minbase: `apt-get install` in a RUN step (needs the Debian mirror), then the same
+/// Dockerfile again from the step cache without running anything.
+#[test]
+fn bookworm_apt_get_install_tree() {
+    let layout = sample_layout("bookworm");
+    let f = fixture();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*\nUSER 1000:1000\n";
+    let ext = extender_for(&f, &layout, text);
+    let first = ext.extend().unwrap();
+    assert_eq!((first.outcome.runs, first.outcome.cache_hits), (1, 0));
+    let bundle = f.root.parent().unwrap().join("bundle");
+    umoci_unpack_full(first.output.as_ref().unwrap(), &layout, &bundle);
+    assert!(bundle.join("rootfs/usr/bin/tree").is_file());
+    assert!(bundle.join("rootfs/usr/bin/apt-get").is_file());
+    // The bind-mounted resolv.conf is not part of the layer.
+    let blob = first.output.as_ref().unwrap().join("blobs/sha256").join(
+        first.outcome.layers[0]
+            .blob
+            .digest
+            .trim_start_matches("sha256:"),
+    );
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(blob).unwrap(),
+    ));
+    let names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "usr/bin/tree"));
+    assert!(!names
+        .iter()
+        .any(|n| n == "etc/resolv.conf" || n == "etc/hosts" || n.starts_with("proc/")));
+    let second = ext.extend().unwrap();
+    assert_eq!((second.outcome.runs, second.outcome.cache_hits), (0, 1));
+    assert_eq!(second.output, first.output);
 }
