@@ -118,6 +118,10 @@ pub struct ExportOutcome {
     pub metadata: LifecycleMetadata,
     /// The new layers in order.
     pub layers: Vec<ExportedLayer>,
+    /// The config bytes written.
+    pub config: Vec<u8>,
+    /// The manifest bytes written.
+    pub manifest: Vec<u8>,
 }
 
 /// Writes app images to one destination.
@@ -200,6 +204,8 @@ impl<'d> Exporter<'d> {
             image_id,
             metadata,
             layers: exported,
+            config: cfg_bytes,
+            manifest,
         })
     }
 
@@ -286,6 +292,21 @@ impl<'d> Exporter<'d> {
             tar,
         })
     }
+}
+
+/// Saves an already written image under another name: every blob of `src` (the image as written to
+/// the first destination) is made available in `dest`, then the same config and manifest are written,
+/// so the digest is identical (EP-15).
+pub fn save_copy(
+    dest: &dyn Destination,
+    src: &dyn SourceImage,
+    config: &[u8],
+    manifest: &[u8],
+) -> Result<(String, u64), StoreError> {
+    for l in src.layers() {
+        dest.copy_blob(src, &l.blob)?;
+    }
+    dest.put_image(config, manifest)
 }
 
 fn sanitize(id: &str) -> String {
