@@ -6,7 +6,9 @@ pub mod run_image;
 use std::path::{Path, PathBuf};
 
 use cnb_spec::exit;
-use cnb_spec::platform::{Analyzed, ImageIdentifier, OsDistro, RunImage, RunToml, StackToml, TargetMetadata};
+use cnb_spec::platform::{
+    Analyzed, ImageIdentifier, OsDistro, RunImage, RunToml, StackToml, TargetMetadata,
+};
 use cnb_spec::PlatformApi;
 use tracing::{debug, info};
 
@@ -54,7 +56,10 @@ pub enum AnalyzeError {
 pub fn target_of(image: &dyn SourceImage) -> TargetMetadata {
     let cfg = image.config();
     let label = |k: &str| image.label(k).unwrap_or_default();
-    let (name, version) = (label(cnb_spec::labels::BASE_DISTRO_NAME), label(cnb_spec::labels::BASE_DISTRO_VERSION));
+    let (name, version) = (
+        label(cnb_spec::labels::BASE_DISTRO_NAME),
+        label(cnb_spec::labels::BASE_DISTRO_VERSION),
+    );
     TargetMetadata {
         id: label(cnb_spec::labels::BASE_ID),
         os: cfg.os().to_string(),
@@ -79,7 +84,11 @@ pub struct Analyzer<'a> {
 impl Analyzer<'_> {
     /// Reads the previous image (if any) and the run image and returns the `analyzed.toml` content
     /// (AN-04…AN-08). Restores the previous image's SBOM layer unless `-skip-layers` (AN-05).
-    pub fn analyze(&self, previous_image: Option<&str>, run_image: &str) -> Result<Analyzed, AnalyzeError> {
+    pub fn analyze(
+        &self,
+        previous_image: Option<&str>,
+        run_image: &str,
+    ) -> Result<Analyzed, AnalyzeError> {
         let mut analyzed = Analyzed {
             previous_image: Some(ImageIdentifier::default()),
             ..Default::default()
@@ -87,8 +96,11 @@ impl Analyzer<'_> {
         if let Some(name) = previous_image.filter(|s| !s.is_empty()) {
             match self.access.open(name) {
                 Ok(Some(prev)) => {
-                    analyzed.previous_image = Some(ImageIdentifier { reference: prev.identifier() });
-                    analyzed.metadata = metadata_from_label(prev.label(LIFECYCLE_METADATA_LABEL).as_deref());
+                    analyzed.previous_image = Some(ImageIdentifier {
+                        reference: prev.identifier(),
+                    });
+                    analyzed.metadata =
+                        metadata_from_label(prev.label(LIFECYCLE_METADATA_LABEL).as_deref());
                     self.restore_sbom(prev.as_ref(), &analyzed)?;
                 }
                 Ok(None) => info!("Image with name \"{name}\" not found"),
@@ -96,13 +108,21 @@ impl Analyzer<'_> {
                     // A corrupt previous image is ignored (AN-04).
                     info!("Ignoring previous image \"{name}\": {reason}");
                 }
-                Err(source) => return Err(AnalyzeError::Image { image: name.to_string(), source }),
+                Err(source) => {
+                    return Err(AnalyzeError::Image {
+                        image: name.to_string(),
+                        source,
+                    })
+                }
             }
         }
         let run = self
             .access
             .open(run_image)
-            .map_err(|source| AnalyzeError::Image { image: run_image.to_string(), source })?
+            .map_err(|source| AnalyzeError::Image {
+                image: run_image.to_string(),
+                source,
+            })?
             .ok_or_else(|| AnalyzeError::RunImageNotFound(run_image.to_string()))?;
         let target = target_of(run.as_ref());
         if target.os.is_empty() {
@@ -111,22 +131,43 @@ impl Analyzer<'_> {
         let new_api = self.platform_api.uses_run_toml();
         analyzed.run_image = Some(RunImage {
             reference: run.identifier(),
-            image: if new_api { run_image.to_string() } else { String::new() },
+            image: if new_api {
+                run_image.to_string()
+            } else {
+                String::new()
+            },
             extend: false,
             target: new_api.then_some(target),
         });
         Ok(analyzed)
     }
 
-    fn restore_sbom(&self, prev: &dyn SourceImage, analyzed: &Analyzed) -> Result<(), AnalyzeError> {
+    fn restore_sbom(
+        &self,
+        prev: &dyn SourceImage,
+        analyzed: &Analyzed,
+    ) -> Result<(), AnalyzeError> {
         if self.skip_layers || !self.platform_api.sboms_in_layers_dir() {
             return Ok(());
         }
-        let Some(diff_id) = analyzed.metadata.sbom.as_ref().and_then(sha_of) else { return Ok(()) };
-        let Some(layer) = prev.layer_by_diff_id(diff_id) else { return Ok(()) };
+        let Some(diff_id) = analyzed.metadata.sbom.as_ref().and_then(sha_of) else {
+            return Ok(());
+        };
+        let Some(layer) = prev.layer_by_diff_id(diff_id) else {
+            return Ok(());
+        };
         info!("Restoring data for SBOM from previous image");
-        let err = |source| AnalyzeError::Sbom { image: prev.name(), diff_id: diff_id.to_string(), source };
-        let blob = prev.open_blob(&layer.blob.digest).map_err(|e| AnalyzeError::Image { image: prev.name(), source: e })?;
+        let err = |source| AnalyzeError::Sbom {
+            image: prev.name(),
+            diff_id: diff_id.to_string(),
+            source,
+        };
+        let blob = prev
+            .open_blob(&layer.blob.digest)
+            .map_err(|e| AnalyzeError::Image {
+                image: prev.name(),
+                source: e,
+            })?;
         let dest = self.layers_dir.join("sbom").join("launch");
         extract_blob_anchored(blob, &["sbom", "launch"], &dest).map_err(err)?;
         Ok(())
@@ -142,7 +183,10 @@ pub fn run_image_candidates(inputs: &Inputs) -> Result<RunImageCandidates, Failu
             Some(run) => Ok(run
                 .images
                 .first()
-                .map(|e| RunImageCandidates { image: e.image.clone(), mirrors: e.mirrors.clone() })
+                .map(|e| RunImageCandidates {
+                    image: e.image.clone(),
+                    mirrors: e.mirrors.clone(),
+                })
                 .unwrap_or_default()),
             None => {
                 info!("No run metadata found at path \"{}\"", path.display());
@@ -151,9 +195,15 @@ pub fn run_image_candidates(inputs: &Inputs) -> Result<RunImageCandidates, Failu
         }
     } else {
         match StackToml::read_optional(&inputs.stack_path).map_err(|e| fail(&e))? {
-            Some(s) => Ok(RunImageCandidates { image: s.run_image.image, mirrors: s.run_image.mirrors }),
+            Some(s) => Ok(RunImageCandidates {
+                image: s.run_image.image,
+                mirrors: s.run_image.mirrors,
+            }),
             None => {
-                info!("No stack metadata found at path \"{}\"", inputs.stack_path.display());
+                info!(
+                    "No stack metadata found at path \"{}\"",
+                    inputs.stack_path.display()
+                );
                 Ok(RunImageCandidates::default())
             }
         }
@@ -166,7 +216,11 @@ pub fn resolve_run_image(inputs: &Inputs, access: &ImageAccess) -> Result<String
         return Ok(r.clone());
     }
     let candidates = run_image_candidates(inputs)?;
-    let app = inputs.output_images.first().map(String::as_str).unwrap_or("");
+    let app = inputs
+        .output_images
+        .first()
+        .map(String::as_str)
+        .unwrap_or("");
     let readable = |name: &str| match access {
         // Layout images are always "readable" (AN-09).
         ImageAccess::Layout { .. } => true,
@@ -183,7 +237,8 @@ fn analyze_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs).map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs)
+        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     crate::privilege::ensure_privileges(Phase::Analyzer, inputs)?;
     let run_image = resolve_run_image(inputs, &access)?;
     debug!("Run image: {run_image}");

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::store::{layout_path, Destination, LayoutDestination, LayoutImage, SourceImage, StoreError};
+use super::store::{
+    layout_path, Destination, LayoutDestination, LayoutImage, SourceImage, StoreError,
+};
 use crate::cli::Inputs;
 
 /// Message for `-daemon` (issue 5 §5).
@@ -47,7 +49,9 @@ impl ImageAccess {
             let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
             return Ok(Self::Layout { dir });
         }
-        Ok(Self::Registry { insecure: inputs.insecure_registries.clone() })
+        Ok(Self::Registry {
+            insecure: inputs.insecure_registries.clone(),
+        })
     }
 
     /// Whether images live in layouts.
@@ -74,7 +78,10 @@ impl ImageAccess {
 
     /// Opens an image given either as a reference or (layout mode) as an identifier
     /// `<layout path>@sha256:…` recorded in `analyzed.toml`.
-    pub fn open_identifier(&self, identifier: &str) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
+    pub fn open_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
         if let Self::Layout { .. } = self {
             let path = identifier.split('@').next().unwrap_or(identifier);
             if Path::new(path).is_absolute() {

@@ -32,7 +32,10 @@ pub struct CacheExport<'a> {
 }
 
 /// Writes and commits the cache; returns the metadata committed.
-pub fn export_cache(cache: &mut dyn Cache, req: &CacheExport<'_>) -> Result<CacheMetadata, CacheError> {
+pub fn export_cache(
+    cache: &mut dyn Cache,
+    req: &CacheExport<'_>,
+) -> Result<CacheMetadata, CacheError> {
     let previous = cache.retrieve_metadata().unwrap_or_default();
     let mut meta = CacheMetadata::default();
     for bp in req.group {
@@ -56,8 +59,15 @@ pub fn export_cache(cache: &mut dyn Cache, req: &CacheExport<'_>) -> Result<Cach
                 warn!("Failed to cache layer '{id}' because it has no contents");
                 continue;
             }
-            let prev_sha = find_layer(&previous.buildpacks, &bp.id, &layer.name).map(|l| l.sha.clone());
-            let sha = match add_or_reuse(cache, req, &id, LayerContent::Dir(layer.dir.clone()), prev_sha.as_deref()) {
+            let prev_sha =
+                find_layer(&previous.buildpacks, &bp.id, &layer.name).map(|l| l.sha.clone());
+            let sha = match add_or_reuse(
+                cache,
+                req,
+                &id,
+                LayerContent::Dir(layer.dir.clone()),
+                prev_sha.as_deref(),
+            ) {
                 Ok(sha) => sha,
                 Err(e) => {
                     warn!("Failed to cache layer '{id}': {e}");
@@ -79,7 +89,13 @@ pub fn export_cache(cache: &mut dyn Cache, req: &CacheExport<'_>) -> Result<Cach
     }
     let sbom_dir = req.layers_dir.join("sbom").join("cache");
     if req.sbom && sbom_dir.is_dir() {
-        match add_or_reuse(cache, req, CACHE_SBOM_ID, LayerContent::Dir(sbom_dir), sha_of(&previous.sbom)) {
+        match add_or_reuse(
+            cache,
+            req,
+            CACHE_SBOM_ID,
+            LayerContent::Dir(sbom_dir),
+            sha_of(&previous.sbom),
+        ) {
             Ok(sha) => meta.sbom = LayerSha::new(sha),
             Err(e) => warn!("Failed to cache layer '{CACHE_SBOM_ID}': {e}"),
         }
@@ -99,8 +115,11 @@ fn add_or_reuse(
     let (tar, diff_id, owned) = match req.tars.get(id) {
         Some((p, d)) => (p.clone(), d.clone(), false),
         None => {
-            let p = req.scratch.join(format!(".cache-tar-{}", id.replace(['/', ':'], "_")));
-            let d = layer_tar::diff_id(&content, req.owner, Some(&p)).map_err(|e| CacheError::io(&p, e))?;
+            let p = req
+                .scratch
+                .join(format!(".cache-tar-{}", id.replace(['/', ':'], "_")));
+            let d = layer_tar::diff_id(&content, req.owner, Some(&p))
+                .map_err(|e| CacheError::io(&p, e))?;
             (p, d, true)
         }
     };
@@ -115,7 +134,9 @@ fn add_or_reuse(
             }
         }
         info!("Adding cache layer '{id}'");
-        cache.add_layer_file(&tar, &diff_id).map(|_| diff_id.clone())
+        cache
+            .add_layer_file(&tar, &diff_id)
+            .map(|_| diff_id.clone())
     })();
     if owned {
         let _ = std::fs::remove_file(&tar);

@@ -8,7 +8,9 @@ use std::path::Path;
 use cnb_spec::buildpack::StoreToml;
 use cnb_spec::exit;
 use cnb_spec::labels::{BuildMetadataLabel, LauncherMetadata};
-use cnb_spec::platform::{Analyzed, BuildMetadata, Group, ImageReport, ProjectMetadata, Report, METADATA_PATH};
+use cnb_spec::platform::{
+    Analyzed, BuildMetadata, Group, ImageReport, ProjectMetadata, Report, METADATA_PATH,
+};
 use tracing::{info, warn};
 
 use super::access::ImageAccess;
@@ -16,7 +18,9 @@ use super::cache_export::{export_cache, CacheExport};
 use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
 use super::exporter::{save_copy, ExportRequest, Exporter};
 use super::layer_tar::Owner;
-use super::metadata::{metadata_from_label, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL, PROJECT_METADATA_LABEL};
+use super::metadata::{
+    metadata_from_label, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL, PROJECT_METADATA_LABEL,
+};
 use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
 use super::store::{LayoutImage, SourceImage};
@@ -38,7 +42,10 @@ pub fn group_buildpacks(group: &Group) -> Vec<GroupBuildpack> {
     group
         .group
         .iter()
-        .map(|e| GroupBuildpack { id: e.id.clone(), version: e.version.clone() })
+        .map(|e| GroupBuildpack {
+            id: e.id.clone(),
+            version: e.version.clone(),
+        })
         .collect()
 }
 
@@ -56,11 +63,16 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 
 /// Runs the exporter.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs).map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs)
+        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     crate::privilege::ensure_privileges(Phase::Exporter, inputs)?;
     let api = inputs.platform_api;
     let Some(image_name) = inputs.output_images.first().cloned() else {
-        return Err(Failure::msg(exit::INVALID_ARGS, "parse arguments", "at least one image argument is required"));
+        return Err(Failure::msg(
+            exit::INVALID_ARGS,
+            "parse arguments",
+            "at least one image argument is required",
+        ));
     };
 
     let group = Group::read(&inputs.group_path).map_err(|e| fail(&e))?;
@@ -97,8 +109,12 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .unwrap_or_else(|| analyzed.metadata.clone());
 
     let slices: Vec<Vec<String>> = md.slices.iter().map(|s| s.paths.clone()).collect();
-    let app_slices = slice_app(&inputs.app_dir, &slices)
-        .map_err(|e| fail_msg(format!("reading app dir '{}': {e}", inputs.app_dir.display())))?;
+    let app_slices = slice_app(&inputs.app_dir, &slices).map_err(|e| {
+        fail_msg(format!(
+            "reading app dir '{}': {e}",
+            inputs.app_dir.display()
+        ))
+    })?;
     let mut process_types: Vec<String> = md.processes.iter().map(|p| p.r#type.clone()).collect();
     process_types.sort();
     process_types.dedup();
@@ -117,7 +133,9 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let caching = inputs.cache_dir.is_some();
     let keep_tars: Vec<String> = plan
         .iter()
-        .filter(|p| caching && matches!(&p.role, LayerRole::Buildpack { metadata, .. } if metadata.cache))
+        .filter(|p| {
+            caching && matches!(&p.role, LayerRole::Buildpack { metadata, .. } if metadata.cache)
+        })
         .map(|p| p.id.clone())
         .collect();
 
@@ -141,7 +159,10 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     if entry == super::config::LAUNCHER_IMAGE_PATH {
         info!("no default process type");
     }
-    let launcher_meta = LauncherMetadata { version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
+    let launcher_meta = LauncherMetadata {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        ..Default::default()
+    };
     let build_label = BuildMetadataLabel::from_build_metadata(&md, launcher_meta)
         .to_json(api)
         .map_err(|e| fail(&e))?;
@@ -152,7 +173,10 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     ];
     labels.extend(md.labels.iter().map(|l| (l.key.clone(), l.value.clone())));
     if api.supports_exec_env() {
-        labels.push((cnb_spec::labels::EXEC_ENV.to_string(), inputs.exec_env.clone()));
+        labels.push((
+            cnb_spec::labels::EXEC_ENV.to_string(),
+            inputs.exec_env.clone(),
+        ));
     }
 
     let run_for_export = run_for_export(inputs, &analyzed, &md);
@@ -170,7 +194,10 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             plan,
             group: &group_bps,
             stores,
-            owner: Owner { uid: inputs.uid, gid: inputs.gid },
+            owner: Owner {
+                uid: inputs.uid,
+                gid: inputs.gid,
+            },
             base: base.as_ref(),
             base_config: base.config().clone(),
             previous: previous.as_deref(),
@@ -196,7 +223,9 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             let first = access
                 .layout_path(&image_name)
                 .and_then(|p| LayoutImage::open(&p).ok().flatten())
-                .ok_or_else(|| super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'")))?;
+                .ok_or_else(|| {
+                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+                })?;
             save_copy(d.as_ref(), &first, &outcome.config, &outcome.manifest)
         });
         match saved {
@@ -204,7 +233,12 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             Err(e) => warn!("{extra} - {e}"),
         }
     }
-    let short_id = outcome.image_id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let short_id = outcome
+        .image_id
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect::<String>();
     info!("*** Images ({short_id}):");
     for t in &tags {
         info!("      {t}");
@@ -224,7 +258,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         let tars: BTreeMap<String, (std::path::PathBuf, String)> = outcome
             .layers
             .iter()
-            .filter_map(|l| l.tar.clone().map(|t| (l.id.clone(), (t, l.diff_id.clone()))))
+            .filter_map(|l| {
+                l.tar
+                    .clone()
+                    .map(|t| (l.id.clone(), (t, l.diff_id.clone())))
+            })
             .collect();
         let result = VolumeCache::open(cache_dir).and_then(|mut c| {
             export_cache(
@@ -232,7 +270,10 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 &CacheExport {
                     layers_dir: &inputs.layers_dir,
                     group: &group_bps,
-                    owner: Owner { uid: inputs.uid, gid: inputs.gid },
+                    owner: Owner {
+                        uid: inputs.uid,
+                        gid: inputs.gid,
+                    },
                     tars: tars.clone(),
                     scratch: &scratch,
                     sbom: api.sboms_in_layers_dir(),
@@ -256,13 +297,22 @@ fn run_for_export(inputs: &Inputs, analyzed: &Analyzed, md: &BuildMetadata) -> R
     if !inputs.platform_api.uses_run_toml() {
         return crate::analyze::run_image_candidates(inputs).unwrap_or_default();
     }
-    let entries: Vec<RunImageCandidates> = match cnb_spec::platform::RunToml::read_optional(&inputs.run_path) {
-        Ok(Some(r)) => r
-            .images
-            .into_iter()
-            .map(|e| RunImageCandidates { image: e.image, mirrors: e.mirrors })
-            .collect(),
-        _ => Vec::new(),
-    };
-    run_image_for_export(&entries, analyzed.run_image_image(), !md.extensions.is_empty()).unwrap_or_default()
+    let entries: Vec<RunImageCandidates> =
+        match cnb_spec::platform::RunToml::read_optional(&inputs.run_path) {
+            Ok(Some(r)) => r
+                .images
+                .into_iter()
+                .map(|e| RunImageCandidates {
+                    image: e.image,
+                    mirrors: e.mirrors,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    run_image_for_export(
+        &entries,
+        analyzed.run_image_image(),
+        !md.extensions.is_empty(),
+    )
+    .unwrap_or_default()
 }
