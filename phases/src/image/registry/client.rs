@@ -771,36 +771,76 @@ fn oci_config(options: &RegistryOptions) -> ClientConfig {
     }
 }
 
-/// Builds the oci-client client without ever reaching its panicking default: system roots (+ extra CAs)
-/// when the system has roots, else the bundled Mozilla roots (+ extra CAs).
+/// Builds the oci-client client without ever reaching its panicking default.
+///
+/// oci-client 0.18 constructs a default `reqwest::Client` inside `Client::try_from` (struct update
+/// syntax), and reqwest's default panics when rustls-native-certs finds no CA certificates. So we first
+/// probe for system roots with a builder that fails cleanly; without roots, we point rustls-native-certs
+/// at a temporary PEM file holding the bundled Mozilla roots (`SSL_CERT_FILE`, restored right after) while
+/// the client is built.
 fn build_oci_client(
     options: &RegistryOptions,
     extra: Vec<Certificate>,
 ) -> Result<oci_client::Client, RegistryError> {
-    let system_roots_ok = oci_client::Client::try_from(oci_config(options)).is_ok();
-    if system_roots_ok {
-        let config = ClientConfig {
-            extra_root_certificates: extra,
-            ..oci_config(options)
-        };
-        return oci_client::Client::try_from(config).map_err(|e| {
-            RegistryError::Setup(format!("invalid CA certificates: {}", error_chain(&e)))
-        });
-    }
-    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
-    let mut roots: Vec<Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|c| Certificate {
-            encoding: CertificateEncoding::Der,
-            data: c.as_ref().to_vec(),
-        })
-        .collect();
-    roots.extend(extra);
-    let config = ClientConfig {
-        tls_certs_only: roots,
+    static ENV_LOCK: Mutex<()> = Mutex::new(());
+    let config = || ClientConfig {
+        extra_root_certificates: extra.clone(),
         ..oci_config(options)
     };
-    oci_client::Client::try_from(config).map_err(|e| RegistryError::Setup(error_chain(&e)))
+    let build = |config: ClientConfig| {
+        oci_client::Client::try_from(config).map_err(|e| {
+            RegistryError::Setup(format!("invalid TLS configuration: {}", error_chain(&e)))
+        })
+    };
+    // Fails early (before the panicking default) exactly when the system has no usable roots.
+    if oci_client::Client::try_from(oci_config(options)).is_ok() {
+        return build(config());
+    }
+    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
+    let bundle = bundled_roots_pem()?;
+    let _guard = ENV_LOCK
+        .lock()
+        .map_err(|_| RegistryError::Setup("CA setup lock poisoned".into()))?;
+    let previous = std::env::var_os("SSL_CERT_FILE");
+    std::env::set_var("SSL_CERT_FILE", bundle.path());
+    let probe = oci_client::Client::try_from(oci_config(options)).is_ok();
+    let result = if probe {
+        build(config())
+    } else {
+        Err(RegistryError::Setup(
+            "no CA certificates could be loaded (system or bundled)".into(),
+        ))
+    };
+    match previous {
+        Some(v) => std::env::set_var("SSL_CERT_FILE", v),
+        None => std::env::remove_var("SSL_CERT_FILE"),
+    }
+    result
+}
+
+/// The bundled Mozilla roots as a temporary PEM file.
+fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
+    use base64::Engine as _;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    let setup =
+        |e: std::io::Error| RegistryError::Setup(format!("cannot write the bundled CA roots: {e}"));
+    let mut file = tempfile::Builder::new()
+        .prefix("cnb-ca-roots-")
+        .suffix(".pem")
+        .tempfile()
+        .map_err(setup)?;
+    file.write_all(pem.as_bytes()).map_err(setup)?;
+    file.flush().map_err(setup)?;
+    Ok(file)
 }
 
 #[cfg(test)]
