@@ -38,3 +38,9 @@ install: build
 clean:
 	$(CARGO) clean
 	rm -rf out
+
+# --- registry helper: `push` benchmark (ours vs skopeo copy to a loopback registry) ---
+.PHONY: bench-push
+bench: bench-push
+bench-push:
+	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_push
