@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use cnb_acceptance::registry::{Registry, RegistryOptions as RegOpts};
@@ -333,29 +333,9 @@ fn docker_config_json_from_docker_login_g16() {
     let tmp = tempfile::tempdir().unwrap();
     let src = seed(&reg, tmp.path(), "dockercfg/app", None);
     let cfg = tmp.path().join("docker-config");
-    let (user, pass) = reg.credentials().unwrap();
-    let mut child = Command::new("docker")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["login", "-u", user, "--password-stdin", &reg.host()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pass.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker login: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reg.docker_login(&cfg);
+    let text = std::fs::read_to_string(cfg.join("config.json")).unwrap();
+    assert!(text.contains(&reg.host()), "{text}");
     let keychain = Keychain::new(&KeychainSource {
         docker_config_dir: Some(cfg),
         ..Default::default()
