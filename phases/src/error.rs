@@ -5,6 +5,10 @@ use std::error::Error as StdError;
 use std::fmt;
 
 /// A phase failure: what the binary prints and the code it exits with.
+///
+/// Displayed as `failed to <action>: <cause>`; with an empty cause as `failed to <action>`, and with an
+/// empty action as the bare cause (the reference prints a few errors, e.g. the experimental-mode refusal,
+/// without a `failed to` prefix).
 #[derive(Debug)]
 pub struct Failure {
     /// The process exit code (see [`cnb_spec::exit`]).
@@ -46,7 +50,11 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "failed to {}: {}", self.action, self.cause)
+        match (self.action.is_empty(), self.cause.is_empty()) {
+            (true, _) => write!(f, "{}", self.cause),
+            (false, true) => write!(f, "failed to {}", self.action),
+            (false, false) => write!(f, "failed to {}: {}", self.action, self.cause),
+        }
     }
 }
 
@@ -63,4 +71,28 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
         cur = e.source();
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_forms() {
+        assert_eq!(
+            Failure::msg(1, "detect", "boom").to_string(),
+            "failed to detect: boom"
+        );
+        assert_eq!(
+            Failure::msg(11, "set platform API", "").to_string(),
+            "failed to set platform API"
+        );
+        assert_eq!(Failure::msg(1, "", "bare").to_string(), "bare");
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert_eq!(
+            Failure::new(3, "read group", &io).to_string(),
+            "failed to read group: no such file"
+        );
+    }
 }

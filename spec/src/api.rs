@@ -212,6 +212,78 @@ impl PlatformApi {
     pub fn process_type_env_ignored(self) -> bool {
         self.at_least(0, 9)
     }
+    /// `[P≥0.10]` `metadata.toml` and the build metadata label write process `command` as an array;
+    /// earlier as a string (extra command entries move to the front of `args`).
+    pub fn metadata_command_is_array(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[P<0.9]` the legacy `bom` is written to `metadata.toml`, `report.toml` and the build metadata
+    /// label; from 0.9 it goes to `<layers>/sbom/{launch,build}/sbom.legacy.json` instead.
+    pub fn legacy_bom_in_metadata(self) -> bool {
+        !self.at_least(0, 9)
+    }
+    /// `[P≥0.8]` SBOM files are copied to `<layers>/sbom/{launch,build,cache}/...`, exported as the SBOM
+    /// layer, cached, and restored by analyzer/restorer (checklist BD-13, SB-04, AN-05, RS-12).
+    pub fn sboms_in_layers_dir(self) -> bool {
+        self.at_least(0, 8)
+    }
+    /// `[P≥0.9]` `SOURCE_DATE_EPOCH` sets image and history creation times (IM-03).
+    pub fn honors_source_date_epoch(self) -> bool {
+        self.at_least(0, 9)
+    }
+    /// `[P≥0.10]` user arguments to a buildpack process follow the overridable-args rules (LN-04, see
+    /// `Process::with_user_args`); earlier they are always appended.
+    pub fn process_args_overridable(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[P≥0.10]` with `-skip-restore` the restorer still runs and restores only `store.toml` (CR-03);
+    /// earlier the restore step is skipped entirely.
+    pub fn skip_restore_restores_store(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[P≥0.11]` operator env from `<build-config>/env` is applied (ENV-03).
+    pub fn uses_build_config(self) -> bool {
+        self.at_least(0, 11)
+    }
+    /// `[P≥0.11]` the lifecycle's and launcher's own SBOMs are added (EP-03, SB-05).
+    pub fn exports_lifecycle_sboms(self) -> bool {
+        self.at_least(0, 11)
+    }
+    /// `[P≥0.12]` layers get history `created_by` entries; earlier history is blanked (IM-02).
+    pub fn writes_layer_history(self) -> bool {
+        self.at_least(0, 12)
+    }
+    /// `[P≥0.12]` detection checks module targets against the run image target (DS-12).
+    pub fn checks_targets(self) -> bool {
+        self.at_least(0, 12)
+    }
+    /// `[P≥0.12]` the lifecycle metadata label's `runImage` carries `image` and `mirrors`; the rebaser
+    /// reads the run image from it and honours `io.buildpacks.rebasable` (L-LIFECYCLE, RB-02).
+    pub fn run_image_label_has_image(self) -> bool {
+        self.at_least(0, 12)
+    }
+    /// `[P≥0.12]` the run image can be extended (`extender -kind=run`, `run-image.extend`; EP-07, RS-06).
+    pub fn supports_run_image_extension(self) -> bool {
+        self.at_least(0, 12)
+    }
+    /// `[P<0.13]` the exporter deletes the previous cache image when it differs from the new one (CA-05).
+    pub fn deletes_previous_cache_image(self) -> bool {
+        !self.at_least(0, 13)
+    }
+    /// `[P≥0.14]` the restorer checks run image access via `run.toml` (RS-04), and cached launch layers
+    /// are restored from the cache unless the app image metadata has them (RS-10).
+    pub fn restorer_reads_run_toml(self) -> bool {
+        self.at_least(0, 14)
+    }
+    /// `[P≥0.15]` `system.toml` buildpacks are merged into every order group (DT-04).
+    pub fn supports_system_buildpacks(self) -> bool {
+        self.at_least(0, 15)
+    }
+    /// `[P≥0.15]` execution environments (`CNB_EXEC_ENV`): module and process filtering, the
+    /// `io.buildpacks.exec-env` label (DS-13, LN-03, L-EXECENV).
+    pub fn supports_exec_env(self) -> bool {
+        self.at_least(0, 15)
+    }
 }
 
 impl BuildpackApi {
@@ -223,6 +295,43 @@ impl BuildpackApi {
     /// `[BP≥0.9]` image extensions (`extension.toml`, `bin/generate`) are available.
     pub fn supports_extensions(self) -> bool {
         self.at_least(0, 9)
+    }
+    /// `[BP≥0.8]` a process `working-dir` is honoured (earlier it is ignored with a warning; BD-09).
+    pub fn supports_process_working_dir(self) -> bool {
+        self.at_least(0, 8)
+    }
+    /// `[BP≥0.8]` detect and build receive `CNB_PLATFORM_DIR` and `CNB_BUILD_PLAN_PATH` /
+    /// `CNB_BP_PLAN_PATH` / `CNB_LAYERS_DIR` in their environment (ENV-04).
+    pub fn receives_dir_env_vars(self) -> bool {
+        self.at_least(0, 8)
+    }
+    /// `[BP≥0.9]` user-provided arguments replace a process's `args` instead of being appended (LN-04).
+    pub fn user_args_replace_process_args(self) -> bool {
+        self.at_least(0, 9)
+    }
+    /// `[BP≥0.10]` modules receive `CNB_TARGET_OS`, `CNB_TARGET_ARCH`, ... (ENV-04); `[[stacks]]` is
+    /// deprecated in favour of `[[targets]]`.
+    pub fn receives_target_env(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[BP≥0.12]` the module's `exec-env` is honoured and it receives `CNB_EXEC_ENV` (DS-13, ENV-04).
+    pub fn supports_exec_env(self) -> bool {
+        self.at_least(0, 12)
+    }
+}
+
+// Gates used by phases/src/launch (the launcher).
+impl PlatformApi {
+    /// `[P≥0.10]` launcher: a process `command` may hold several entries (the entries after the first are
+    /// always-given args) and user-provided args replace the process's default `args` (when the buildpack
+    /// API allows it); earlier Platform APIs always append user-provided args.
+    pub fn launcher_user_args_override_process_args(self) -> bool {
+        self.at_least(0, 10)
+    }
+    /// `[P≥0.15]` launcher: only processes eligible for `CNB_EXEC_ENV` (no `exec-env`, or one holding `*`
+    /// or the current execution environment) can be selected.
+    pub fn launcher_filters_processes_by_exec_env(self) -> bool {
+        self.at_least(0, 15)
     }
 }
 
@@ -260,6 +369,52 @@ mod tests {
         ));
         assert!(BuildpackApi::parse_supported("0.12").is_ok());
         assert!(BuildpackApi::parse_supported("0.13").is_err());
+    }
+
+    #[test]
+    fn named_gates_flip_at_their_versions() {
+        let p = PlatformApi::new;
+        type PGate = fn(PlatformApi) -> bool;
+        let flips: &[(PGate, PlatformApi)] = &[
+            (PlatformApi::sboms_in_layers_dir, p(0, 8)),
+            (PlatformApi::honors_source_date_epoch, p(0, 9)),
+            (PlatformApi::process_args_overridable, p(0, 10)),
+            (PlatformApi::metadata_command_is_array, p(0, 10)),
+            (PlatformApi::skip_restore_restores_store, p(0, 10)),
+            (PlatformApi::uses_build_config, p(0, 11)),
+            (PlatformApi::exports_lifecycle_sboms, p(0, 11)),
+            (PlatformApi::writes_layer_history, p(0, 12)),
+            (PlatformApi::checks_targets, p(0, 12)),
+            (PlatformApi::run_image_label_has_image, p(0, 12)),
+            (PlatformApi::supports_run_image_extension, p(0, 12)),
+            (PlatformApi::restorer_reads_run_toml, p(0, 14)),
+            (PlatformApi::supports_system_buildpacks, p(0, 15)),
+            (PlatformApi::supports_exec_env, p(0, 15)),
+        ];
+        for (gate, at) in flips {
+            for v in SUPPORTED_PLATFORM_APIS {
+                assert_eq!(gate(*v), v >= at, "gate flipping at {at} wrong for {v}");
+            }
+        }
+        assert!(PlatformApi::new(0, 8).legacy_bom_in_metadata());
+        assert!(!PlatformApi::new(0, 9).legacy_bom_in_metadata());
+        assert!(PlatformApi::new(0, 12).deletes_previous_cache_image());
+        assert!(!PlatformApi::new(0, 13).deletes_previous_cache_image());
+        let b = BuildpackApi::new;
+        type BGate = fn(BuildpackApi) -> bool;
+        let bflips: &[(BGate, BuildpackApi)] = &[
+            (BuildpackApi::supports_process_working_dir, b(0, 8)),
+            (BuildpackApi::receives_dir_env_vars, b(0, 8)),
+            (BuildpackApi::user_args_replace_process_args, b(0, 9)),
+            (BuildpackApi::process_command_is_array, b(0, 9)),
+            (BuildpackApi::receives_target_env, b(0, 10)),
+            (BuildpackApi::supports_exec_env, b(0, 12)),
+        ];
+        for (gate, at) in bflips {
+            for v in SUPPORTED_BUILDPACK_APIS {
+                assert_eq!(gate(*v), v >= at, "gate flipping at {at} wrong for {v}");
+            }
+        }
     }
 
     #[test]

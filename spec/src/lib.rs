@@ -9,6 +9,9 @@ pub mod api;
 pub mod buildpack;
 pub mod env;
 pub mod exit;
+pub mod io;
+pub mod labels;
 pub mod platform;
 
 pub use api::{BuildpackApi, PlatformApi};
+pub use io::FileError;

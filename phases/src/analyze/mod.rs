@@ -1,4 +1,7 @@
-//! The analyzer: read the previous and run images, write `analyzed.toml` (platform spec "analyzer").
+//! The analyzer: read the previous and run images, write `analyzed.toml` (platform spec "analyzer";
+//! checklist §2).
+
+pub mod run_image;
 
 use crate::cli::Inputs;
 use crate::Failure;

@@ -20,6 +20,20 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// Parses a level as the reference's logger does (`debug`, `info`, `warn`/`warning`, `error`/`fatal`,
+    /// case-insensitive); `None` for anything else (G-13: the phase then exits 1).
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warn" | "warning" => Some(LogLevel::Warn),
+            "error" | "fatal" => Some(LogLevel::Error),
+            _ => None,
+        }
+    }
+}
+
 /// Extender kind (`-kind`, `CNB_EXTEND_KIND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExtendKind {
@@ -86,7 +100,7 @@ pub struct Inputs {
     pub plan_path: PathBuf,
     /// `-platform` (default `/platform`).
     pub platform_dir: PathBuf,
-    /// `-previous-image`.
+    /// `-previous-image`; analyzer, creator and rebaser default it to the output image (AN-01, RB-I4).
     pub previous_image: Option<String>,
     /// `-project-metadata` (default `<layers>/project-metadata.toml`).
     pub project_metadata_path: PathBuf,
@@ -116,12 +130,61 @@ pub struct Inputs {
     pub use_daemon: bool,
     /// `-layout`.
     pub use_layout: bool,
-    /// `-tag` (repeatable) — additional tags.
+    /// Additional destination names: `-tag` values (analyzer, creator) or the positionals after the first
+    /// (exporter, rebaser).
     pub additional_tags: Vec<String>,
     /// `-insecure-registry` (repeatable) plus `CNB_INSECURE_REGISTRIES`.
     pub insecure_registries: Vec<String>,
-    /// Positional image names (analyzer/exporter/rebaser/creator output image first).
+    /// Positional image names as given (analyzer/exporter/rebaser/creator): output image first.
     pub output_images: Vec<String>,
-    /// `-previous-image` for rebaser and other phases' deprecated `-image`.
+    /// Deprecated `-image` (exporter, rebaser): for the rebaser it becomes [`Inputs::run_image`]; the
+    /// exporter rejects it while resolving inputs.
     pub deprecated_run_image: Option<String>,
+    /// `CNB_EXEC_ENV` (default `production`; Platform API 0.15 semantics, env only).
+    pub exec_env: String,
+    /// `CNB_EXPERIMENTAL_MODE` (checklist G-15); see [`crate::cli::guard_experimental`].
+    pub experimental_mode: ExperimentalMode,
+}
+
+/// `CNB_EXPERIMENTAL_MODE` (checklist G-15): what to do when an experimental feature is requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExperimentalMode {
+    /// `quiet` (also the spec's spelling `silent`): allow silently.
+    Quiet,
+    /// `warn` and any unrecognised value: allow with a warning.
+    Warn,
+    /// `error` (the default when unset): refuse.
+    #[default]
+    Error,
+}
+
+impl ExperimentalMode {
+    /// Parses the variable's value: unset/empty → `error`, unknown values behave like `warn`.
+    pub fn from_env_value(v: Option<&str>) -> Self {
+        match v.unwrap_or("") {
+            "" | "error" => ExperimentalMode::Error,
+            "quiet" | "silent" => ExperimentalMode::Quiet,
+            _ => ExperimentalMode::Warn,
+        }
+    }
+}
+
+impl Inputs {
+    /// The output image (first positional) of analyzer, exporter, rebaser and creator.
+    pub fn output_image(&self) -> Option<&str> {
+        self.output_images.first().map(String::as_str)
+    }
+
+    /// Every destination name: the output image, then [`Inputs::additional_tags`], without duplicates
+    /// (the reference's `DestinationImages`).
+    pub fn destination_images(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let names = self.output_image().into_iter().map(str::to_string);
+        for n in names.chain(self.additional_tags.iter().cloned()) {
+            if !n.is_empty() && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
 }

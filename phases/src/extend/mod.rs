@@ -1,10 +1,283 @@
-//! The extender: apply image-extension Dockerfiles in userspace (platform spec "extender").
+//! The extender: apply image-extension Dockerfiles in userspace (platform spec "extender"; checklist
+//! §6 EX-*). No daemon, no kaniko: steps run in a chroot inside user + mount + pid namespaces
+//! ([`sandbox`]), each file-system step is snapshotted into a layer ([`snapshot`]) and cached
+//! ([`cache`]).
+//!
+//! Library entry: [`Extender::extend`]. Phase entry: [`run`] (reads `analyzed.toml`, `group.toml`,
+//! the generated Dockerfiles and `extend-config.toml`, then extends; kind `build` continues with the
+//! builder in the same process).
+
+pub mod apply;
+pub mod cache;
+pub mod dockerfile;
+pub mod fsutil;
+pub mod inputs;
+pub mod oci;
+pub mod sandbox;
+pub mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use apply::{ExtensionInput, ImageState, Outcome};
+pub use cache::StepCache;
+pub use sandbox::IdMapping;
 
 use crate::cli::Inputs;
 use crate::Failure;
 
+/// Which image is extended (`-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The build image; the build follows in the same process.
+    Build,
+    /// The run image; the result is written for the exporter.
+    Run,
+}
+
+impl Kind {
+    /// The kind the phase inputs ask for.
+    /// TODO(integration): `cli` does not re-export its `ExtendKind`; compare with its default
+    /// (`build`) until it does.
+    pub fn of(inputs: &Inputs) -> Self {
+        if inputs.extend_kind == Default::default() {
+            Kind::Build
+        } else {
+            Kind::Run
+        }
+    }
+}
+
+/// Extender failures (all exit 102 except where noted by [`run`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtendError {
+    /// A Dockerfile is unusable.
+    #[error(transparent)]
+    Dockerfile(#[from] dockerfile::DockerfileError),
+    /// The sandbox or a step failed (message names extension, file and line).
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    /// Reading the base image or writing the extended image failed.
+    #[error(transparent)]
+    Oci(#[from] oci::OciError),
+    /// A platform file is unusable.
+    #[error(transparent)]
+    Inputs(#[from] inputs::InputsError),
+    /// EX-07: the extended run image would run as root.
+    #[error("the final user ID is 0 (root); please add another extension that resets the user to non-root")]
+    FinalUserRoot,
+    /// A work directory could not be prepared.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One extension run: which image, which root, which Dockerfiles, where outputs go.
+#[derive(Debug, Clone)]
+pub struct Extender {
+    /// `build` or `run`.
+    pub kind: Kind,
+    /// OCI layout holding (at least) the manifest and config of the image being extended.
+    pub base_layout: PathBuf,
+    /// Manifest digest in that layout (first manifest if `None`).
+    pub base_digest: Option<String>,
+    /// The reference handed to Dockerfiles as `base_image`.
+    pub base_ref: String,
+    /// The root filesystem to change in place (the container's own `/` in platform use). `None`:
+    /// unpack the base image's layers (which must be in the layout) into a directory under `work_dir`.
+    pub root: Option<PathBuf>,
+    /// Dockerfiles in group order.
+    pub extensions: Vec<ExtensionInput>,
+    /// `<extended>` (kind run writes `<extended>/run/<digest>/`).
+    pub extended_dir: PathBuf,
+    /// Step cache.
+    pub cache: Option<StepCache>,
+    /// Scratch space (removed afterwards).
+    pub work_dir: PathBuf,
+    /// How ids map into the user namespace.
+    pub mapping: IdMapping,
+    /// More paths (absolute, inside the root) to leave out of snapshots, e.g. `<layers>`, `<app>`.
+    pub ignore: Vec<PathBuf>,
+}
+
+/// What [`Extender::extend`] produced.
+#[derive(Debug, Clone)]
+pub struct Extended {
+    /// Layers, history and the final config state.
+    pub outcome: Outcome,
+    /// Kind run: the written `<extended>/run/<digest>/` layout.
+    pub output: Option<PathBuf>,
+}
+
+fn is_root_user(root: &Path, user: &str) -> bool {
+    if user.is_empty() {
+        return true;
+    }
+    match sandbox::resolve_user(root, user) {
+        Ok((uid, _, _)) => uid == 0,
+        Err(_) => {
+            let u = user.split(':').next().unwrap_or(user);
+            u == "0" || u == "root"
+        }
+    }
+}
+
+impl Extender {
+    /// Applies the Dockerfiles. Kind run writes the extended image (and refuses a root final user);
+    /// on failure nothing is left in `<extended>`.
+    pub fn extend(&self) -> Result<Extended, ExtendError> {
+        let base = oci::BaseImage::read(&self.base_layout, self.base_digest.as_deref())?;
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| ExtendError::Io { what, source }
+        };
+        std::fs::create_dir_all(&self.work_dir).map_err(io("creating the extender work dir"))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("extend-")
+            .tempdir_in(&self.work_dir)
+            .map_err(io("creating the extender work dir"))?;
+        let blobs_dir = scratch.path().join("blobs");
+        let (root, unpack) = match &self.root {
+            Some(r) => (r.clone(), false),
+            None => (scratch.path().join("rootfs"), true),
+        };
+        let mut ignore = snapshot::Ignore::defaults();
+        for p in &self.ignore {
+            ignore.add_abs(&root, p);
+        }
+        ignore.add_abs(&root, &self.work_dir);
+        ignore.add_abs(&root, &self.extended_dir);
+        if let Some(c) = &self.cache {
+            ignore.add_abs(&root, &c.dir);
+        }
+        let req = apply::Request {
+            root: root.clone(),
+            extensions: self.extensions.clone(),
+            base: base.state(),
+            base_image: self.base_ref.clone(),
+            base_digest: base.digest.clone(),
+            blobs_dir: blobs_dir.clone(),
+            cache: self.cache.clone(),
+            ignore,
+        };
+        let layers = base.layer_paths();
+        let outcome = sandbox::in_user_namespace(&self.mapping, || {
+            if unpack {
+                std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+                for l in &layers {
+                    fsutil::apply_layer(&root, l)
+                        .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
+                }
+            }
+            apply::apply(&req)
+        })?;
+        let output = match self.kind {
+            Kind::Build => None,
+            Kind::Run => {
+                if is_root_user(&root, &outcome.state.user) {
+                    return Err(ExtendError::FinalUserRoot);
+                }
+                if outcome.state.user != base.state().user {
+                    tracing::warn!(
+                        "the extended run image's user ({}) differs from the original ({})",
+                        outcome.state.user,
+                        base.state().user
+                    );
+                }
+                Some(oci::write_extended_run(
+                    &self.extended_dir,
+                    &base,
+                    &outcome,
+                    &blobs_dir,
+                )?)
+            }
+        };
+        if unpack {
+            // The unpacked root may hold files only namespace root can delete.
+            let _ = sandbox::in_user_namespace(&self.mapping, || {
+                std::fs::remove_dir_all(&root).map_err(|e| e.to_string())
+            });
+        }
+        Ok(Extended { outcome, output })
+    }
+}
+
+/// The root filesystem the phase extends: the container's own `/`, or `CNB_EXTENDER_ROOT` (ours, for
+/// tests and local use).
+/// TODO(integration): make this an explicit field of `cli::Inputs`.
+fn root_from_env() -> PathBuf {
+    std::env::var_os("CNB_EXTENDER_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let _ = inputs;
-    Err(Failure::not_implemented("extend"))
+    let fail = |e: ExtendError| {
+        Failure::new(
+            cnb_spec::exit::EXTEND_ERROR,
+            "extend",
+            &e as &(dyn std::error::Error + 'static),
+        )
+    };
+    let kind = Kind::of(inputs);
+    let plan = inputs::resolve(inputs, kind).map_err(|e| fail(e.into()))?;
+    if plan.extensions.is_empty() {
+        tracing::info!("no Dockerfiles to apply");
+    } else {
+        let mapping = IdMapping::detect().map_err(|e| fail(e.into()))?;
+        let root = root_from_env();
+        let extender = Extender {
+            kind,
+            base_layout: plan.base_layout,
+            base_digest: plan.base_digest,
+            base_ref: plan.base_ref,
+            root: Some(root),
+            extensions: plan.extensions,
+            extended_dir: inputs.extended_dir.clone(),
+            cache: Some(StepCache::new(
+                inputs.kaniko_dir.join("cache").join("layers"),
+                inputs.kaniko_cache_ttl,
+            )),
+            work_dir: inputs.kaniko_dir.join("work"),
+            mapping,
+            ignore: vec![
+                inputs.layers_dir.clone(),
+                inputs.app_dir.clone(),
+                inputs.platform_dir.clone(),
+                inputs.kaniko_dir.clone(),
+            ],
+        };
+        let extended = extender.extend().map_err(fail)?;
+        let _ = std::fs::remove_dir_all(inputs.kaniko_dir.join("work"));
+        tracing::info!(
+            "applied {} Dockerfile(s): {} layer(s), {} RUN step(s) executed, {} step(s) from cache",
+            extender.extensions.len(),
+            extended.outcome.layers.len(),
+            extended.outcome.runs,
+            extended.outcome.cache_hits
+        );
+        if kind == Kind::Build {
+            // EX-06: the extended image's env is the builder's env.
+            for e in &extended.outcome.state.env {
+                if let Some((k, v)) = e.split_once('=') {
+                    // SAFETY-free: the phase is single-threaded at this point (no runtime started).
+                    std::env::set_var(k, v);
+                }
+            }
+        }
+    }
+    if kind == Kind::Build {
+        // TODO(integration): chown <layers> and drop to inputs.uid/gid via `privilege::drop_to`
+        // (and set HOME/USER) before building, once the privilege module lands.
+        return crate::build::run(inputs);
+    }
+    Ok(())
 }

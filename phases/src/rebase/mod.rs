@@ -1,4 +1,6 @@
-//! The rebaser: swap the run image under an app image (platform spec "rebaser").
+//! The rebaser: move an app image onto a new run image (platform spec "rebaser"; checklist §10).
+
+pub mod check;
 
 use crate::cli::Inputs;
 use crate::Failure;

@@ -1,0 +1,325 @@
+//! One-pass layer production: tar → sha256 (diffID) → compress → sha256 (digest) → sink, with bounded memory
+//! (a 1 MiB tar buffer and the compressor's window), and parallel production of independent layers.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use flate2::write::GzEncoder;
+use sha2::{Digest as _, Sha256};
+
+use super::{ArchiveError, LayerBuilder, MEDIA_TYPE_TAR, MEDIA_TYPE_TAR_GZIP, MEDIA_TYPE_TAR_ZSTD};
+use crate::image::Digest;
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain tar (`application/vnd.oci.image.layer.v1.tar`): digest equals diffID.
+    None,
+    /// gzip at `level` 0–9 (`…tar+gzip`).
+    Gzip {
+        /// Compression level; the reference uses 1 (Go's `BestSpeed`).
+        level: u32,
+    },
+    /// zstd at `level` 1–22 (`…tar+zstd`).
+    Zstd {
+        /// Compression level; 3 is zstd's default.
+        level: i32,
+    },
+}
+
+impl Default for Compression {
+    /// gzip level 1, the reference's speed level.
+    fn default() -> Self {
+        Compression::Gzip { level: 1 }
+    }
+}
+
+impl Compression {
+    /// The OCI media type of blobs compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => MEDIA_TYPE_TAR,
+            Compression::Gzip { .. } => MEDIA_TYPE_TAR_GZIP,
+            Compression::Zstd { .. } => MEDIA_TYPE_TAR_ZSTD,
+        }
+    }
+}
+
+/// Where the compressed blob goes.
+pub enum Sink {
+    /// A file at this path, written to a temporary name in the same directory and renamed when complete.
+    File(PathBuf),
+    /// A blob directory (e.g. `<layout>/blobs/sha256`): written to a temporary name there and renamed to the
+    /// digest's hex once known; an existing blob of that name is kept (content-addressed).
+    BlobDir(PathBuf),
+    /// Any writer (e.g. a registry upload stream).
+    Writer(Box<dyn Write + Send>),
+    /// Nothing is compressed or written: only the diffID is computed (the digest equals the diffID, the
+    /// media type is plain tar).
+    HashOnly,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::File(p) => write!(f, "File({})", p.display()),
+            Sink::BlobDir(p) => write!(f, "BlobDir({})", p.display()),
+            Sink::Writer(_) => f.write_str("Writer"),
+            Sink::HashOnly => f.write_str("HashOnly"),
+        }
+    }
+}
+
+/// What producing a layer yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+    /// sha256 of the blob as stored (equals `diff_id` when uncompressed).
+    pub digest: Digest,
+    /// Size in bytes of the blob as stored.
+    pub size: u64,
+    /// Size in bytes of the uncompressed tar.
+    pub tar_size: u64,
+    /// Media type of the blob.
+    pub media_type: String,
+    /// The file written, for [`Sink::File`] and [`Sink::BlobDir`].
+    pub path: Option<PathBuf>,
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Stage<W: Write> {
+    Plain(Hashing<W>),
+    Gzip(GzEncoder<Hashing<W>>),
+    Zstd(zstd::Encoder<'static, Hashing<W>>),
+    Discard,
+}
+
+struct Pipeline<W: Write> {
+    diff: Sha256,
+    raw: u64,
+    stage: Stage<W>,
+}
+
+impl<W: Write> Write for Pipeline<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stage {
+            Stage::Plain(w) => w.write_all(buf)?,
+            Stage::Gzip(w) => w.write_all(buf)?,
+            Stage::Zstd(w) => w.write_all(buf)?,
+            Stage::Discard => {}
+        }
+        self.diff.update(buf);
+        self.raw += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Pipeline<W> {
+    fn new(inner: W, c: Compression, hash_only: bool) -> io::Result<Self> {
+        let wrap = |inner| Hashing {
+            inner,
+            hash: Sha256::new(),
+            n: 0,
+        };
+        let stage = if hash_only {
+            Stage::Discard
+        } else {
+            match c {
+                Compression::None => Stage::Plain(wrap(inner)),
+                Compression::Gzip { level } => Stage::Gzip(
+                    flate2::GzBuilder::new()
+                        .operating_system(255)
+                        .write(wrap(inner), flate2::Compression::new(level.min(9))),
+                ),
+                Compression::Zstd { level } => Stage::Zstd(zstd::Encoder::new(wrap(inner), level)?),
+            }
+        };
+        Ok(Self {
+            diff: Sha256::new(),
+            raw: 0,
+            stage,
+        })
+    }
+
+    /// Finishes compression; returns (diff_id, tar size, blob digest, blob size, inner writer).
+    #[allow(clippy::type_complexity)]
+    fn finish(self) -> io::Result<(Digest, u64, Option<(Digest, u64, W)>)> {
+        let diff = Digest::from_sha256(self.diff.finalize().into());
+        let h = match self.stage {
+            Stage::Plain(h) => Some(h),
+            Stage::Gzip(g) => Some(g.finish()?),
+            Stage::Zstd(z) => Some(z.finish()?),
+            Stage::Discard => None,
+        };
+        Ok((
+            diff,
+            self.raw,
+            h.map(|h| (Digest::from_sha256(h.hash.finalize().into()), h.n, h.inner)),
+        ))
+    }
+}
+
+const TAR_BUFFER: usize = 1 << 20;
+
+fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".tmp-blob-")
+        .tempfile_in(dir)
+}
+
+impl LayerBuilder {
+    /// Produces the layer in one pass and returns its diffID, digest, size and media type. With
+    /// [`Sink::HashOnly`] nothing is compressed or stored.
+    pub fn write(&self, compression: Compression, sink: Sink) -> Result<LayerInfo, ArchiveError> {
+        let target = format!("{sink:?}");
+        let werr = |source: io::Error| ArchiveError::Write {
+            target: target.clone(),
+            source,
+        };
+        match sink {
+            Sink::HashOnly => {
+                let p = Pipeline::<io::Sink>::new(io::sink(), compression, true).map_err(werr)?;
+                let mut buf = BufWriter::with_capacity(TAR_BUFFER, p);
+                self.write_tar(&mut buf)?;
+                let p = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+                let (diff_id, tar_size, _) = p.finish().map_err(werr)?;
+                Ok(LayerInfo {
+                    digest: diff_id.clone(),
+                    diff_id,
+                    size: tar_size,
+                    tar_size,
+                    media_type: MEDIA_TYPE_TAR.to_string(),
+                    path: None,
+                })
+            }
+            Sink::Writer(w) => {
+                let (diff_id, tar_size, digest, size, mut w) = self.run(w, compression, &werr)?;
+                w.flush().map_err(werr)?;
+                Ok(LayerInfo {
+                    diff_id,
+                    digest,
+                    size,
+                    tar_size,
+                    media_type: compression.media_type().to_string(),
+                    path: None,
+                })
+            }
+            Sink::File(ref path) | Sink::BlobDir(ref path) => {
+                let dir = match &sink {
+                    Sink::File(p) => p
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| PathBuf::from(".")),
+                    _ => path.clone(),
+                };
+                let tmp = temp_in(&dir).map_err(werr)?;
+                let file = BufWriter::with_capacity(256 << 10, tmp);
+                let (diff_id, tar_size, digest, size, file) = self.run(file, compression, &werr)?;
+                let tmp = file.into_inner().map_err(|e| werr(e.into_error()))?;
+                let dest = match &sink {
+                    Sink::File(p) => p.clone(),
+                    _ => path.join(digest.hex()),
+                };
+                tmp.persist(&dest).map_err(|e| werr(e.error))?;
+                Ok(LayerInfo {
+                    diff_id,
+                    digest,
+                    size,
+                    tar_size,
+                    media_type: compression.media_type().to_string(),
+                    path: Some(dest),
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run<W: Write>(
+        &self,
+        w: W,
+        compression: Compression,
+        werr: &dyn Fn(io::Error) -> ArchiveError,
+    ) -> Result<(Digest, u64, Digest, u64, W), ArchiveError> {
+        let p = Pipeline::new(w, compression, false).map_err(werr)?;
+        let mut buf = BufWriter::with_capacity(TAR_BUFFER, p);
+        self.write_tar(&mut buf)?;
+        let p = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+        let (diff_id, tar_size, rest) = p.finish().map_err(werr)?;
+        let (digest, size, w) =
+            rest.ok_or_else(|| werr(io::Error::other("compression stage missing")))?;
+        Ok((diff_id, tar_size, digest, size, w))
+    }
+}
+
+/// Produces independent layers concurrently on up to `threads` OS threads (0 = all cores); results come back
+/// in input order.
+pub fn build_parallel(
+    jobs: Vec<(LayerBuilder, Compression, Sink)>,
+    threads: usize,
+) -> Vec<Result<LayerInfo, ArchiveError>> {
+    let n = jobs.len();
+    let threads = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    }
+    .min(n.max(1));
+    let queue: Vec<Mutex<Option<(LayerBuilder, Compression, Sink)>>> =
+        jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let results: Vec<Mutex<Option<Result<LayerInfo, ArchiveError>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let job = queue[i].lock().ok().and_then(|mut j| j.take());
+                if let Some((b, c, sink)) = job {
+                    let r = b.write(c, sink);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(ArchiveError::Worker(format!("layer #{i}"))))
+        })
+        .collect()
+}

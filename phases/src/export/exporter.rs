@@ -1,0 +1,573 @@
+//! [`Exporter::export`]: turn a layer plan into an image in a [`Destination`], reusing every layer the
+//! previous or run image already has (checklist EP-06…EP-16, LY-06, LY-07, IM-15).
+//!
+//! Reuse rules:
+//! - [`LayerContent::Previous`] (a buildpack left only the `.toml`): the previous image's blob is used
+//!   as is; nothing is tarred, and nothing is written when the destination already holds it.
+//! - Anything else is tarred. When a previous image exists, the tar is first only hashed (no
+//!   compression); if that diffID is a layer of the previous or run image, its blob is reused.
+//!   Otherwise (or with no previous image) the layer is tarred, hashed and gzipped in one pass.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use oci_spec::image::ImageConfiguration;
+use tracing::info;
+
+use super::config::{build_config, config_bytes, ConfigInputs};
+use super::layer_tar::{self, Owner, OCI_LAYER_GZIP};
+use super::metadata::{LifecycleMetadata, RunImageForRebase, StackMetadata, StackRunImage};
+use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
+use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
+use crate::cache::{BuildpackLayers, LayerSha, StoreMetadata};
+
+/// Export errors; each names the layer or image.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Tarring a layer failed.
+    #[error("exporting layer '{id}'")]
+    Layer {
+        /// Layer id.
+        id: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or writing an image failed.
+    #[error("image '{image}'")]
+    Store {
+        /// Image or destination name.
+        image: String,
+        /// Cause.
+        #[source]
+        source: StoreError,
+    },
+    /// A layer to reuse is missing from the previous image.
+    #[error("cannot reuse layer '{id}': previous image has no layer with diffID '{diff_id}'")]
+    MissingPreviousLayer {
+        /// Layer id.
+        id: String,
+        /// DiffID.
+        diff_id: String,
+    },
+    /// Encoding the config or manifest failed.
+    #[error("encoding image config")]
+    Encode(#[source] serde_json::Error),
+}
+
+/// How a layer got into the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerOutcome {
+    /// Taken from the previous (or run) image's blob.
+    Reused,
+    /// Newly compressed and written.
+    Added,
+}
+
+/// A layer of the exported image.
+#[derive(Debug, Clone)]
+pub struct ExportedLayer {
+    /// Layer id.
+    pub id: String,
+    /// DiffID.
+    pub diff_id: String,
+    /// Blob.
+    pub blob: BlobRef,
+    /// Reused or added.
+    pub outcome: LayerOutcome,
+    /// The uncompressed tar, when it was kept for the cache (IM-15).
+    pub tar: Option<PathBuf>,
+}
+
+/// Everything the exporter needs besides the destination.
+pub struct ExportRequest<'a> {
+    /// The ordered layer plan.
+    pub plan: Vec<PlannedLayer>,
+    /// The group (for the label's `buildpacks` and `store`).
+    pub group: &'a [GroupBuildpack],
+    /// `store.toml` `[metadata]` per group buildpack index.
+    pub stores: BTreeMap<usize, serde_json::Value>,
+    /// Owner of layer content.
+    pub owner: Owner,
+    /// The run image (or extended run image).
+    pub base: &'a dyn SourceImage,
+    /// The base config to start from (the base's own, or the extended run image's).
+    pub base_config: ImageConfiguration,
+    /// The previous image, if found.
+    pub previous: Option<&'a dyn SourceImage>,
+    /// Layer ids whose uncompressed tar must be kept for the cache.
+    pub keep_tars: Vec<String>,
+    /// Config settings (its `layers` and the lifecycle label are filled in here).
+    pub config: ConfigInputs,
+    /// Run image name and mirrors for the label (`[P≥0.12]`).
+    pub run_image_name: String,
+    /// Run image mirrors.
+    pub run_image_mirrors: Vec<String>,
+}
+
+/// The result of an export.
+#[derive(Debug, Clone)]
+pub struct ExportOutcome {
+    /// Manifest digest.
+    pub digest: String,
+    /// Manifest size.
+    pub manifest_size: u64,
+    /// The config digest (image id).
+    pub image_id: String,
+    /// The lifecycle metadata written to the label.
+    pub metadata: LifecycleMetadata,
+    /// The new layers in order.
+    pub layers: Vec<ExportedLayer>,
+}
+
+/// Writes app images to one destination.
+pub struct Exporter<'d> {
+    dest: &'d dyn Destination,
+}
+
+impl<'d> Exporter<'d> {
+    /// An exporter writing to `dest`.
+    pub fn new(dest: &'d dyn Destination) -> Self {
+        Self { dest }
+    }
+
+    fn store_err(&self, source: StoreError) -> ExportError {
+        ExportError::Store {
+            image: self.dest.name(),
+            source,
+        }
+    }
+
+    /// Builds and writes the image described by `req`.
+    pub fn export(&self, req: ExportRequest<'_>) -> Result<ExportOutcome, ExportError> {
+        // Base layers first: copied only when the destination lacks them.
+        for l in req.base.layers() {
+            self.dest
+                .copy_blob(req.base, &l.blob)
+                .map_err(|e| self.store_err(e))?;
+        }
+        let mut known: BTreeMap<&str, (&dyn SourceImage, &BlobRef)> = BTreeMap::new();
+        for l in req.base.layers() {
+            known.insert(l.diff_id.as_str(), (req.base, &l.blob));
+        }
+        if let Some(prev) = req.previous {
+            for l in prev.layers() {
+                known.insert(l.diff_id.as_str(), (prev, &l.blob));
+            }
+        }
+        let hash_first = req.previous.is_some();
+
+        let mut exported = Vec::with_capacity(req.plan.len());
+        for layer in &req.plan {
+            let e = self.export_layer(layer, &req, &known, hash_first)?;
+            match e.outcome {
+                LayerOutcome::Reused => info!("Reusing layer '{}'", layer.id),
+                LayerOutcome::Added => info!("Adding layer '{}'", layer.id),
+            }
+            exported.push(e);
+        }
+        log_app_layers(&req.plan, &exported);
+
+        let metadata = lifecycle_metadata(&req, &exported);
+        let mut config = req.config.clone();
+        config.layers = req
+            .plan
+            .iter()
+            .zip(&exported)
+            .map(|(p, e)| (e.diff_id.clone(), p.created_by.clone()))
+            .collect();
+        let label = serde_json::to_string(&metadata).map_err(ExportError::Encode)?;
+        config.labels.insert(
+            0,
+            (super::metadata::LIFECYCLE_METADATA_LABEL.to_string(), label),
+        );
+        let cfg = build_config(&req.base_config, &config);
+        let cfg_bytes = config_bytes(&cfg).map_err(ExportError::Encode)?;
+        let mut blobs: Vec<BlobRef> = req.base.layers().iter().map(|l| l.blob.clone()).collect();
+        blobs.extend(exported.iter().map(|e| e.blob.clone()));
+        let manifest = manifest_bytes(&cfg_bytes, &blobs).map_err(ExportError::Encode)?;
+        let (digest, manifest_size) = self
+            .dest
+            .put_image(&cfg_bytes, &manifest)
+            .map_err(|e| self.store_err(e))?;
+        let image_id = {
+            use sha2::{Digest, Sha256};
+            format!("sha256:{}", hex::encode(Sha256::digest(&cfg_bytes)))
+        };
+        Ok(ExportOutcome {
+            digest,
+            manifest_size,
+            image_id,
+            metadata,
+            layers: exported,
+        })
+    }
+
+    fn export_layer(
+        &self,
+        layer: &PlannedLayer,
+        req: &ExportRequest<'_>,
+        known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
+        hash_first: bool,
+    ) -> Result<ExportedLayer, ExportError> {
+        let io_err = |source| ExportError::Layer {
+            id: layer.id.clone(),
+            source,
+        };
+        if let LayerContent::Previous(diff_id) = &layer.content {
+            let prev = req
+                .previous
+                .and_then(|p| p.layer_by_diff_id(diff_id).map(|l| (p, l)));
+            let Some((prev, l)) = prev else {
+                return Err(ExportError::MissingPreviousLayer {
+                    id: layer.id.clone(),
+                    diff_id: diff_id.clone(),
+                });
+            };
+            self.dest
+                .copy_blob(prev, &l.blob)
+                .map_err(|e| self.store_err(e))?;
+            return Ok(ExportedLayer {
+                id: layer.id.clone(),
+                diff_id: diff_id.clone(),
+                blob: l.blob.clone(),
+                outcome: LayerOutcome::Reused,
+                tar: None,
+            });
+        }
+        let scratch = self.dest.scratch_dir();
+        let tar = req
+            .keep_tars
+            .contains(&layer.id)
+            .then(|| scratch.join(format!(".tar-{}", sanitize(&layer.id))));
+        if hash_first {
+            let diff_id =
+                layer_tar::diff_id(&layer.content, req.owner, tar.as_deref()).map_err(io_err)?;
+            if let Some((src, blob)) = known.get(diff_id.as_str()) {
+                self.dest
+                    .copy_blob(*src, blob)
+                    .map_err(|e| self.store_err(e))?;
+                return Ok(ExportedLayer {
+                    id: layer.id.clone(),
+                    diff_id,
+                    blob: (*blob).clone(),
+                    outcome: LayerOutcome::Reused,
+                    tar,
+                });
+            }
+        }
+        let blob_tmp = scratch.join(format!(".blob-{}", sanitize(&layer.id)));
+        let tee = if hash_first { None } else { tar.as_deref() };
+        let built =
+            layer_tar::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
+        let blob = BlobRef {
+            digest: built.digest,
+            size: built.size,
+            media_type: OCI_LAYER_GZIP.into(),
+        };
+        let outcome = if self
+            .dest
+            .has_blob(&blob.digest)
+            .map_err(|e| self.store_err(e))?
+        {
+            let _ = std::fs::remove_file(&blob_tmp);
+            LayerOutcome::Reused
+        } else {
+            self.dest
+                .put_blob_file(&blob_tmp, &blob)
+                .map_err(|e| self.store_err(e))?;
+            LayerOutcome::Added
+        };
+        Ok(ExportedLayer {
+            id: layer.id.clone(),
+            diff_id: built.diff_id,
+            blob,
+            outcome,
+            tar,
+        })
+    }
+}
+
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn log_app_layers(plan: &[PlannedLayer], exported: &[ExportedLayer]) {
+    let app: Vec<&ExportedLayer> = plan
+        .iter()
+        .zip(exported)
+        .filter(|(p, _)| p.role == LayerRole::App)
+        .map(|(_, e)| e)
+        .collect();
+    let reused = app
+        .iter()
+        .filter(|e| e.outcome == LayerOutcome::Reused)
+        .count();
+    let total = app.len();
+    if reused > 0 {
+        info!("Reused {reused}/{total} app layer(s)");
+    }
+    if total > reused {
+        info!("Added {}/{total} app layer(s)", total - reused);
+    }
+}
+
+/// Builds the `io.buildpacks.lifecycle.metadata` label content (L-LIFECYCLE).
+fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> LifecycleMetadata {
+    let buildpacks = req
+        .group
+        .iter()
+        .enumerate()
+        .map(|(i, bp)| BuildpackLayers {
+            key: bp.id.clone(),
+            version: bp.version.clone(),
+            layers: BTreeMap::new(),
+            store: req.stores.get(&i).map(|v| StoreMetadata {
+                metadata: Some(v.clone()),
+            }),
+        })
+        .collect();
+    let mut m = LifecycleMetadata {
+        buildpacks,
+        ..Default::default()
+    };
+    for (p, e) in req.plan.iter().zip(exported) {
+        let sha = LayerSha::new(e.diff_id.clone());
+        match &p.role {
+            LayerRole::Buildpack {
+                buildpack,
+                name,
+                metadata,
+            } => {
+                if let Some(b) = m.buildpacks.get_mut(*buildpack) {
+                    let mut md = metadata.clone();
+                    md.sha = e.diff_id.clone();
+                    b.layers.insert(name.clone(), md);
+                }
+            }
+            LayerRole::Sbom => m.sbom = Some(sha),
+            LayerRole::App => m.app.push(sha),
+            LayerRole::Launcher => m.launcher = sha,
+            LayerRole::Config => m.config = sha,
+            LayerRole::ProcessTypes => m.process_types = sha,
+        }
+    }
+    m.run_image = RunImageForRebase {
+        top_layer: req
+            .base
+            .layers()
+            .last()
+            .map(|l| l.diff_id.clone())
+            .unwrap_or_default(),
+        reference: req.base.identifier(),
+        image: req.run_image_name.clone(),
+        mirrors: req.run_image_mirrors.clone(),
+    };
+    m.stack = Some(StackMetadata {
+        run_image: StackRunImage {
+            image: req.run_image_name.clone(),
+            mirrors: req.run_image_mirrors.clone(),
+        },
+    });
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::export::config::NORMALIZED_CREATED;
+    use crate::export::plan::{plan_layers, PlanInputs};
+    use crate::export::slices::slice_app;
+    use crate::export::store::{LayoutDestination, LayoutImage};
+    use cnb_spec::PlatformApi;
+    use std::fs;
+    use std::path::Path;
+
+    /// A one-layer base image in a layout.
+    fn base_image(dir: &Path) -> LayoutImage {
+        let dest = LayoutDestination::create(dir, "latest").unwrap();
+        let src = dir.join("src/etc");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("os-release"), "ID=test\n").unwrap();
+        let tmp = dest.scratch_dir().join("b");
+        let built = layer_tar::build_gzip(
+            &LayerContent::Dir(src),
+            Owner { uid: 0, gid: 0 },
+            &tmp,
+            None,
+        )
+        .unwrap();
+        let blob = BlobRef {
+            digest: built.digest,
+            size: built.size,
+            media_type: OCI_LAYER_GZIP.into(),
+        };
+        dest.put_blob_file(&tmp, &blob).unwrap();
+        let cfg = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "User": "1000:1000", "Labels": {"io.buildpacks.base.id": "t"}},
+            "rootfs": {"type": "layers", "diff_ids": [built.diff_id]},
+        }))
+        .unwrap();
+        dest.put_image(&cfg, &manifest_bytes(&cfg, &[blob]).unwrap())
+            .unwrap();
+        LayoutImage::open(dir).unwrap().unwrap()
+    }
+
+    struct Fixture {
+        _t: tempfile::TempDir,
+        layers: PathBuf,
+        app: PathBuf,
+        launcher: PathBuf,
+        out: PathBuf,
+        base: LayoutImage,
+    }
+
+    fn fixture() -> Fixture {
+        let t = tempfile::tempdir().unwrap();
+        let layers = t.path().join("layers");
+        let app = t.path().join("workspace");
+        fs::create_dir_all(layers.join("bp_a/web/bin")).unwrap();
+        fs::write(layers.join("bp_a/web/bin/server"), "v1").unwrap();
+        fs::write(layers.join("bp_a/web.toml"), "[types]\nlaunch = true\n").unwrap();
+        fs::create_dir_all(layers.join("config")).unwrap();
+        fs::write(
+            layers.join("config/metadata.toml"),
+            "[[processes]]\ntype = \"web\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(&app).unwrap();
+        fs::write(app.join("main.sh"), "echo hi").unwrap();
+        let launcher = t.path().join("launcher");
+        fs::write(&launcher, "launcher-binary").unwrap();
+        let base = base_image(&t.path().join("run"));
+        let out = t.path().join("out");
+        Fixture {
+            layers,
+            app,
+            launcher,
+            out,
+            base,
+            _t: t,
+        }
+    }
+
+    fn export(f: &Fixture) -> (ExportOutcome, (u64, u64)) {
+        let previous = LayoutImage::open(&f.out).unwrap();
+        let prev_meta = LifecycleMetadata::from_label(
+            previous
+                .as_ref()
+                .and_then(|p| p.label(super::super::metadata::LIFECYCLE_METADATA_LABEL))
+                .as_deref(),
+        );
+        let group = vec![GroupBuildpack {
+            id: "bp/a".into(),
+            version: "1".into(),
+        }];
+        let slices = slice_app(&f.app, &[]).unwrap();
+        let types = vec!["web".to_string()];
+        let plan = plan_layers(&PlanInputs {
+            layers_dir: &f.layers,
+            app_dir: &f.app,
+            group: &group,
+            previous: &prev_meta,
+            app_slices: &slices,
+            launcher: &f.launcher,
+            process_types: &types,
+            sbom: true,
+        })
+        .unwrap();
+        let dest = LayoutDestination::create(&f.out, "latest").unwrap();
+        let out = Exporter::new(&dest)
+            .export(ExportRequest {
+                plan,
+                group: &group,
+                stores: BTreeMap::new(),
+                owner: Owner {
+                    uid: 1000,
+                    gid: 1000,
+                },
+                base: &f.base,
+                base_config: f.base.config().clone(),
+                previous: previous.as_ref().map(|p| p as &dyn SourceImage),
+                keep_tars: vec![],
+                config: ConfigInputs {
+                    layers_dir: "/layers".into(),
+                    app_dir: "/workspace".into(),
+                    platform_api: PlatformApi::new(0, 13),
+                    created: NORMALIZED_CREATED.into(),
+                    entrypoint: "/cnb/process/web".into(),
+                    labels: vec![],
+                    layers: vec![],
+                },
+                run_image_name: "run".into(),
+                run_image_mirrors: vec![],
+            })
+            .unwrap();
+        (out, dest.blob_writes())
+    }
+
+    #[test]
+    fn rebuild_reuses_every_unchanged_layer_and_same_digest() {
+        let f = fixture();
+        let (first, writes) = export(&f);
+        assert_eq!(
+            first.layers.len(),
+            5,
+            "bp layer, app, launcher, config, process types"
+        );
+        assert!(first
+            .layers
+            .iter()
+            .all(|l| l.outcome == LayerOutcome::Added));
+        assert_eq!(
+            writes.0, 5,
+            "five new layers (the base layer is hard-linked)"
+        );
+
+        let (second, writes) = export(&f);
+        assert_eq!(second.digest, first.digest, "same inputs, same digest");
+        assert!(second
+            .layers
+            .iter()
+            .all(|l| l.outcome == LayerOutcome::Reused));
+        assert_eq!(writes, (0, 0), "no layer blob written on a no-op rebuild");
+
+        // LY-06: the buildpack keeps only the .toml: reused by diffID, not re-tarred.
+        fs::remove_dir_all(f.layers.join("bp_a/web")).unwrap();
+        let (third, writes) = export(&f);
+        assert_eq!(third.digest, first.digest);
+        assert_eq!(writes, (0, 0));
+
+        // A changed app changes only the app layer.
+        fs::write(f.app.join("main.sh"), "echo changed").unwrap();
+        let (fourth, writes) = export(&f);
+        assert_ne!(fourth.digest, first.digest);
+        let added: Vec<&str> = fourth
+            .layers
+            .iter()
+            .filter(|l| l.outcome == LayerOutcome::Added)
+            .map(|l| l.id.as_str())
+            .collect();
+        assert_eq!(added, vec!["app"]);
+        assert_eq!(writes.0, 1);
+        let img = LayoutImage::open(&f.out).unwrap().unwrap();
+        let meta =
+            LifecycleMetadata::from_label(img.label("io.buildpacks.lifecycle.metadata").as_deref());
+        assert_eq!(meta.app[0].sha, fourth.layers[1].diff_id);
+        assert_eq!(meta.run_image.top_layer, f.base.layers()[0].diff_id);
+        assert_eq!(
+            meta.layer("bp/a", "web").unwrap().sha,
+            first.layers[0].diff_id
+        );
+    }
+}

@@ -1,0 +1,605 @@
+//! Applying extension Dockerfiles to a root filesystem (checklist EX-02…EX-05): walks the steps,
+//! tracks the image config they change (env, user, workdir, labels, shell), runs `RUN` in the sandbox,
+//! performs `COPY`/`ADD`/`WORKDIR` on the root, snapshots after each file-system step into a layer and
+//! consults the step cache first.
+//!
+//! Everything here runs inside the namespaced worker ([`super::sandbox::in_user_namespace`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::cache::StepCache;
+use super::dockerfile::{expand, expand_plain, CopySource, Dockerfile, RunCommand, StepKind};
+use super::fsutil;
+use super::sandbox::{self, StepSpec};
+use super::snapshot::{self, Ignore, LayerBlob};
+
+/// One extension's Dockerfile with its build context and `extend-config.toml` args.
+#[derive(Debug, Clone)]
+pub struct ExtensionInput {
+    /// The parsed Dockerfile.
+    pub dockerfile: Dockerfile,
+    /// Build context directory.
+    pub context: PathBuf,
+    /// `[[<kind>.args]]` from `extend-config.toml`, in order.
+    pub args: Vec<(String, String)>,
+}
+
+/// The parts of an image config that Dockerfile steps change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageState {
+    /// `Env` (`KEY=VALUE`, in order).
+    pub env: Vec<String>,
+    /// `User` (empty = root).
+    pub user: String,
+    /// `WorkingDir` (empty = `/`).
+    pub workdir: String,
+    /// `Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The `SHELL` (not persisted in OCI configs; starts as `/bin/sh -c`).
+    pub shell: Vec<String>,
+}
+
+impl ImageState {
+    fn env_map(&self) -> BTreeMap<String, String> {
+        self.env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect()
+    }
+    fn set_env(&mut self, k: &str, v: &str) {
+        let entry = format!("{k}={v}");
+        match self
+            .env
+            .iter_mut()
+            .find(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == k)
+        {
+            Some(e) => *e = entry,
+            None => self.env.push(entry),
+        }
+    }
+}
+
+/// One history entry (one per instruction that produced a layer or changed the config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// `Layer: '<instruction>', Created by extension: <id>`.
+    pub created_by: String,
+    /// `true` when the step produced no layer.
+    pub empty_layer: bool,
+}
+
+/// A layer produced by a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedLayer {
+    /// The blob in the output blobs directory.
+    pub blob: LayerBlob,
+    /// The extension that produced it.
+    pub extension: String,
+    /// The instruction.
+    pub instruction: String,
+}
+
+/// What applying all Dockerfiles produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// New layers in order.
+    pub layers: Vec<AppliedLayer>,
+    /// History entries in order.
+    pub history: Vec<HistoryEntry>,
+    /// The final config state.
+    pub state: ImageState,
+    /// Steps served from the cache.
+    pub cache_hits: usize,
+    /// `RUN` steps executed.
+    pub runs: usize,
+    /// AND of `io.buildpacks.rebasable == "true"` over the Dockerfiles (EX-05).
+    pub rebasable: bool,
+}
+
+/// Everything [`apply`] needs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Root filesystem to change in place.
+    pub root: PathBuf,
+    /// Dockerfiles in group order.
+    pub extensions: Vec<ExtensionInput>,
+    /// Config of the image being extended.
+    pub base: ImageState,
+    /// Reference given to the Dockerfiles as `base_image`.
+    pub base_image: String,
+    /// Identity of the base (digest) for cache keys.
+    pub base_digest: String,
+    /// Where new layer blobs are written (`<hex>` files).
+    pub blobs_dir: PathBuf,
+    /// Step cache, if any.
+    pub cache: Option<StepCache>,
+    /// Paths not snapshotted.
+    pub ignore: Ignore,
+}
+
+fn fresh_uuid() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("{:x}", std::process::id()))
+}
+
+fn hash_file_into(h: &mut Sha256, p: &Path) -> std::io::Result<()> {
+    let m = std::fs::symlink_metadata(p)?;
+    h.update(format!(
+        "{:o}\0",
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions())
+    ));
+    if m.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(p)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for n in names {
+            h.update(n.as_encoded_bytes());
+            h.update([0]);
+            hash_file_into(h, &p.join(n))?;
+        }
+    } else if m.file_type().is_symlink() {
+        h.update(std::fs::read_link(p)?.as_os_str().as_encoded_bytes());
+    } else {
+        let mut f = std::fs::File::open(p)?;
+        std::io::copy(&mut f, h)?;
+    }
+    Ok(())
+}
+
+/// Applies every Dockerfile of `req` in order; errors name extension, file and line.
+pub fn apply(req: &Request) -> Result<Outcome, String> {
+    let root = &req.root;
+    let mut state = req.base.clone();
+    if state.shell.is_empty() {
+        state.shell = vec!["/bin/sh".into(), "-c".into()];
+    }
+    let mut out = Outcome {
+        rebasable: true,
+        ..Outcome::default()
+    };
+    let mut key = hex::encode(Sha256::digest(req.base_digest.as_bytes()));
+    let mut before = snapshot::take(root, &req.ignore)
+        .map_err(|e| format!("snapshotting {}: {e}", root.display()))?;
+    let mut base_image = req.base_image.clone();
+
+    for ext in &req.extensions {
+        let df = &ext.dockerfile;
+        let id = &df.extension;
+        let at = |line: usize, msg: String| {
+            format!("extension '{id}': {}:{line}: {msg}", df.path.display())
+        };
+        // EX-03: provided args, then the extension's own.
+        let (user_id, group_id) = match state.user.split_once(':') {
+            Some((u, g)) => (u.to_string(), g.to_string()),
+            None => (state.user.clone(), String::new()),
+        };
+        let mut build_args: BTreeMap<String, String> = BTreeMap::new();
+        build_args.insert("build_id".into(), fresh_uuid());
+        build_args.insert("user_id".into(), user_id);
+        build_args.insert("group_id".into(), group_id);
+        for (k, v) in &ext.args {
+            build_args.insert(k.clone(), v.clone());
+        }
+        build_args.insert("base_image".into(), base_image.clone());
+        let mut stage_args: BTreeMap<String, String> = BTreeMap::new();
+        let mut labels_rebasable: Option<String> = None;
+
+        for step in &df.steps {
+            let vars = {
+                let mut v = stage_args.clone();
+                v.extend(state.env_map());
+                v
+            };
+            let x = |word: &str| expand(word, &vars).map_err(|m| at(step.line, m));
+            let created_by = format!("Layer: '{}', Created by extension: {id}", step.text);
+            // The cache key covers the instruction and everything it can observe.
+            let mut h = Sha256::new();
+            h.update(key.as_bytes());
+            h.update(step.text.as_bytes());
+            h.update(format!(
+                "{:?}{:?}{}{}",
+                stage_args, state.env, state.user, state.workdir
+            ));
+            h.update(state.shell.join("\0").as_bytes());
+            let mut fs_step = false;
+            match &step.kind {
+                StepKind::Arg { name, default } => {
+                    let value = match (build_args.get(name), default) {
+                        (Some(v), _) => v.clone(),
+                        (None, Some(d)) => x(d)?,
+                        (None, None) => String::new(),
+                    };
+                    stage_args.insert(name.clone(), value);
+                }
+                StepKind::Env(pairs) => {
+                    for (k, v) in pairs {
+                        let k = x(k)?;
+                        let v = x(v)?;
+                        state.set_env(&k, &v);
+                    }
+                }
+                StepKind::Label(pairs) => {
+                    for (k, v) in pairs {
+                        let k = x(k)?;
+                        let v = x(v)?;
+                        if k == "io.buildpacks.rebasable" {
+                            labels_rebasable = Some(v.clone());
+                        }
+                        state.labels.insert(k, v);
+                    }
+                }
+                StepKind::User(u) => state.user = x(u)?,
+                StepKind::Shell(argv) => state.shell = argv.clone(),
+                StepKind::Workdir(w) => {
+                    let w = x(w)?;
+                    let cur = if state.workdir.is_empty() {
+                        "/"
+                    } else {
+                        &state.workdir
+                    };
+                    state.workdir = if w.starts_with('/') {
+                        w
+                    } else {
+                        format!("{}/{w}", cur.trim_end_matches('/'))
+                    };
+                    fs_step = true;
+                }
+                StepKind::Run(_) | StepKind::Copy { .. } => fs_step = true,
+            }
+            if !fs_step {
+                out.history.push(HistoryEntry {
+                    created_by,
+                    empty_layer: true,
+                });
+                continue;
+            }
+            // Context content is part of a COPY's identity.
+            let mut copy_sources = Vec::new();
+            if let StepKind::Copy { sources, .. } = &step.kind {
+                for s in sources {
+                    match s {
+                        CopySource::Path(raw) => {
+                            let p = x(raw)?;
+                            let src =
+                                context_path(&ext.context, &p).map_err(|m| at(step.line, m))?;
+                            hash_file_into(&mut h, &src).map_err(|e| {
+                                at(step.line, format!("reading COPY source '{p}': {e}"))
+                            })?;
+                            copy_sources.push(Some(src));
+                        }
+                        CopySource::Inline { content, .. } => {
+                            h.update(content.as_bytes());
+                            copy_sources.push(None);
+                        }
+                    }
+                }
+            }
+            key = hex::encode(h.finalize());
+
+            if let Some(cache) = &req.cache {
+                if let Some((layer_path, blob)) = cache.lookup(&key) {
+                    fsutil::apply_layer(root, &layer_path)
+                        .map_err(|e| at(step.line, format!("applying cached layer: {e}")))?;
+                    let dest = req
+                        .blobs_dir
+                        .join(blob.digest.trim_start_matches("sha256:"));
+                    std::fs::create_dir_all(&req.blobs_dir)
+                        .and_then(|_| std::fs::copy(&layer_path, &dest).map(|_| ()))
+                        .map_err(|e| at(step.line, format!("copying cached layer: {e}")))?;
+                    before = snapshot::take(root, &req.ignore)
+                        .map_err(|e| at(step.line, format!("snapshotting: {e}")))?;
+                    out.cache_hits += 1;
+                    out.layers.push(AppliedLayer {
+                        blob,
+                        extension: id.clone(),
+                        instruction: step.text.clone(),
+                    });
+                    out.history.push(HistoryEntry {
+                        created_by,
+                        empty_layer: false,
+                    });
+                    continue;
+                }
+            }
+
+            match &step.kind {
+                StepKind::Workdir(_) => {
+                    let host = fsutil::resolve_in_root(root, &state.workdir, true)
+                        .map_err(|e| at(step.line, format!("WORKDIR: {e}")))?;
+                    fsutil::mkdir_all(&host)
+                        .map_err(|e| at(step.line, format!("WORKDIR {}: {e}", state.workdir)))?;
+                }
+                StepKind::Run(cmd) => {
+                    run(root, &state, &stage_args, cmd).map_err(|m| at(step.line, m))?;
+                    out.runs += 1;
+                }
+                StepKind::Copy {
+                    sources,
+                    dest,
+                    chown,
+                    chmod,
+                } => {
+                    copy(
+                        root,
+                        &state,
+                        &vars,
+                        sources,
+                        &copy_sources,
+                        dest,
+                        chown,
+                        chmod,
+                    )
+                    .map_err(|m| at(step.line, m))?;
+                }
+                _ => {}
+            }
+            let after = snapshot::take(root, &req.ignore)
+                .map_err(|e| at(step.line, format!("snapshotting: {e}")))?;
+            let changes = snapshot::diff(&before, &after);
+            let blob = snapshot::write_layer(root, &after, &changes, &req.blobs_dir)
+                .map_err(|e| at(step.line, format!("writing layer: {e}")))?;
+            before = after;
+            match blob {
+                Some(blob) => {
+                    if let Some(cache) = &req.cache {
+                        let path = req
+                            .blobs_dir
+                            .join(blob.digest.trim_start_matches("sha256:"));
+                        // A cache write failure only costs a future rebuild.
+                        if let Err(e) = cache.store(&key, &path, &blob) {
+                            tracing::warn!("extender step cache: {e}");
+                        }
+                    }
+                    out.layers.push(AppliedLayer {
+                        blob,
+                        extension: id.clone(),
+                        instruction: step.text.clone(),
+                    });
+                    out.history.push(HistoryEntry {
+                        created_by,
+                        empty_layer: false,
+                    });
+                }
+                None => out.history.push(HistoryEntry {
+                    created_by,
+                    empty_layer: true,
+                }),
+            }
+        }
+        out.rebasable &= labels_rebasable.as_deref() == Some("true");
+        base_image = format!("{base_image}+{id}");
+    }
+    out.state = state;
+    Ok(out)
+}
+
+/// Resolves a COPY source inside the build context, refusing anything outside it.
+fn context_path(context: &Path, src: &str) -> Result<PathBuf, String> {
+    if src.contains(['*', '?', '[']) {
+        return Err(format!("COPY source '{src}': wildcards are not supported"));
+    }
+    let ctx = context
+        .canonicalize()
+        .map_err(|e| format!("build context {}: {e}", context.display()))?;
+    let joined = ctx.join(src.trim_start_matches('/'));
+    let real = joined
+        .canonicalize()
+        .map_err(|e| format!("COPY source '{src}' not found in the build context: {e}"))?;
+    if !real.starts_with(&ctx) {
+        return Err(format!(
+            "COPY source '{src}' is outside the build context {}",
+            context.display()
+        ));
+    }
+    Ok(real)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy(
+    root: &Path,
+    state: &ImageState,
+    vars: &BTreeMap<String, String>,
+    sources: &[CopySource],
+    resolved: &[Option<PathBuf>],
+    dest: &str,
+    chown: &Option<String>,
+    chmod: &Option<String>,
+) -> Result<(), String> {
+    let dest = expand(dest, vars)?;
+    let cwd = if state.workdir.is_empty() {
+        "/"
+    } else {
+        &state.workdir
+    };
+    let dest_abs = if dest.starts_with('/') {
+        dest.clone()
+    } else {
+        format!("{}/{dest}", cwd.trim_end_matches('/'))
+    };
+    let (uid, gid) = match chown {
+        Some(c) => {
+            let c = expand(c, vars)?;
+            let (u, g, _) = sandbox::resolve_user(root, &c)?;
+            (u, g)
+        }
+        None => (0, 0),
+    };
+    let mode = match chmod {
+        Some(m) => Some(
+            u32::from_str_radix(&expand(m, vars)?, 8)
+                .map_err(|_| format!("--chmod={m}: expected an octal mode"))?,
+        ),
+        None => None,
+    };
+    let host_dest = fsutil::resolve_in_root(root, &dest_abs, true).map_err(|e| e.to_string())?;
+    let into_dir = dest.ends_with('/') || sources.len() > 1 || host_dest.is_dir();
+    if into_dir {
+        std::fs::create_dir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
+    } else if let Some(parent) = host_dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
+    }
+    for (s, r) in sources.iter().zip(resolved) {
+        match (s, r) {
+            (CopySource::Path(_), Some(src)) => {
+                let target = if into_dir && !src.is_dir() {
+                    host_dest.join(src.file_name().unwrap_or_default())
+                } else {
+                    host_dest.clone()
+                };
+                fsutil::copy_tree(src, &target, uid, gid, mode)
+                    .map_err(|e| format!("COPY {} to {dest}: {e}", src.display()))?;
+            }
+            (
+                CopySource::Inline {
+                    name,
+                    content,
+                    expand: ex,
+                },
+                _,
+            ) => {
+                let content = if *ex {
+                    expand_plain(content, vars)?
+                } else {
+                    content.clone()
+                };
+                let target = if into_dir {
+                    host_dest.join(name)
+                } else {
+                    host_dest.clone()
+                };
+                std::fs::write(&target, content).map_err(|e| format!("COPY to {dest}: {e}"))?;
+                fsutil::set_owner_mode(&target, uid, gid, Some(mode.unwrap_or(0o644)))
+                    .map_err(|e| format!("COPY to {dest}: {e}"))?;
+            }
+            _ => return Err("COPY source could not be resolved".into()),
+        }
+    }
+    Ok(())
+}
+
+fn run(
+    root: &Path,
+    state: &ImageState,
+    stage_args: &BTreeMap<String, String>,
+    cmd: &RunCommand,
+) -> Result<(), String> {
+    let argv = match cmd {
+        RunCommand::Shell(script) => {
+            let mut v = state.shell.clone();
+            v.push(script.clone());
+            v
+        }
+        RunCommand::Exec(v) => v.clone(),
+    };
+    let user = if state.user.is_empty() {
+        "0"
+    } else {
+        &state.user
+    };
+    let (uid, gid, groups) = sandbox::resolve_user(root, user)?;
+    let mut env = state.env.clone();
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.starts_with(&format!("{k}=")));
+    for (k, v) in stage_args {
+        if !has(&env, k) {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    if !has(&env, "PATH") {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !has(&env, "HOME") {
+        let home =
+            home_of(root, uid)
+                .unwrap_or_else(|| if uid == 0 { "/root".into() } else { "/".into() });
+        env.push(format!("HOME={home}"));
+    }
+    let mut binds = Vec::new();
+    let mut created = Vec::new();
+    // Creating a missing bind target touches /etc; its times are restored afterwards.
+    let etc_times = std::fs::symlink_metadata(root.join("etc")).ok();
+    if root.join("etc").is_dir() {
+        for f in ["/etc/resolv.conf", "/etc/hosts"] {
+            if let Some(host) = sandbox::host_file(f) {
+                let inside = root.join(f.trim_start_matches('/'));
+                if std::fs::symlink_metadata(&inside).is_err()
+                    && std::fs::write(&inside, b"").is_ok()
+                {
+                    created.push(inside.clone());
+                }
+                if inside.is_file() {
+                    binds.push((host, f.to_string()));
+                }
+            }
+        }
+    }
+    let workdir = if state.workdir.is_empty() {
+        "/".to_string()
+    } else {
+        state.workdir.clone()
+    };
+    let spec = StepSpec {
+        root: root.to_path_buf(),
+        argv,
+        env,
+        uid,
+        gid,
+        groups,
+        workdir,
+        binds,
+    };
+    let outcome = sandbox::run_step(&spec);
+    let touched = !created.is_empty();
+    for c in created {
+        let _ = std::fs::remove_file(c);
+    }
+    if let (true, Some(m)) = (touched, etc_times) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &root.join("etc"),
+            &nix::sys::time::TimeSpec::new(m.atime(), m.atime_nsec()),
+            &nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec()),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        );
+    }
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    if outcome.code != 0 {
+        let tail = outcome.tail.trim_end();
+        let tail: String = tail
+            .lines()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(format!(
+            "RUN failed with exit code {}{}",
+            outcome.code,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; output ends with:\n{tail}")
+            }
+        ));
+    }
+    Ok(())
+}
+
+fn home_of(root: &Path, uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[2] == uid.to_string()).then(|| f[5].to_string())
+    })
+}

@@ -1,0 +1,194 @@
+//! Finding what to extend from the platform files (checklist EX-01, EX-02): the image reference in
+//! `analyzed.toml`, the extensions in `group.toml`, each one's `<kind>.Dockerfile`, build args from
+//! `extend-config.toml` and build context.
+//!
+//! TODO(integration): read these files with the `cnb_spec` platform types once they land in main;
+//! for now only the few keys the extender needs are read here (unknown keys are ignored).
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::Inputs;
+
+use super::Kind;
+
+use super::apply::ExtensionInput;
+use super::dockerfile::{self, DockerfileError};
+
+/// Failures reading platform files.
+#[derive(Debug, thiserror::Error)]
+pub enum InputsError {
+    /// A file could not be read or parsed.
+    #[error("{path}: {message}")]
+    File {
+        /// Path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Dockerfile is unusable.
+    #[error(transparent)]
+    Dockerfile(#[from] DockerfileError),
+}
+
+/// What the phase will do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// OCI layout with the base image's manifest and config.
+    pub base_layout: PathBuf,
+    /// Manifest digest in it.
+    pub base_digest: Option<String>,
+    /// `base_image` value.
+    pub base_ref: String,
+    /// Dockerfiles in group order.
+    pub extensions: Vec<ExtensionInput>,
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table, InputsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| InputsError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    text.parse::<toml::Table>().map_err(|e| InputsError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Build => "build",
+        Kind::Run => "run",
+    }
+}
+
+/// Reads `extend-config.toml`'s `[[<kind>.args]]` (missing file: no args).
+pub fn read_args(path: &Path, kind: Kind) -> Result<Vec<(String, String)>, InputsError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let t = read_toml(path)?;
+    let args = t
+        .get(kind_name(kind))
+        .and_then(|k| k.get("args"))
+        .and_then(|a| a.as_array())
+        .cloned()
+        .unwrap_or_default();
+    args.iter()
+        .map(|a| {
+            let name = a.get("name").and_then(|v| v.as_str());
+            let value = a.get("value").and_then(|v| v.as_str()).unwrap_or("");
+            match name {
+                Some(n) if ["build_id", "user_id", "group_id"].contains(&n) => {
+                    Err(InputsError::File {
+                        path: path.to_path_buf(),
+                        message: format!("invalid content: arg with name \"{n}\" is not allowed"),
+                    })
+                }
+                Some(n) => Ok((n.to_string(), value.to_string())),
+                None => Err(InputsError::File {
+                    path: path.to_path_buf(),
+                    message: "an arg has no name".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The Dockerfiles of `extension_ids` (group order) for `kind` under `generated`, skipping
+/// extensions without one and `.ignore`d ones.
+pub fn dockerfiles(
+    generated: &Path,
+    app: &Path,
+    extension_ids: &[String],
+    kind: Kind,
+    flat: bool,
+) -> Result<Vec<ExtensionInput>, InputsError> {
+    let k = kind_name(kind);
+    let mut out = Vec::new();
+    for id in extension_ids {
+        let escaped = id.replace('/', "_");
+        let (df, config, ext_dir) = if flat {
+            let dir = generated.join(&escaped);
+            (
+                dir.join(format!("{k}.Dockerfile")),
+                dir.join("extend-config.toml"),
+                dir,
+            )
+        } else {
+            let dir = generated.join(k).join(&escaped);
+            (dir.join("Dockerfile"), dir.join("extend-config.toml"), dir)
+        };
+        if !df.is_file() {
+            continue;
+        }
+        let context = if !flat {
+            app.to_path_buf()
+        } else if ext_dir.join(format!("context.{k}")).is_dir() {
+            ext_dir.join(format!("context.{k}"))
+        } else if ext_dir.join("context").is_dir() {
+            ext_dir.join("context")
+        } else {
+            app.to_path_buf()
+        };
+        out.push(ExtensionInput {
+            dockerfile: dockerfile::read(id, &df)?,
+            context,
+            args: read_args(&config, kind)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Resolves the plan from the phase inputs.
+pub fn resolve(inputs: &Inputs, kind: Kind) -> Result<Plan, InputsError> {
+    let group = read_toml(&inputs.group_path)?;
+    let ids: Vec<String> = group
+        .get("group-extensions")
+        .and_then(|g| g.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("id").and_then(|v| v.as_str()).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let extensions = dockerfiles(
+        &inputs.generated_dir,
+        &inputs.app_dir,
+        &ids,
+        kind,
+        inputs.platform_api.generated_flat_layout(),
+    )?;
+    let analyzed = read_toml(&inputs.analyzed_path)?;
+    let table = match kind {
+        Kind::Build => "build-image",
+        Kind::Run => "run-image",
+    };
+    let reference = analyzed
+        .get(table)
+        .and_then(|t| t.get("reference"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if reference.is_empty() && !extensions.is_empty() {
+        return Err(InputsError::File {
+            path: inputs.analyzed_path.clone(),
+            message: format!("no {table}.reference to extend"),
+        });
+    }
+    let digest = reference.split_once('@').map(|(_, d)| d.to_string());
+    let base_layout = if Path::new(&reference).join("index.json").is_file() {
+        PathBuf::from(&reference)
+    } else {
+        inputs
+            .kaniko_dir
+            .join("cache")
+            .join("base")
+            .join(digest.clone().unwrap_or_default())
+    };
+    Ok(Plan {
+        base_layout,
+        base_digest: digest,
+        base_ref: reference,
+        extensions,
+    })
+}

@@ -1,0 +1,454 @@
+//! Walk-and-compare snapshotter (issue 7, "Snapshotter"): records the metadata of every path under a
+//! root, compares two records into a neutral change list (added/modified paths, deletions, opaque
+//! directories) and writes that list as an OCI layer (whiteouts `.wh.<name>`, opaque `.wh..wh..opq`).
+//!
+//! Compared: type+mode, uid, gid, size, mtime (ns), inode, device numbers and symlink target. `nlink`
+//! and `ctime` are ignored (deleting one hard link changes both on its siblings). A file rewritten in
+//! place with the same size and an mtime forced back is not detected (same as kaniko's default mode).
+//! Directories on another device (mount points) and the ignore list are not descended into.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Metadata of one path (what the comparison looks at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// `st_mode` (type and permission bits).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// mtime seconds.
+    pub mtime: i64,
+    /// mtime nanoseconds.
+    pub mtime_ns: i64,
+    /// Inode.
+    pub ino: u64,
+    /// Device of a char/block node.
+    pub rdev: u64,
+    /// Link count (not compared; used to find hard links).
+    pub nlink: u64,
+    /// Symlink target.
+    pub link: Option<PathBuf>,
+}
+
+impl Meta {
+    fn same(&self, o: &Meta) -> bool {
+        self.mode == o.mode
+            && self.uid == o.uid
+            && self.gid == o.gid
+            && self.size == o.size
+            && self.mtime == o.mtime
+            && self.mtime_ns == o.mtime_ns
+            && self.ino == o.ino
+            && self.rdev == o.rdev
+            && self.link == o.link
+    }
+    fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
+
+/// A record of every path under a root, keyed by path relative to the root.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Entries (parents sort before their children).
+    pub entries: BTreeMap<PathBuf, Meta>,
+}
+
+/// Paths (relative to the root) that are never recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    /// Relative paths; a directory's whole subtree is skipped.
+    pub paths: BTreeSet<PathBuf>,
+}
+
+impl Ignore {
+    /// The defaults: kernel and runtime mounts, the lifecycle's volumes and the bind-mounted files.
+    pub fn defaults() -> Self {
+        let paths = [
+            "proc",
+            "sys",
+            "dev",
+            "etc/resolv.conf",
+            "etc/hosts",
+            "layers",
+            "workspace",
+            "cnb",
+            "platform",
+            "kaniko",
+            "var/run",
+            ".dockerenv",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        Ignore { paths }
+    }
+
+    /// Adds an absolute path inside `root` (ignored if it is not inside).
+    pub fn add_abs(&mut self, root: &Path, path: &Path) {
+        if let Ok(rel) = path.strip_prefix(root) {
+            if !rel.as_os_str().is_empty() {
+                self.paths.insert(rel.to_path_buf());
+            }
+        }
+    }
+}
+
+fn meta_of(path: &Path, m: &std::fs::Metadata) -> io::Result<Meta> {
+    let link = if m.file_type().is_symlink() {
+        Some(std::fs::read_link(path)?)
+    } else {
+        None
+    };
+    Ok(Meta {
+        mode: m.mode(),
+        uid: m.uid(),
+        gid: m.gid(),
+        size: if m.is_file() || link.is_some() {
+            m.size()
+        } else {
+            0
+        },
+        mtime: m.mtime(),
+        mtime_ns: m.mtime_nsec(),
+        ino: m.ino(),
+        rdev: m.rdev(),
+        nlink: m.nlink(),
+        link,
+    })
+}
+
+/// Records every path under `root` except `ignore` and other file systems' directories.
+pub fn take(root: &Path, ignore: &Ignore) -> io::Result<Snapshot> {
+    let root_dev = std::fs::symlink_metadata(root)?.dev();
+    let mut snap = Snapshot::default();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+        };
+        for entry in rd {
+            let entry = entry?;
+            let child = rel.join(entry.file_name());
+            if ignore.paths.contains(&child) {
+                continue;
+            }
+            let path = entry.path();
+            let m = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if m.file_type().is_socket() {
+                continue;
+            }
+            if m.is_dir() {
+                if m.dev() != root_dev {
+                    continue;
+                }
+                stack.push(child.clone());
+            }
+            snap.entries.insert(child, meta_of(&path, &m)?);
+        }
+    }
+    Ok(snap)
+}
+
+/// The neutral change list between two snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Added or modified paths (parents first).
+    pub upserts: Vec<PathBuf>,
+    /// Deleted paths (only the topmost deleted path of a deleted subtree).
+    pub deletions: Vec<PathBuf>,
+    /// Directories replaced by a new directory: their lower content is hidden.
+    pub opaque: Vec<PathBuf>,
+}
+
+impl Changes {
+    /// `true` when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.deletions.is_empty() && self.opaque.is_empty()
+    }
+}
+
+/// Compares two snapshots of the same root.
+pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
+    let mut c = Changes::default();
+    for (p, m) in &after.entries {
+        match before.entries.get(p) {
+            Some(b) if b.same(m) => {}
+            Some(b) => {
+                if b.is_dir() && m.is_dir() && b.ino != m.ino {
+                    c.opaque.push(p.clone());
+                }
+                c.upserts.push(p.clone());
+            }
+            None => c.upserts.push(p.clone()),
+        }
+    }
+    let opaque: BTreeSet<&PathBuf> = c.opaque.iter().collect();
+    for (p, b) in &before.entries {
+        if after.entries.contains_key(p) {
+            continue;
+        }
+        // Whiteout only where the parent survives as the same directory.
+        let parent = p.parent().unwrap_or(Path::new(""));
+        let parent_kept = parent.as_os_str().is_empty()
+            || match (before.entries.get(parent), after.entries.get(parent)) {
+                (Some(pb), Some(pa)) => pa.is_dir() && pb.ino == pa.ino,
+                _ => false,
+            };
+        if parent_kept && !opaque.contains(&parent.to_path_buf()) {
+            let _ = b;
+            c.deletions.push(p.clone());
+        }
+    }
+    c
+}
+
+/// A written layer blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlob {
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    /// `sha256:<hex>` of the gzip blob.
+    pub digest: String,
+    /// Blob size in bytes.
+    pub size: u64,
+}
+
+struct HashCount<W> {
+    inner: W,
+    hash: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashCount<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn tar_name(rel: &Path) -> PathBuf {
+    rel.to_path_buf()
+}
+
+/// Writes `changes` (paths relative to `root`, metadata from `after`) as a gzip layer into
+/// `blobs_dir/<hex>` (written to a temp file, then renamed). Returns `None` if there is nothing to write.
+///
+/// TODO(integration): switch to the `archive` module's deterministic layer builder once it lands.
+pub fn write_layer(
+    root: &Path,
+    after: &Snapshot,
+    changes: &Changes,
+    blobs_dir: &Path,
+) -> io::Result<Option<LayerBlob>> {
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(blobs_dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(blobs_dir)?;
+    let file = tmp.reopen()?;
+    let gz_out = HashCount {
+        inner: io::BufWriter::new(file),
+        hash: Sha256::new(),
+        count: 0,
+    };
+    let gz = flate2::write::GzEncoder::new(gz_out, flate2::Compression::fast());
+    let tar_out = HashCount {
+        inner: gz,
+        hash: Sha256::new(),
+        count: 0,
+    };
+    let mut tar = tar::Builder::new(tar_out);
+    tar.mode(tar::HeaderMode::Complete);
+
+    enum Item<'a> {
+        Upsert(&'a Meta),
+        Whiteout,
+        Opaque,
+    }
+    let mut items: BTreeMap<PathBuf, Item<'_>> = BTreeMap::new();
+    for p in &changes.upserts {
+        if let Some(m) = after.entries.get(p) {
+            items.insert(p.clone(), Item::Upsert(m));
+        }
+    }
+    for p in &changes.opaque {
+        items.insert(p.join(".wh..wh..opq"), Item::Opaque);
+    }
+    for p in &changes.deletions {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = p.parent().unwrap_or(Path::new(""));
+        items.insert(parent.join(format!(".wh.{name}")), Item::Whiteout);
+    }
+    let mut links: HashMap<u64, PathBuf> = HashMap::new();
+    for (p, item) in &items {
+        let mut h = tar::Header::new_gnu();
+        match item {
+            Item::Whiteout | Item::Opaque => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(0);
+                h.set_mtime(0);
+                h.set_uid(0);
+                h.set_gid(0);
+                tar.append_data(&mut h, tar_name(p), io::empty())?;
+            }
+            Item::Upsert(m) => {
+                h.set_mode(m.mode & 0o7777);
+                h.set_uid(u64::from(m.uid));
+                h.set_gid(u64::from(m.gid));
+                h.set_mtime(u64::try_from(m.mtime).unwrap_or(0));
+                let fmt = m.mode & libc::S_IFMT;
+                let host = root.join(p);
+                if fmt == libc::S_IFDIR {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    tar.append_data(&mut h, tar_name(p), io::empty())?;
+                } else if fmt == libc::S_IFLNK {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    let target = m.link.clone().unwrap_or_default();
+                    tar.append_link(&mut h, tar_name(p), target)?;
+                } else if fmt == libc::S_IFREG {
+                    if m.nlink > 1 {
+                        if let Some(first) = links.get(&m.ino) {
+                            h.set_entry_type(tar::EntryType::Link);
+                            h.set_size(0);
+                            tar.append_link(&mut h, tar_name(p), first)?;
+                            continue;
+                        }
+                        links.insert(m.ino, p.clone());
+                    }
+                    h.set_entry_type(tar::EntryType::Regular);
+                    let f = File::open(&host).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: {e}", host.display()))
+                    })?;
+                    let len = f.metadata()?.len();
+                    h.set_size(len);
+                    tar.append_data(&mut h, tar_name(p), io::Read::take(f, len))?;
+                } else if fmt == libc::S_IFCHR || fmt == libc::S_IFBLK || fmt == libc::S_IFIFO {
+                    h.set_entry_type(match fmt {
+                        libc::S_IFCHR => tar::EntryType::Char,
+                        libc::S_IFBLK => tar::EntryType::Block,
+                        _ => tar::EntryType::Fifo,
+                    });
+                    h.set_size(0);
+                    h.set_device_major(libc::major(m.rdev))?;
+                    h.set_device_minor(libc::minor(m.rdev))?;
+                    tar.append_data(&mut h, tar_name(p), io::empty())?;
+                }
+            }
+        }
+    }
+    let tar_out = tar.into_inner()?;
+    let diff_id = format!("sha256:{}", hex::encode(tar_out.hash.finalize()));
+    let gz_out = tar_out.inner.finish()?;
+    let digest_hex = hex::encode(gz_out.hash.finalize());
+    let size = gz_out.count;
+    let mut buf = gz_out.inner;
+    buf.flush()?;
+    drop(buf);
+    let dest = blobs_dir.join(&digest_hex);
+    tmp.persist(&dest).map_err(|e| e.error)?;
+    Ok(Some(LayerBlob {
+        diff_id,
+        digest: format!("sha256:{digest_hex}"),
+        size,
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_add_modify_delete_and_opaque() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("a/b")).unwrap();
+        std::fs::create_dir_all(r.join("gone/deep")).unwrap();
+        std::fs::create_dir_all(r.join("proc/1")).unwrap();
+        std::fs::write(r.join("a/b/f"), "1").unwrap();
+        std::fs::write(r.join("a/keep"), "k").unwrap();
+        std::fs::write(r.join("a/rm"), "x").unwrap();
+        std::fs::write(r.join("gone/deep/f"), "x").unwrap();
+        std::fs::create_dir_all(r.join("re")).unwrap();
+        std::fs::write(r.join("re/old"), "x").unwrap();
+        let ig = Ignore::defaults();
+        let before = take(r, &ig).unwrap();
+        assert!(!before.entries.contains_key(Path::new("proc/1")));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(r.join("a/b/f"), "22").unwrap();
+        std::fs::write(r.join("new"), "n").unwrap();
+        std::fs::remove_file(r.join("a/rm")).unwrap();
+        std::fs::remove_dir_all(r.join("gone")).unwrap();
+        std::fs::remove_dir_all(r.join("re")).unwrap();
+        std::fs::create_dir_all(r.join("re")).unwrap();
+        std::fs::write(r.join("re/new"), "y").unwrap();
+        let after = take(r, &ig).unwrap();
+        let c = diff(&before, &after);
+        assert!(c.upserts.contains(&PathBuf::from("a/b/f")));
+        assert!(c.upserts.contains(&PathBuf::from("new")));
+        assert!(!c.upserts.contains(&PathBuf::from("a/keep")));
+        // A recreated directory is opaque, unless the file system reused its inode: then its old
+        // entries are whited out one by one. Both hide `re/old`.
+        if c.opaque.is_empty() {
+            assert_eq!(
+                c.deletions,
+                vec![
+                    PathBuf::from("a/rm"),
+                    PathBuf::from("gone"),
+                    PathBuf::from("re/old")
+                ]
+            );
+        } else {
+            assert_eq!(c.opaque, vec![PathBuf::from("re")]);
+            assert_eq!(
+                c.deletions,
+                vec![PathBuf::from("a/rm"), PathBuf::from("gone")]
+            );
+        }
+        let blobs = r.join("../blobs-snap-test");
+        let out = tempfile::tempdir().unwrap();
+        let _ = blobs;
+        let layer = write_layer(r, &after, &c, out.path()).unwrap().unwrap();
+        let f = File::open(out.path().join(layer.digest.trim_start_matches("sha256:"))).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for n in ["a/.wh.rm", ".wh.gone", "re/new", "new", "a/b/f"] {
+            assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+        }
+        assert!(!names.iter().any(|x| x.contains("gone/deep")));
+    }
+}

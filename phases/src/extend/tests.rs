@@ -1,0 +1,436 @@
+//! Tests of the extender engine on a real busybox-static root filesystem.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::apply::{apply, ExtensionInput, ImageState, Outcome, Request};
+use super::cache::StepCache;
+use super::dockerfile;
+use super::sandbox::{in_user_namespace, IdMapping};
+use super::snapshot::Ignore;
+
+/// A busybox-static root filesystem with a build user 1000:1000 `cnb`.
+pub(crate) fn busybox_root(dir: &Path) {
+    for d in [
+        "bin", "etc", "tmp", "root", "home/cnb", "usr/bin", "proc", "dev",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "echo", "cat", "rm", "ls", "vi", "mkdir", "touch", "id", "env", "pwd", "chmod",
+        "false", "true", "ln", "stat",
+    ] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\ncnb:x:1000:1000:cnb:/home/cnb:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\ncnb:x:1000:\n").unwrap();
+    std::os::unix::fs::chown(dir.join("home/cnb"), Some(1000), Some(1000)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+pub(crate) struct Fixture {
+    pub _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub ctx: PathBuf,
+    pub blobs: PathBuf,
+    pub cache: PathBuf,
+}
+
+pub(crate) fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    busybox_root(&root);
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let blobs = tmp.path().join("blobs");
+    let cache = tmp.path().join("cache");
+    Fixture {
+        root,
+        ctx,
+        blobs,
+        cache,
+        _tmp: tmp,
+    }
+}
+
+pub(crate) fn run_one(
+    f: &Fixture,
+    text: &str,
+    args: Vec<(String, String)>,
+    cache: bool,
+) -> Result<Outcome, String> {
+    let path = f.ctx.join("run.Dockerfile");
+    let df = dockerfile::parse("test/ext", &path, text).map_err(|e| e.to_string())?;
+    let req = Request {
+        root: f.root.clone(),
+        extensions: vec![ExtensionInput {
+            dockerfile: df,
+            context: f.ctx.clone(),
+            args,
+        }],
+        base: ImageState {
+            env: vec!["PATH=/bin".into()],
+            user: "1000:1000".into(),
+            ..Default::default()
+        },
+        base_image: "base@sha256:00".into(),
+        base_digest: "sha256:00".into(),
+        blobs_dir: f.blobs.clone(),
+        cache: cache.then(|| StepCache::new(&f.cache, Duration::from_secs(3600))),
+        ignore: Ignore::defaults(),
+    };
+    let mapping = IdMapping::detect().map_err(|e| e.to_string())?;
+    in_user_namespace(&mapping, || apply(&req)).map_err(|e| e.to_string())
+}
+
+fn layer_names(f: &Fixture, o: &Outcome, i: usize) -> Vec<String> {
+    let blob = f
+        .blobs
+        .join(o.layers[i].blob.digest.trim_start_matches("sha256:"));
+    let file = std::fs::File::open(blob).unwrap();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn run_write_delete_env_user_workdir() {
+    let f = fixture();
+    let o = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hi > /x\nRUN rm /bin/vi\nENV GREETING=hello\nWORKDIR /app\nRUN echo $GREETING > greeting && id -u > /uid\nUSER 1000:1000\nRUN id -u > /tmp/uid2\n",
+        vec![],
+        false,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(f.root.join("x")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("app/greeting")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(std::fs::read_to_string(f.root.join("uid")).unwrap(), "0\n");
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("tmp/uid2")).unwrap(),
+        "1000\n"
+    );
+    assert_eq!(o.runs, 4);
+    assert_eq!(o.layers.len(), 5, "{:?}", o.layers);
+    assert_eq!(layer_names(&f, &o, 0), vec!["x"]);
+    assert_eq!(layer_names(&f, &o, 1), vec!["bin", "bin/.wh.vi"]);
+    assert!(o.state.env.contains(&"GREETING=hello".to_string()));
+    assert_eq!(o.state.user, "1000:1000");
+    assert_eq!(o.state.workdir, "/app");
+    assert!(o
+        .history
+        .iter()
+        .any(|h| h.created_by == "Layer: 'RUN echo hi > /x', Created by extension: test/ext"));
+}
+
+#[test]
+fn copy_heredoc_and_args() {
+    let f = fixture();
+    std::fs::write(f.ctx.join("hello.txt"), "from context\n").unwrap();
+    std::fs::create_dir_all(f.ctx.join("dir/sub")).unwrap();
+    std::fs::write(f.ctx.join("dir/sub/a"), "a").unwrap();
+    let o = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nARG user_id\nARG group_id\nARG build_id=0\nARG GREETING=dflt\nARG EXTRA\nCOPY hello.txt /opt/\nCOPY --chown=${user_id}:${group_id} dir /opt/dir\nCOPY <<EOF /opt/inline\nuser=${user_id} greeting=${GREETING}\nEOF\nUSER root\nRUN <<EOF\necho \"$EXTRA-${GREETING:-x}\" > /args\necho $build_id > /build_id\nEOF\nRUN <<EOF cat > /piped\npiped $GREETING\nEOF\n",
+        vec![("EXTRA".into(), "extra".into())],
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/hello.txt")).unwrap(),
+        "from context\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/dir/sub/a")).unwrap(),
+        "a"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(f.root.join("opt/dir/sub/a"))
+            .unwrap()
+            .uid(),
+        1000
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("opt/inline")).unwrap(),
+        "user=1000 greeting=dflt\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("args")).unwrap(),
+        "extra-dflt\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("piped")).unwrap(),
+        "piped dflt\n"
+    );
+    let build_id = std::fs::read_to_string(f.root.join("build_id")).unwrap();
+    assert_eq!(build_id.trim().len(), 36, "{build_id}");
+    assert_eq!(o.layers.len(), 5);
+    // ARG values are not persisted in the config.
+    assert!(!o.state.env.iter().any(|e| e.starts_with("EXTRA=")));
+}
+
+#[test]
+fn cached_rebuild_runs_nothing() {
+    let f = fixture();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN rm /bin/vi && echo two > /two\n";
+    let first = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((first.runs, first.cache_hits), (2, 0));
+    // A fresh root from the same base: the cache rebuilds the same layers without running anything.
+    std::fs::remove_dir_all(&f.root).unwrap();
+    std::fs::remove_dir_all(&f.blobs).unwrap();
+    busybox_root(&f.root);
+    let second = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((second.runs, second.cache_hits), (0, 2));
+    assert_eq!(first.layers, second.layers);
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("two")).unwrap(),
+        "two\n"
+    );
+    assert!(std::fs::symlink_metadata(f.root.join("bin/vi")).is_err());
+    // A changed instruction misses from there on.
+    let third = run_one(&f, "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN echo three > /three\n", vec![], true).unwrap();
+    assert_eq!((third.runs, third.cache_hits), (1, 1));
+}
+
+#[test]
+fn failing_run_names_extension_file_and_line() {
+    let f = fixture();
+    let e = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo visible-output; exit 3\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("extension 'test/ext'")
+            && e.contains("run.Dockerfile:4")
+            && e.contains("exit code 3"),
+        "{e}"
+    );
+    assert!(e.contains("visible-output"), "{e}");
+    let e = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nRUN [\"/nope\"]\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("run.Dockerfile:3") && e.contains("127"), "{e}");
+}
+
+#[test]
+fn copy_outside_context_is_refused() {
+    let f = fixture();
+    std::fs::write(f.ctx.parent().unwrap().join("secret"), "s").unwrap();
+    std::os::unix::fs::symlink("../secret", f.ctx.join("link")).unwrap();
+    for src in ["../secret", "link"] {
+        let e = run_one(
+            &f,
+            &format!("ARG base_image\nFROM ${{base_image}}\nCOPY {src} /s\n"),
+            vec![],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("outside the build context") && e.contains("run.Dockerfile:3"),
+            "{e}"
+        );
+    }
+    assert!(!f.root.join("s").exists());
+}
+
+/// Writes `root` as a one-layer OCI layout (build user 1000:1000) and returns its manifest digest.
+pub(crate) fn write_base_layout(root: &Path, layout: &Path) -> String {
+    use super::snapshot;
+    use sha2::Digest;
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let after = snapshot::take(root, &snapshot::Ignore::default()).unwrap();
+    let changes = snapshot::diff(&snapshot::Snapshot::default(), &after);
+    let layer = snapshot::write_layer(root, &after, &changes, &blobs)
+        .unwrap()
+        .unwrap();
+    let put = |v: serde_json::Value| {
+        let b = serde_json::to_vec(&v).unwrap();
+        let hex = hex::encode(sha2::Sha256::digest(&b));
+        std::fs::write(blobs.join(&hex), &b).unwrap();
+        (format!("sha256:{hex}"), b.len())
+    };
+    let (cd, cs) = put(serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin", "CNB_USER_ID=1000", "CNB_GROUP_ID=1000"], "User": "1000:1000"},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [{"created_by": "busybox"}]
+    }));
+    let (md, ms) = put(serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.digest, "size": layer.size}]
+    }));
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms, "annotations": {"org.opencontainers.image.ref.name": "base"}}]}).to_string(),
+    )
+    .unwrap();
+    md
+}
+
+pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Extender {
+    let df = dockerfile::parse("test/ext", &f.ctx.join("run.Dockerfile"), text).unwrap();
+    super::Extender {
+        kind: super::Kind::Run,
+        base_layout: layout.to_path_buf(),
+        base_digest: None,
+        base_ref: "base".into(),
+        root: None,
+        extensions: vec![ExtensionInput {
+            dockerfile: df,
+            context: f.ctx.clone(),
+            args: vec![],
+        }],
+        extended_dir: f.root.parent().unwrap().join("extended"),
+        cache: Some(StepCache::new(&f.cache, Duration::from_secs(3600))),
+        work_dir: f.root.parent().unwrap().join("work"),
+        mapping: IdMapping::detect().unwrap(),
+        ignore: vec![],
+    }
+}
+
+#[test]
+fn kind_run_from_layout_writes_sparse_extended_image() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    write_base_layout(&f.root, &layout);
+    let ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hi > /x && rm /bin/vi\nLABEL io.buildpacks.rebasable=true\nUSER 1000:1000\n",
+    );
+    let done = ext.extend().unwrap();
+    let out = done.output.unwrap();
+    let entries: Vec<_> = std::fs::read_dir(ext.extended_dir.join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].to_string_lossy().starts_with("sha256:"));
+    // Sparse: only the new layer's blob + config + manifest.
+    assert_eq!(
+        std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
+        3
+    );
+    // Complete it with the base blobs and check it with umoci.
+    let full = f.root.parent().unwrap().join("full");
+    std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&out)
+        .arg(&full)
+        .status()
+        .unwrap();
+    for b in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let _ = std::fs::copy(b.path(), full.join("blobs/sha256").join(b.file_name()));
+    }
+    let bundle = f.root.parent().unwrap().join("bundle");
+    let st = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:extended", full.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/x")).unwrap(),
+        "hi\n"
+    );
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/vi")).is_err());
+    assert!(bundle.join("rootfs/bin/sh").exists());
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let md = idx["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(md)).unwrap()).unwrap();
+    let cd = m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(cd)).unwrap()).unwrap();
+    assert_eq!(c["config"]["User"], "1000:1000");
+    assert_eq!(c["config"]["Labels"]["io.buildpacks.rebasable"], "true");
+    assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    let hist: Vec<String> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        hist.contains(
+            &"Layer: 'RUN echo hi > /x && rm /bin/vi', Created by extension: test/ext".to_string()
+        ),
+        "{hist:?}"
+    );
+    // The work dir is cleaned up.
+    assert_eq!(std::fs::read_dir(&ext.work_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn kind_run_final_root_user_or_failure_leaves_nothing() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    write_base_layout(&f.root, &layout);
+    let ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hi > /x\n",
+    );
+    let e = ext.extend().unwrap_err();
+    assert!(
+        e.to_string().contains("the final user ID is 0 (root)"),
+        "{e}"
+    );
+    let ext2 = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nRUN false\n",
+    );
+    let e = ext2.extend().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("run.Dockerfile:3: RUN failed with exit code 1"),
+        "{e}"
+    );
+    let left = std::fs::read_dir(ext.extended_dir.join("run"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}

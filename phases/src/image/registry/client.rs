@@ -1,0 +1,857 @@
+//! [`RegistryClient`]: a synchronous facade over oci-client running on a private, lazily created tokio
+//! runtime (never started before a phase needs a registry, so the extender can fork first).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use sha2::{Digest as _, Sha256};
+use tokio::runtime::Runtime;
+
+use super::error::RegistryError;
+use super::keychain::{Credential, Keychain};
+use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
+use super::reference::{normalise_registry, ImageRef};
+use super::retry::{classify, with_retry, Class, RetryPolicy};
+
+/// Environment variable naming extra CA certificates trusted for registries: a `:`-separated list of PEM
+/// files or directories (every `*.crt`/`*.pem` inside). They are added to the system roots; when the
+/// image has no system roots, to the bundled Mozilla roots.
+pub const REGISTRY_CA_CERTS_ENV: &str = "CNB_REGISTRY_CA_CERTS";
+
+const USER_AGENT: &str = concat!("cnb-lifecycle/", env!("CARGO_PKG_VERSION"));
+const READ_CHUNK: usize = 1 << 20;
+
+/// How a [`RegistryClient`] talks to registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries contacted over plain HTTP (checklist G-18), as `host[:port]`.
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM files or directories of them).
+    pub ca_certs: Vec<PathBuf>,
+    /// Retry schedule for transient errors (G-23).
+    pub retry: RetryPolicy,
+    /// Blobs uploaded at once by [`RegistryClient::push_blobs`].
+    pub max_concurrent_uploads: usize,
+    /// The platform picked from multi-platform indexes.
+    pub platform: Platform,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            retry: RetryPolicy::default(),
+            max_concurrent_uploads: 4,
+            platform: Platform::current(),
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// Defaults plus `CNB_INSECURE_REGISTRIES` (comma-separated) and [`REGISTRY_CA_CERTS_ENV`].
+    pub fn from_env() -> RegistryOptions {
+        let mut opts = RegistryOptions::default();
+        if let Ok(list) = std::env::var(cnb_spec::env::INSECURE_REGISTRIES) {
+            opts.insecure_registries.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        if let Some(list) = std::env::var_os(REGISTRY_CA_CERTS_ENV) {
+            opts.ca_certs
+                .extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+        }
+        opts
+    }
+
+    /// Adds a registry to contact over plain HTTP (`-insecure-registry`).
+    pub fn insecure(mut self, registry: &str) -> Self {
+        self.insecure_registries.push(registry.to_string());
+        self
+    }
+
+    /// Trusts the CA certificates in `path` (a PEM file or a directory of them).
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certs.push(path.into());
+        self
+    }
+
+    /// Replaces the retry schedule.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Where the bytes of a blob to push come from. Sources can be reopened, so uploads can be retried.
+#[derive(Clone)]
+pub enum BlobSource {
+    /// A file (e.g. a blob in an OCI layout).
+    Path(PathBuf),
+    /// Bytes in memory (configs, manifests, small blobs).
+    Bytes(Arc<Vec<u8>>),
+    /// Any reader; called once per attempt.
+    Open(Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>),
+}
+
+impl std::fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobSource::Path(p) => write!(f, "Path({})", p.display()),
+            BlobSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            BlobSource::Open(_) => write!(f, "Open(..)"),
+        }
+    }
+}
+
+impl BlobSource {
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        match self {
+            BlobSource::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
+            BlobSource::Bytes(b) => Ok(Box::new(std::io::Cursor::new(ArcBytes(b.clone())))),
+            BlobSource::Open(f) => f(),
+        }
+    }
+}
+
+struct ArcBytes(Arc<Vec<u8>>);
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// One blob for [`RegistryClient::push_blob`].
+#[derive(Debug, Clone)]
+pub struct BlobUpload {
+    /// `sha256:<hex>` of the bytes.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where the bytes come from.
+    pub source: BlobSource,
+    /// Repositories (in the same registry) that may hold the blob already: tried as cross-repository mounts.
+    pub mount_from: Vec<ImageRef>,
+}
+
+/// What [`RegistryClient::push_blob`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobPushOutcome {
+    /// The repository had the blob (HEAD answered 200); nothing was sent.
+    Exists,
+    /// The registry mounted it from the named repository.
+    Mounted(String),
+    /// The bytes were uploaded.
+    Uploaded,
+}
+
+fn shared_runtime() -> Result<Arc<Runtime>, RegistryError> {
+    static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+    let mut guard = RUNTIME
+        .lock()
+        .map_err(|_| RegistryError::Setup("registry runtime lock poisoned".into()))?;
+    if let Some(rt) = guard.as_ref() {
+        return Ok(rt.clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cnb-registry")
+        .enable_all()
+        .build()
+        .map_err(|e| RegistryError::Setup(format!("cannot start the registry runtime: {e}")))?;
+    let rt = Arc::new(rt);
+    *guard = Some(rt.clone());
+    Ok(rt)
+}
+
+/// A registry client: pull/push manifests and blobs with credentials from a [`Keychain`].
+///
+/// Cheap to clone; usable from several threads at once.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: oci_client::Client,
+    keychain: Arc<Keychain>,
+    runtime: Arc<Runtime>,
+    options: Arc<RegistryOptions>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// Builds a client. Never panics when the system has no CA certificates: it falls back to bundled
+    /// Mozilla roots (plus [`RegistryOptions::ca_certs`]).
+    pub fn new(
+        keychain: Arc<Keychain>,
+        options: RegistryOptions,
+    ) -> Result<RegistryClient, RegistryError> {
+        let extra = load_ca_certs(&options.ca_certs)?;
+        let inner = build_oci_client(&options, extra)?;
+        Ok(RegistryClient {
+            inner,
+            keychain,
+            runtime: shared_runtime()?,
+            options: Arc::new(options),
+        })
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// The keychain this client uses.
+    pub fn keychain(&self) -> &Arc<Keychain> {
+        &self.keychain
+    }
+
+    fn auth_for(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
+        match self.keychain.resolve(image.registry())? {
+            Credential::Anonymous => Ok(RegistryAuth::Anonymous),
+            Credential::Basic { username, password } => Ok(RegistryAuth::Basic(username, password)),
+            Credential::Bearer(t) => Ok(RegistryAuth::Bearer(t)),
+            Credential::IdentityToken(_) => Err(RegistryError::Unauthorized {
+                action: "authenticate to".into(),
+                image: image.to_string(),
+                registry: image.registry().to_string(),
+                detail: "identity tokens (X-Identity / identitytoken) are not supported yet; use a username \
+                         and password or a registry token"
+                    .into(),
+            }),
+        }
+    }
+
+    async fn ensure_auth(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
+        let auth = self.auth_for(image)?;
+        self.inner
+            .store_auth_if_needed(image.registry(), &auth)
+            .await;
+        Ok(auth)
+    }
+
+    fn map_err(
+        &self,
+        action: &str,
+        what: &str,
+        image: &ImageRef,
+        e: OciDistributionError,
+    ) -> RegistryError {
+        let detail = error_chain(&e);
+        match classify(&e) {
+            Class::Unauthorized => RegistryError::Unauthorized {
+                action: action.into(),
+                image: image.to_string(),
+                registry: image.registry().into(),
+                detail,
+            },
+            Class::Denied => RegistryError::Denied {
+                action: action.into(),
+                image: image.to_string(),
+                registry: image.registry().into(),
+                detail,
+            },
+            Class::NotFound => RegistryError::NotFound {
+                what: what.into(),
+                image: image.to_string(),
+            },
+            c @ (Class::Transient(_) | Class::Permanent(_)) => RegistryError::Request {
+                action: action.into(),
+                image: image.to_string(),
+                status: c.status(),
+                transient: matches!(c, Class::Transient(_)),
+                detail,
+            },
+        }
+    }
+
+    /// Pulls the manifest `image` points to, exactly as stored (OCI or Docker v2 manifest or index).
+    pub fn pull_manifest(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
+        self.runtime.block_on(self.pull_manifest_async(image))
+    }
+
+    async fn pull_manifest_async(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
+        let auth = self.ensure_auth(image).await?;
+        let oci = image.to_oci();
+        let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+        let (bytes, digest) = with_retry(&self.options.retry, "pull manifest", || async move {
+            inner
+                .pull_manifest_raw(oci_ref, auth_ref, super::media_types::ACCEPTED)
+                .await
+        })
+        .await
+        .map_err(|e| self.map_err("pull", "manifest", image, e))?;
+        let media_type =
+            detect_media_type(&bytes).map_err(|reason| RegistryError::UnsupportedManifest {
+                image: image.to_string(),
+                reason,
+            })?;
+        Ok(Manifest {
+            bytes: bytes.to_vec(),
+            digest,
+            media_type,
+        })
+    }
+
+    /// Pulls the image manifest for `image`, selecting the options' platform when it points to an index.
+    pub fn pull_image_manifest(&self, image: &ImageRef) -> Result<ResolvedManifest, RegistryError> {
+        self.runtime.block_on(async {
+            let top = self.pull_manifest_async(image).await?;
+            if !top.is_index() {
+                return Ok(ResolvedManifest {
+                    manifest: top,
+                    index: None,
+                });
+            }
+            let digest = top
+                .select_platform(&self.options.platform)
+                .map_err(|reason| RegistryError::UnsupportedManifest {
+                    image: image.to_string(),
+                    reason,
+                })?;
+            let child = self
+                .pull_manifest_async(&image.with_digest(&digest)?)
+                .await?;
+            if child.is_index() {
+                return Err(RegistryError::UnsupportedManifest {
+                    image: image.to_string(),
+                    reason: format!("index entry {digest} is itself an index"),
+                });
+            }
+            Ok(ResolvedManifest {
+                manifest: child,
+                index: Some(top),
+            })
+        })
+    }
+
+    /// Streams blob `digest` of `image`'s repository into `writer`, verifying the digest; returns the
+    /// number of bytes written. Failures before the first byte are retried.
+    pub fn pull_blob_to(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        writer: &mut dyn Write,
+    ) -> Result<u64, RegistryError> {
+        let what = format!("blob {digest}");
+        self.runtime.block_on(async {
+            self.ensure_auth(image).await?;
+            let oci = image.to_oci();
+            let desc = OciDescriptor {
+                digest: digest.to_string(),
+                ..Default::default()
+            };
+            let (inner, oci_ref, desc_ref) = (&self.inner, &oci, &desc);
+            let mut sized = with_retry(&self.options.retry, "pull blob", || async move {
+                inner.pull_blob_stream(oci_ref, desc_ref).await
+            })
+            .await
+            .map_err(|e| self.map_err("pull", &what, image, e))?;
+            let mut written = 0u64;
+            while let Some(chunk) = sized.stream.next().await {
+                let chunk = chunk.map_err(|e| RegistryError::Request {
+                    action: format!("pull {what} of"),
+                    image: image.to_string(),
+                    status: None,
+                    transient: false,
+                    detail: error_chain(&e),
+                })?;
+                writer
+                    .write_all(&chunk)
+                    .map_err(|source| RegistryError::Io {
+                        action: format!("write {what}"),
+                        image: image.to_string(),
+                        source,
+                    })?;
+                written += chunk.len() as u64;
+            }
+            writer.flush().map_err(|source| RegistryError::Io {
+                action: format!("write {what}"),
+                image: image.to_string(),
+                source,
+            })?;
+            Ok(written)
+        })
+    }
+
+    /// Pulls a (small) blob into memory, e.g. an image config.
+    pub fn pull_blob_bytes(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut buf = Vec::new();
+        self.pull_blob_to(image, digest, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Whether `image`'s repository has blob `digest` (`HEAD`).
+    pub fn blob_exists(&self, image: &ImageRef, digest: &str) -> Result<bool, RegistryError> {
+        self.runtime.block_on(self.blob_exists_async(image, digest))
+    }
+
+    async fn blob_exists_async(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.ensure_auth(image).await?;
+        let oci = image.to_oci();
+        let (inner, oci_ref) = (&self.inner, &oci);
+        with_retry(&self.options.retry, "check blob", || async move {
+            inner.blob_exists(oci_ref, digest).await
+        })
+        .await
+        .map_err(|e| self.map_err("check blob of", &format!("blob {digest}"), image, e))
+    }
+
+    /// Asks the registry to mount blob `digest` from `from`'s repository into `image`'s; `Ok(false)` when
+    /// the registry declined (the blob then needs uploading).
+    pub fn mount_blob(
+        &self,
+        image: &ImageRef,
+        from: &ImageRef,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.runtime
+            .block_on(self.mount_blob_async(image, from, digest))
+    }
+
+    async fn mount_blob_async(
+        &self,
+        image: &ImageRef,
+        from: &ImageRef,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.ensure_auth(image).await?;
+        let (oci, from_oci) = (image.to_oci(), from.to_oci());
+        let (inner, oci_ref, from_ref) = (&self.inner, &oci, &from_oci);
+        let res = with_retry(&self.options.retry, "mount blob", || async move {
+            inner.mount_blob(oci_ref, from_ref, digest).await
+        })
+        .await;
+        match res {
+            Ok(()) => Ok(true),
+            // 202 Accepted: the registry started an upload instead of mounting.
+            Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+            Err(e) => match classify(&e) {
+                Class::NotFound => Ok(false),
+                _ => Err(self.map_err("mount blob into", &format!("blob {digest}"), image, e)),
+            },
+        }
+    }
+
+    /// Uploads a blob unconditionally: one `POST` and one streamed `PUT` (no whole-blob buffering).
+    pub fn upload_blob(&self, image: &ImageRef, upload: &BlobUpload) -> Result<(), RegistryError> {
+        self.runtime.block_on(self.upload_blob_async(image, upload))
+    }
+
+    async fn upload_blob_async(
+        &self,
+        image: &ImageRef,
+        upload: &BlobUpload,
+    ) -> Result<(), RegistryError> {
+        self.ensure_auth(image).await?;
+        let oci = image.to_oci();
+        let (inner, oci_ref, up) = (&self.inner, &oci, upload);
+        with_retry(&self.options.retry, "upload blob", || async move {
+            let reader = up.source.open().map_err(OciDistributionError::IoError)?;
+            let stream = reader_stream(reader)?;
+            inner
+                .push_blob_stream(oci_ref, stream, &up.digest, Some(up.size))
+                .await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| self.map_err("push", &format!("blob {}", upload.digest), image, e))
+    }
+
+    /// Pushes a blob the way a careful client does: nothing if the repository has it, a cross-repository
+    /// mount if one of `mount_from` has it, else an upload.
+    pub fn push_blob(
+        &self,
+        image: &ImageRef,
+        upload: &BlobUpload,
+    ) -> Result<BlobPushOutcome, RegistryError> {
+        self.runtime.block_on(self.push_blob_async(image, upload))
+    }
+
+    async fn push_blob_async(
+        &self,
+        image: &ImageRef,
+        upload: &BlobUpload,
+    ) -> Result<BlobPushOutcome, RegistryError> {
+        if self.blob_exists_async(image, &upload.digest).await? {
+            return Ok(BlobPushOutcome::Exists);
+        }
+        for from in &upload.mount_from {
+            if from.registry() != image.registry() || from.repository() == image.repository() {
+                continue;
+            }
+            if self.mount_blob_async(image, from, &upload.digest).await? {
+                return Ok(BlobPushOutcome::Mounted(from.name()));
+            }
+        }
+        self.upload_blob_async(image, upload).await?;
+        Ok(BlobPushOutcome::Uploaded)
+    }
+
+    /// [`RegistryClient::push_blob`] for many blobs, `max_concurrent_uploads` at a time; outcomes in input
+    /// order.
+    pub fn push_blobs(
+        &self,
+        image: &ImageRef,
+        uploads: &[BlobUpload],
+    ) -> Result<Vec<BlobPushOutcome>, RegistryError> {
+        let limit = self.options.max_concurrent_uploads.max(1);
+        self.runtime.block_on(async {
+            futures_util::stream::iter(uploads.iter().map(|u| self.push_blob_async(image, u)))
+                .buffered(limit)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
+    /// Pushes manifest `bytes` unchanged (so its digest holds) under `image`'s tag (or digest); returns the
+    /// manifest digest.
+    pub fn push_manifest(
+        &self,
+        image: &ImageRef,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        let content_type = media_type
+            .parse()
+            .map_err(|_| RegistryError::UnsupportedManifest {
+                image: image.to_string(),
+                reason: format!("media type '{media_type}' is not a valid header value"),
+            })?;
+        self.runtime.block_on(async {
+            self.ensure_auth(image).await?;
+            let oci = image.to_oci();
+            let body = bytes::Bytes::copy_from_slice(bytes);
+            let (inner, oci_ref, body_ref, ct) = (&self.inner, &oci, &body, &content_type);
+            with_retry(&self.options.retry, "push manifest", || async move {
+                inner
+                    .push_manifest_raw(oci_ref, body_ref.clone(), Clone::clone(ct))
+                    .await
+            })
+            .await
+            .map_err(|e| self.map_err("push", "manifest", image, e))
+        })?;
+        Ok(sha256_digest(bytes))
+    }
+
+    /// Pushes the same manifest under each of `tags` in `image`'s repository.
+    pub fn tag(
+        &self,
+        image: &ImageRef,
+        tags: &[&str],
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        for t in tags {
+            self.push_manifest(&image.with_tag(t)?, bytes, media_type)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the keychain's credentials can read `image` (`HEAD` of the manifest): `Ok(false)` on
+    /// 401/403; a missing image is readable (the analyzer treats it as "no previous image").
+    pub fn check_read_access(&self, image: &ImageRef) -> Result<bool, RegistryError> {
+        self.runtime.block_on(async {
+            let auth = self.ensure_auth(image).await?;
+            let oci = image.to_oci();
+            let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+            let res = with_retry(&self.options.retry, "check read access", || async move {
+                inner.fetch_manifest_digest(oci_ref, auth_ref).await
+            })
+            .await;
+            match res {
+                Ok(_) => Ok(true),
+                Err(e) => match classify(&e) {
+                    Class::Unauthorized | Class::Denied => Ok(false),
+                    Class::NotFound | Class::Permanent(Some(_)) | Class::Transient(Some(_)) => {
+                        Ok(true)
+                    }
+                    _ => Err(self.map_err("check read access to", "manifest", image, e)),
+                },
+            }
+        })
+    }
+
+    /// Whether the keychain's credentials can push to `image`'s repository: read access plus a blob
+    /// upload session the registry accepts (`POST /v2/<repo>/blobs/uploads/`; the unused session expires).
+    pub fn check_write_access(&self, image: &ImageRef) -> Result<bool, RegistryError> {
+        if !self.check_read_access(image)? {
+            return Ok(false);
+        }
+        self.runtime.block_on(async {
+            self.ensure_auth(image).await?;
+            let oci = image.to_oci();
+            let probe = sha256_digest(b"");
+            let (inner, oci_ref, probe_ref) = (&self.inner, &oci, &probe);
+            let res = with_retry(&self.options.retry, "check write access", || async move {
+                inner.mount_blob(oci_ref, oci_ref, probe_ref).await
+            })
+            .await;
+            match res {
+                Ok(()) | Err(OciDistributionError::SpecViolationError(_)) => Ok(true),
+                Err(e) => match classify(&e) {
+                    Class::Unauthorized | Class::Denied => Ok(false),
+                    _ => Err(self.map_err("check write access to", "repository", image, e)),
+                },
+            }
+        })
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// Streams a reader in 1 MiB chunks from a helper thread (bounded: at most a few chunks in flight).
+fn reader_stream(
+    mut reader: Box<dyn Read + Send>,
+) -> Result<
+    impl futures_util::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
+    OciDistributionError,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<oci_client::errors::Result<bytes::Bytes>>(4);
+    std::thread::Builder::new()
+        .name("cnb-blob-reader".into())
+        .spawn(move || loop {
+            let mut buf = vec![0u8; READ_CHUNK];
+            let mut filled = 0;
+            let res = loop {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            match res {
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(OciDistributionError::IoError(e)));
+                    return;
+                }
+                Ok(()) if filled == 0 => return,
+                Ok(()) => {
+                    buf.truncate(filled);
+                    let last = filled < READ_CHUNK;
+                    if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() || last {
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(OciDistributionError::IoError)?;
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// Reads PEM certificates from files and directories (`*.crt`, `*.pem`, `*.cert`).
+fn load_ca_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>, RegistryError> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| {
+                    RegistryError::Setup(format!(
+                        "cannot read CA directory {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| matches!(x, "crt" | "pem" | "cert"))
+                })
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            certs.extend(read_pem_file(&file)?);
+        }
+    }
+    Ok(certs)
+}
+
+fn read_pem_file(file: &Path) -> Result<Vec<Certificate>, RegistryError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        RegistryError::Setup(format!(
+            "cannot read CA certificate file {}: {e}",
+            file.display()
+        ))
+    })?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let block = &rest[start..start + end + END.len()];
+        out.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: format!("{block}\n").into_bytes(),
+        });
+        rest = &rest[start + end + END.len()..];
+    }
+    if out.is_empty() {
+        return Err(RegistryError::Setup(format!(
+            "no PEM certificate found in CA certificate file {}",
+            file.display()
+        )));
+    }
+    Ok(out)
+}
+
+fn oci_config(options: &RegistryOptions) -> ClientConfig {
+    let insecure: Vec<String> = options
+        .insecure_registries
+        .iter()
+        .map(|r| normalise_registry(r))
+        .collect();
+    ClientConfig {
+        protocol: if insecure.is_empty() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(insecure)
+        },
+        use_monolithic_push: true,
+        max_concurrent_upload: options.max_concurrent_uploads.max(1),
+        connect_timeout: Some(Duration::from_secs(30)),
+        user_agent: USER_AGENT,
+        platform_resolver: None,
+        ..ClientConfig::default()
+    }
+}
+
+/// Builds the oci-client client without ever reaching its panicking default: system roots (+ extra CAs)
+/// when the system has roots, else the bundled Mozilla roots (+ extra CAs).
+fn build_oci_client(
+    options: &RegistryOptions,
+    extra: Vec<Certificate>,
+) -> Result<oci_client::Client, RegistryError> {
+    let system_roots_ok = oci_client::Client::try_from(oci_config(options)).is_ok();
+    if system_roots_ok {
+        let config = ClientConfig {
+            extra_root_certificates: extra,
+            ..oci_config(options)
+        };
+        return oci_client::Client::try_from(config).map_err(|e| {
+            RegistryError::Setup(format!("invalid CA certificates: {}", error_chain(&e)))
+        });
+    }
+    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
+    let mut roots: Vec<Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate {
+            encoding: CertificateEncoding::Der,
+            data: c.as_ref().to_vec(),
+        })
+        .collect();
+    roots.extend(extra);
+    let config = ClientConfig {
+        tls_certs_only: roots,
+        ..oci_config(options)
+    };
+    oci_client::Client::try_from(config).map_err(|e| RegistryError::Setup(error_chain(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn pem_bundles_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("a.crt"), format!("junk\n{one}{one}")).unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), one).unwrap();
+        let certs = load_ca_certs(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(certs.len(), 2);
+        std::fs::write(dir.path().join("empty.pem"), "nothing").unwrap();
+        let err = load_ca_certs(&[dir.path().join("empty.pem")]).unwrap_err();
+        assert!(err.to_string().contains("empty.pem"));
+    }
+
+    #[test]
+    fn reader_stream_chunks_everything() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..(READ_CHUNK * 2 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let src = BlobSource::Bytes(Arc::new(data.clone()));
+        let got = rt.block_on(async {
+            let s = reader_stream(src.open().unwrap()).unwrap();
+            let chunks: Vec<_> = s.collect().await;
+            chunks
+                .into_iter()
+                .flat_map(|c| c.unwrap().to_vec())
+                .collect::<Vec<u8>>()
+        });
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn env_options() {
+        let o = RegistryOptions::default()
+            .insecure("127.0.0.1:5000")
+            .ca_cert("/x.pem");
+        assert_eq!(o.insecure_registries, ["127.0.0.1:5000"]);
+        let cfg = oci_config(&o);
+        assert_eq!(
+            cfg.protocol,
+            ClientProtocol::HttpsExcept(vec!["127.0.0.1:5000".into()])
+        );
+        assert!(cfg.use_monolithic_push);
+    }
+}

@@ -1,0 +1,34 @@
+//! `build.toml` (buildpack spec "build.toml (TOML)"; checklist F-BUILD, BD-08).
+
+use serde::{Deserialize, Serialize};
+
+use super::bom::BomEntry;
+use crate::io::toml_file;
+
+/// A buildpack plan entry the buildpack did not meet: `[[unmet]] name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Unmet {
+    /// The name of the plan entry; MUST match an entry of this buildpack's plan.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `<layers>/<escaped id>/build.toml`, written by a buildpack's `bin/build`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildToml {
+    /// `[[unmet]]`: entries left for a later provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<Unmet>,
+    /// Deprecated `[[bom]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bom: Vec<BomEntry>,
+}
+
+impl BuildToml {
+    /// The unmet names.
+    pub fn unmet_names(&self) -> Vec<String> {
+        self.unmet.iter().map(|u| u.name.clone()).collect()
+    }
+}
+
+toml_file!(BuildToml, "a `build.toml`");
