@@ -16,7 +16,7 @@ use cnb_spec::{exit, BuildpackApi, PlatformApi};
 use crate::cli::Inputs;
 use crate::detect::childenv::{ChildEnv, DefaultAction, EnvError};
 use crate::detect::exec::{spawn_retrying, ModuleContext};
-use crate::detect::files::{self, buildpack_plan_toml, Analyzed};
+use crate::detect::files::{self, buildpack_plan_toml};
 use crate::detect::generate::stdout_stdio;
 use crate::detect::model::{filter_met, plan_for, GroupMember, Kind, PlanEntry};
 use crate::detect::store::{escape_id, DescriptorStore, DirStore, StoreError};
@@ -294,10 +294,10 @@ impl BuildPhase {
                 ));
             }
         }
-        let analyzed = Analyzed::read(&self.analyzed_path)
+        let analyzed = files::read_analyzed(&self.analyzed_path)
             .map_err(|e| Failure::new(exit::FAILED, "reading analyzed.toml", &e))?
             .unwrap_or_default();
-        let target = analyzed.run_target().complete(&self.os_release);
+        let target = crate::detect::target::complete(analyzed.run_image_target(), &self.os_release);
         let ctx = ModuleContext {
             app_dir: self.app_dir.clone(),
             platform_dir: self.platform_dir.clone(),
@@ -306,7 +306,7 @@ impl BuildPhase {
                 .at_least(0, 11)
                 .then(|| self.build_config_dir.clone()),
             base_env: ChildEnv::from_lifecycle(self.lifecycle_env.iter().cloned()),
-            target_env: target.env_vars(),
+            target_env: crate::detect::target::env_vars(&target),
             exec_env: self.exec_env.clone(),
         };
         let store = DirStore {

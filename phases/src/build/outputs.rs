@@ -590,16 +590,7 @@ mod tests {
     fn bd_08_unmet_must_name_a_plan_entry() {
         let tmp = tempfile::tempdir().unwrap();
         let l = tmp.path();
-        let plan = vec![
-            Require {
-                name: "a".into(),
-                metadata: toml::Table::new(),
-            },
-            Require {
-                name: "b".into(),
-                metadata: toml::Table::new(),
-            },
-        ];
+        let plan = vec![Require::new("a"), Require::new("b")];
         std::fs::write(l.join("build.toml"), "[[unmet]]\nname = \"b\"\n").unwrap();
         let out = read_outputs(&desc((0, 10)), l, &plan, BTreeMap::new()).unwrap();
         assert_eq!(out.met, ["a"]);

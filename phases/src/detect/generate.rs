@@ -248,11 +248,11 @@ impl Generator<'_> {
                     tracing::warn!("new runtime base image '{base}' not found in run metadata");
                 }
                 tracing::debug!("Updating analyzed metadata with new run image '{base}'");
-                analyzed.set_run_image(&base, extend);
+                super::files::set_run_image(&mut analyzed, &base, extend);
             }
         }
         if extend {
-            analyzed.set_run_image_extend();
+            super::files::set_run_image_extend(&mut analyzed);
         }
         self.place(&dockerfiles, flat)?;
         Ok(Generated {
