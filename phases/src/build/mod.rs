@@ -22,7 +22,7 @@ use crate::detect::model::{filter_met, plan_for, GroupMember, Kind, PlanEntry};
 use crate::detect::store::{escape_id, DescriptorStore, DirStore, StoreError};
 use crate::Failure;
 
-pub use metadata::{BuildMetadata, ProcessMap};
+pub use metadata::{build_metadata, BuildMetadata, Collected};
 pub use outputs::{BuildOutputs, OutputError, Process};
 
 /// Why a build failed; [`BuildError::code`] gives the exit code.
@@ -106,12 +106,7 @@ impl Builder<'_> {
             Err(e) => return Err(io("failed to clean layers SBOM directory", &sbom_dir)(e)),
         }
         let mut env: ChildEnv = self.ctx.base_env.clone();
-        let mut procs = ProcessMap::default();
-        let mut md = BuildMetadata {
-            buildpacks: buildpacks.to_vec(),
-            extensions: extensions.to_vec(),
-            ..BuildMetadata::default()
-        };
+        let mut col = Collected::default();
         let mut sboms = Vec::new();
         let (mut launch_bom, mut build_bom) = (Vec::new(), Vec::new());
         for bp in buildpacks {
@@ -177,14 +172,12 @@ impl Builder<'_> {
             }
             let out = outputs::read_outputs(&d, &bp_layers, &bp_plan, layers)?;
             plan = filter_met(plan, &out.met);
-            md.labels.extend(out.labels);
-            md.slices.extend(out.slices);
+            col.labels.extend(out.labels);
+            col.slices.extend(out.slices);
             sboms.extend(out.sboms);
             launch_bom.extend(out.launch_bom);
             build_bom.extend(out.build_bom);
-            if let Some(w) = procs.add(out.processes) {
-                tracing::warn!("{w}");
-            }
+            col.processes.push((m.id.clone(), out.processes));
             tracing::debug!("Finished running build for buildpack {m}");
         }
 
@@ -217,11 +210,9 @@ impl Builder<'_> {
                     .map_err(|e| io("failed to write", &p)(std::io::Error::other(e.to_string())))?;
             }
         } else {
-            md.bom = launch_bom;
+            col.launch_bom = launch_bom;
         }
-        md.processes = procs.list();
-        md.default_process_type = procs.default_type;
-        Ok(md)
+        Ok(build_metadata(buildpacks, extensions, col))
     }
 }
 
@@ -322,11 +313,8 @@ impl BuildPhase {
         let md = builder
             .build(&buildpacks, &extensions, plan)
             .map_err(|e| Failure::new(e.code(), "build", &e))?;
-        let path = self.layers_dir.join("config").join("metadata.toml");
-        let text = md
-            .to_toml(self.platform_api)
-            .map_err(|e| Failure::msg(exit::BUILD_ERROR, "build", e.to_string()))?;
-        files::write_atomic("metadata", &path, text.as_bytes())
+        let path = self.layers_dir.join(cnb_spec::platform::METADATA_PATH);
+        md.write(&path, self.platform_api)
             .map_err(|e| Failure::new(exit::BUILD_ERROR, "build", &e))?;
         Ok(md)
     }

@@ -5,10 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cnb_spec::buildpack::{
+    BomEntry, BuildToml, GroupElement, Label, LaunchToml, LayerMetadataFile, Slice,
+};
 use cnb_spec::BuildpackApi;
 
 use crate::detect::model::Require;
 use crate::detect::store::Descriptor;
+
+pub use cnb_spec::buildpack::{LayerTypes, Process};
 
 /// What a buildpack output file got wrong. Always names the buildpack and the file.
 #[derive(Debug, thiserror::Error)]
@@ -22,57 +27,25 @@ pub struct OutputError {
     pub message: String,
 }
 
-/// `<layer>.toml` types (LY-01).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LayerTypes {
-    /// `[types] launch`.
-    pub launch: bool,
-    /// `[types] build`.
-    pub build: bool,
-    /// `[types] cache`.
-    pub cache: bool,
-}
-
-/// A process from `launch.toml`, in the canonical (array command) form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    /// `type`.
-    pub r#type: String,
-    /// `command` (one element for pre-0.9 string commands).
-    pub command: Vec<String>,
-    /// `args`.
-    pub args: Vec<String>,
-    /// `direct` (always true for Buildpack API ≥ 0.9).
-    pub direct: bool,
-    /// `default`.
-    pub default: bool,
-    /// The contributing buildpack.
-    pub buildpack_id: String,
-    /// `working-dir`.
-    pub working_dir: Option<String>,
-    /// `exec-env`.
-    pub exec_env: Vec<String>,
-}
-
 /// What one buildpack produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOutputs {
     /// Layers with their types, by name (renamed `.ignore` ones excluded).
     pub layers: BTreeMap<String, LayerTypes>,
     /// `launch.toml` labels.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<Label>,
     /// `launch.toml` processes.
     pub processes: Vec<Process>,
-    /// `launch.toml` slices (each a list of globs).
-    pub slices: Vec<Vec<String>>,
+    /// `launch.toml` slices.
+    pub slices: Vec<Slice>,
     /// Names of plan entries the buildpack met (all its plan minus `unmet`).
     pub met: Vec<String>,
     /// SBOM files found, classified.
     pub sboms: Vec<SbomFile>,
-    /// Legacy launch BOM entries (JSON, annotated with the buildpack).
-    pub launch_bom: Vec<serde_json::Value>,
-    /// Legacy build BOM entries.
-    pub build_bom: Vec<serde_json::Value>,
+    /// Legacy launch BOM entries, annotated with the buildpack.
+    pub launch_bom: Vec<BomEntry>,
+    /// Legacy build BOM entries, annotated with the buildpack.
+    pub build_bom: Vec<BomEntry>,
 }
 
 /// Where an SBOM file goes (SB-03).
@@ -110,23 +83,14 @@ pub struct SbomFile {
     pub file_name: &'static str,
 }
 
-fn read_toml(id: &str, path: &Path) -> Result<Option<toml::Table>, OutputError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(OutputError {
-                id: id.to_string(),
-                path: path.to_path_buf(),
-                message: format!("failed to read: {e}"),
-            })
-        }
-    };
-    toml::from_str(&text).map(Some).map_err(|e| OutputError {
-        id: id.to_string(),
-        path: path.to_path_buf(),
-        message: format!("invalid TOML: {e}"),
-    })
+fn spec_err(id: &str, path: &Path) -> impl Fn(cnb_spec::io::FileError) -> OutputError {
+    let id = id.to_string();
+    let path = path.to_path_buf();
+    move |e| OutputError {
+        id: id.clone(),
+        path: path.clone(),
+        message: e.to_string(),
+    }
 }
 
 /// BD-06 / LY-03: reads every `<name>.toml` of the buildpack's layers dir; all-false layers are renamed
@@ -162,32 +126,16 @@ pub fn process_layers(
     names.sort();
     for layer in names {
         let path = bp_layers.join(format!("{layer}.toml"));
-        let doc = read_toml(id, &path)?.unwrap_or_default();
-        if ["launch", "build", "cache"]
-            .iter()
-            .any(|k| doc.contains_key(*k))
-        {
-            return Err(OutputError {
-                id: id.into(),
-                path: path.clone(),
-                message: format!(
-                    "the launch, cache and build flags should be in the types table of {}",
-                    path.display()
-                ),
-            });
-        }
-        let types = doc.get("types").and_then(|t| t.as_table());
-        let flag = |k: &str| {
-            types
-                .and_then(|t| t.get(k))
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false)
-        };
-        let t = LayerTypes {
-            launch: flag("launch"),
-            build: flag("build"),
-            cache: flag("cache"),
-        };
+        let md = LayerMetadataFile::read_or_default(&path).map_err(spec_err(id, &path))?;
+        md.check_types_table(&path).map_err(|_| OutputError {
+            id: id.into(),
+            path: path.clone(),
+            message: format!(
+                "the launch, cache and build flags should be in the types table of {}",
+                path.display()
+            ),
+        })?;
+        let t = md.types;
         if !t.launch && !t.build && !t.cache {
             let dir = bp_layers.join(&layer);
             match std::fs::rename(&dir, bp_layers.join(format!("{layer}.ignore"))) {
@@ -210,34 +158,22 @@ pub fn process_layers(
 fn bom_entries(
     d: &Descriptor,
     path: &Path,
-    doc: &toml::Table,
-) -> Result<Vec<serde_json::Value>, OutputError> {
-    let mut out = Vec::new();
-    for e in doc
-        .get("bom")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let Some(t) = e.as_table() else { continue };
-        let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
-        if t.get("version")
-            .and_then(|v| v.as_str())
-            .is_some_and(|v| !v.is_empty())
-        {
+    bom: Vec<BomEntry>,
+) -> Result<Vec<BomEntry>, OutputError> {
+    let mut out = Vec::with_capacity(bom.len());
+    for mut e in bom {
+        if e.version.as_deref().is_some_and(|v| !v.is_empty()) {
             return Err(OutputError {
                 id: d.id.clone(),
                 path: path.to_path_buf(),
                 message: format!(
-                    "bom entry '{name}' has a top level version which is not allowed. The buildpack should instead set metadata.version"
+                    "bom entry '{}' has a top level version which is not allowed. The buildpack should instead set metadata.version",
+                    e.name
                 ),
             });
         }
-        out.push(serde_json::json!({
-            "name": name,
-            "metadata": t.get("metadata").cloned().unwrap_or(toml::Value::Table(toml::Table::new())),
-            "buildpack": {"id": d.id, "version": d.version},
-        }));
+        e.buildpack = GroupElement::new(d.id.clone(), d.version.clone());
+        out.push(e);
     }
     Ok(out)
 }
@@ -257,26 +193,21 @@ pub fn read_outputs(
     let mut out = BuildOutputs::default();
 
     let build_path = bp_layers.join("build.toml");
-    let build = read_toml(&d.id, &build_path)?.unwrap_or_default();
-    out.build_bom = bom_entries(d, &build_path, &build)?;
-    let mut unmet = Vec::new();
-    for u in build
-        .get("unmet")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let name = u.get("name").and_then(|v| v.as_str()).unwrap_or("");
+    let build = BuildToml::read_optional(&build_path)
+        .map_err(spec_err(&d.id, &build_path))?
+        .unwrap_or_default();
+    let unmet = build.unmet_names();
+    out.build_bom = bom_entries(d, &build_path, build.bom)?;
+    for name in &unmet {
         if name.is_empty() {
             return Err(err(&build_path, "unmet.name is required".into()));
         }
-        if !plan.iter().any(|r| r.name == name) {
+        if !plan.iter().any(|r| r.name == *name) {
             return Err(err(
                 &build_path,
                 format!("unmet.name '{name}' must match a requested dependency"),
             ));
         }
-        unmet.push(name.to_string());
     }
     out.met = plan
         .iter()
@@ -287,33 +218,30 @@ pub fn read_outputs(
     out.sboms = sbom_files(d, bp_layers, &layers)?;
 
     let launch_path = bp_layers.join("launch.toml");
-    if let Some(launch) = read_toml(&d.id, &launch_path)? {
-        out.launch_bom = bom_entries(d, &launch_path, &launch)?;
-        for l in launch
-            .get("labels")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let s = |k: &str| l.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            out.labels.push((s("key"), s("value")));
+    if launch_path.exists() {
+        let launch =
+            LaunchToml::read(&launch_path, d.api).map_err(spec_err(&d.id, &launch_path))?;
+        if launch.default_process_types().len() > 1 {
+            return Err(err(
+                &launch_path,
+                "multiple default process types aren't allowed".into(),
+            ));
         }
-        for s in launch
-            .get("slices")
-            .and_then(|v| v.as_array())
+        out.launch_bom = bom_entries(d, &launch_path, launch.bom)?;
+        out.labels = launch.labels;
+        out.slices = launch.slices;
+        out.processes = launch
+            .processes
             .into_iter()
-            .flatten()
-        {
-            let paths = s
-                .get("paths")
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect();
-            out.slices.push(paths);
-        }
-        out.processes = processes(d, &launch_path, &launch)?;
+            .map(|mut p| {
+                if d.api < BuildpackApi::new(0, 8) && p.working_dir.is_some() {
+                    tracing::warn!("Warning: process working directory isn't supported in this buildpack api version. Ignoring working directory for process '{}'", p.r#type);
+                    p.working_dir = None;
+                }
+                p.buildpack_id = d.id.clone();
+                p
+            })
+            .collect();
     }
     if (!out.launch_bom.is_empty() || !out.build_bom.is_empty()) && out.sboms.is_empty() {
         {
@@ -321,100 +249,6 @@ pub fn read_outputs(
         }
     }
     out.layers = layers;
-    Ok(out)
-}
-
-/// BD-09: processes in the API's command form; more than one default is an error.
-fn processes(
-    d: &Descriptor,
-    path: &Path,
-    launch: &toml::Table,
-) -> Result<Vec<Process>, OutputError> {
-    let err = |message: String| OutputError {
-        id: d.id.clone(),
-        path: path.to_path_buf(),
-        message,
-    };
-    let array_form = d.api.process_command_is_array();
-    let mut out = Vec::new();
-    let mut default_seen = false;
-    for p in launch
-        .get("processes")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let Some(t) = p.as_table() else {
-            return Err(err("[[processes]] entries must be tables".into()));
-        };
-        let r#type = t
-            .get("type")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string();
-        let strings = |v: Option<&toml::Value>| -> Vec<String> {
-            v.and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        };
-        let (command, direct) = if array_form {
-            if t.contains_key("direct") {
-                return Err(err(
-                    "process.direct is not supported on this buildpack version".into(),
-                ));
-            }
-            match t.get("command") {
-                Some(toml::Value::Array(_)) | None => (strings(t.get("command")), true),
-                Some(_) => {
-                    return Err(err(format!(
-                        "process '{}': command must be an array of strings for buildpack API {}",
-                        r#type, d.api
-                    )))
-                }
-            }
-        } else {
-            let c = match t.get("command") {
-                Some(toml::Value::String(s)) => s.clone(),
-                None => String::new(),
-                Some(_) => {
-                    return Err(err(format!(
-                        "process '{}': command must be a string for buildpack API {}",
-                        r#type, d.api
-                    )))
-                }
-            };
-            let direct = t.get("direct").and_then(|v| v.as_bool()).unwrap_or(false);
-            (vec![c], direct)
-        };
-        let default = t.get("default").and_then(|v| v.as_bool()).unwrap_or(false);
-        if default {
-            if default_seen {
-                return Err(err("multiple default process types aren't allowed".into()));
-            }
-            default_seen = true;
-        }
-        let mut working_dir = t
-            .get("working-dir")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .filter(|s| !s.is_empty());
-        if d.api < BuildpackApi::new(0, 8) && working_dir.is_some() {
-            tracing::warn!("Warning: process working directory isn't supported in this buildpack api version. Ignoring working directory for process '{}'", r#type);
-            working_dir = None;
-        }
-        out.push(Process {
-            r#type,
-            command,
-            args: strings(t.get("args")),
-            direct,
-            default,
-            buildpack_id: d.id.clone(),
-            working_dir,
-            exec_env: strings(t.get("exec-env")),
-        });
-    }
     Ok(out)
 }
 
