@@ -14,12 +14,12 @@ use std::process::{Command, Stdio};
 use cnb_spec::{exit, BuildpackApi, PlatformApi};
 
 use crate::cli::Inputs;
-use crate::detect::childenv::{ChildEnv, DefaultAction, EnvError};
 use crate::detect::exec::{spawn_retrying, ModuleContext};
 use crate::detect::files::{self, buildpack_plan_toml};
 use crate::detect::generate::stdout_stdio;
 use crate::detect::model::{filter_met, plan_for, GroupMember, Kind, PlanEntry};
 use crate::detect::store::{escape_id, DescriptorStore, DirStore, StoreError};
+use crate::env::{Env, EnvError};
 use crate::Failure;
 
 pub use metadata::{build_metadata, BuildMetadata, Collected};
@@ -105,7 +105,7 @@ impl Builder<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("failed to clean layers SBOM directory", &sbom_dir)(e)),
         }
-        let mut env: ChildEnv = self.ctx.base_env.clone();
+        let mut env: Env = self.ctx.base_env.clone();
         let mut col = Collected::default();
         let mut sboms = Vec::new();
         let (mut launch_bom, mut build_bom) = (Vec::new(), Vec::new());
@@ -140,10 +140,9 @@ impl Builder<'_> {
             cmd.arg(&bp_layers)
                 .arg(&self.ctx.platform_dir)
                 .arg(&plan_path)
-                .current_dir(&self.ctx.app_dir)
-                .env_clear()
-                .envs(child_env)
-                .stdin(Stdio::null())
+                .current_dir(&self.ctx.app_dir);
+            child_env.apply_to(&mut cmd);
+            cmd.stdin(Stdio::null())
                 .stdout(stdout_stdio())
                 .stderr(stdout_stdio());
             let failed = |status: String| BuildError::BuildpackFailed {
@@ -165,10 +164,7 @@ impl Builder<'_> {
                 if !t.build {
                     continue;
                 }
-                let dir = bp_layers.join(name);
-                env.add_root_dir(&dir);
-                env.add_env_dir(&dir.join("env"), DefaultAction::Override)?;
-                env.add_env_dir(&dir.join("env.build"), DefaultAction::Override)?;
+                env.add_build_layer(&bp_layers.join(name), d.api)?;
             }
             let out = outputs::read_outputs(&d, &bp_layers, &bp_plan, layers)?;
             plan = filter_met(plan, &out.met);
@@ -296,7 +292,7 @@ impl BuildPhase {
                 .platform_api
                 .at_least(0, 11)
                 .then(|| self.build_config_dir.clone()),
-            base_env: ChildEnv::from_lifecycle(self.lifecycle_env.iter().cloned()),
+            base_env: Env::for_build(self.lifecycle_env.iter().cloned()),
             target_env: crate::detect::target::env_vars(&target),
             exec_env: self.exec_env.clone(),
         };

@@ -7,10 +7,10 @@ use std::process::{Command, Stdio};
 
 use cnb_spec::BuildpackApi;
 
-use super::childenv::ChildEnv;
 use super::detector::DetectRunner;
 use super::model::{DetectOutcome, DetectPlan, DetectStatus, Kind};
 use super::store::Descriptor;
+use crate::env::{Env, EnvError};
 
 /// What every module run shares: directories, the base environment and the target variables.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct ModuleContext {
     /// `-build-config` when the Platform API has it (≥ 0.11), else `None`.
     pub build_config_dir: Option<PathBuf>,
     /// The allow-listed base environment (plus accumulated build-layer env for the builder).
-    pub base_env: ChildEnv,
+    pub base_env: Env,
     /// `CNB_TARGET_*` (passed to modules with Buildpack API ≥ 0.10).
     pub target_env: Vec<(String, String)>,
     /// `CNB_EXEC_ENV` (passed to modules with Buildpack API ≥ 0.12 when non-empty).
@@ -34,25 +34,25 @@ impl ModuleContext {
     /// env, then the lifecycle-provided variables (ENV-02…ENV-04). `extra` is appended last.
     pub fn env_for(
         &self,
-        base: &ChildEnv,
+        base: &Env,
         d: &Descriptor,
         extra: &[(&str, String)],
         with_exec_env: bool,
-    ) -> Result<Vec<(String, String)>, super::childenv::EnvError> {
+    ) -> Result<Env, EnvError> {
         let platform = (!d.clear_env).then_some(self.platform_dir.as_path());
-        let env = base.with_overrides(platform, self.build_config_dir.as_deref())?;
-        let mut out: Vec<(String, String)> = env
-            .vars()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let mut env = base.with_overrides(platform, self.build_config_dir.as_deref())?;
+        for (k, v) in extra {
+            env.set(*k, v);
+        }
         if d.api >= BuildpackApi::new(0, 10) {
-            out.extend(self.target_env.iter().cloned());
+            for (k, v) in &self.target_env {
+                env.set(k, v);
+            }
         }
         if with_exec_env && d.api >= BuildpackApi::new(0, 12) && !self.exec_env.is_empty() {
-            out.push(("CNB_EXEC_ENV".into(), self.exec_env.clone()));
+            env.set("CNB_EXEC_ENV", &self.exec_env);
         }
-        Ok(out)
+        Ok(env)
     }
 }
 
@@ -143,9 +143,8 @@ impl DetectRunner for ProcessRunner {
         let mut cmd = Command::new(&bin);
         cmd.arg(&self.ctx.platform_dir)
             .arg(&plan_path)
-            .current_dir(&self.ctx.app_dir)
-            .env_clear()
-            .envs(env);
+            .current_dir(&self.ctx.app_dir);
+        env.apply_to(&mut cmd);
         let (code, output) = match run_captured(&mut cmd) {
             Ok(r) => r,
             Err(e) => {
@@ -262,7 +261,7 @@ mod tests {
             app_dir: tmp.to_path_buf(),
             platform_dir: tmp.join("platform"),
             build_config_dir: None,
-            base_env: ChildEnv::from_lifecycle([("PATH".into(), "/usr/bin:/bin".into())]),
+            base_env: Env::for_build([("PATH", "/usr/bin:/bin")]),
             target_env: vec![
                 ("CNB_TARGET_OS".into(), "linux".into()),
                 ("CNB_TARGET_ARCH".into(), "amd64".into()),

@@ -6,7 +6,6 @@
 //! modules, run [`Detector::detect`], write `group.toml` and `plan.toml`, then run [`Generator::generate`]
 //! when extensions passed. The detector never receives an image store or registry client.
 
-pub mod childenv;
 pub mod detector;
 pub mod dockerfile;
 pub mod exec;
@@ -29,7 +28,7 @@ use crate::Failure;
 pub use detector::{DetectError, DetectRunner, Detected, Detector};
 pub use generate::{GenerateError, Generated, Generator};
 
-use childenv::ChildEnv;
+use crate::env::Env;
 use exec::{ModuleContext, ProcessRunner};
 use files::Analyzed;
 use model::prepend_extensions;
@@ -134,7 +133,7 @@ impl DetectPhase {
                 .platform_api
                 .at_least(0, 11)
                 .then(|| self.build_config_dir.clone()),
-            base_env: ChildEnv::from_lifecycle(self.lifecycle_env.iter().cloned()),
+            base_env: Env::for_build(self.lifecycle_env.iter().cloned()),
             target_env: target::env_vars(run_target),
             exec_env: self.exec_env.clone(),
         }
