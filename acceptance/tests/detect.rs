@@ -467,3 +467,118 @@ fn dt_04_system_buildpacks_are_merged() {
     assert_eq!(group["group"][0]["id"].as_str(), Some("pre"));
     assert_eq!(group["group"][1]["id"].as_str(), Some("a"));
 }
+
+#[test]
+fn ds_07_detects_of_a_group_run_in_parallel_with_output_in_order() {
+    // DS-07, DT-09: each detect waits for the other to have started, so this only passes when they run
+    // concurrently; their output is still logged in group order.
+    let root = ContainerRoot::new();
+    let wait_for = |me: &str, other: &str| {
+        format!(
+            "touch {me}.started\ni=0\nwhile [ ! -e {other}.started ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\necho \"output of {me}\"\n[ -e {other}.started ] || exit 100\nexit 0"
+        )
+    };
+    inline_bp(&root, "first", "0.10", &wait_for("first", "second"));
+    inline_bp(&root, "second", "0.10", &wait_for("second", "first"));
+    root.mkdir("workspace");
+    root.write(
+        "cnb/order.toml",
+        order(&[&[("first", "1", false), ("second", "1", false)]]),
+    );
+    let out = root.phase("detector").arg("-log-level=debug").run();
+    out.assert_code(0);
+    let all = out.all();
+    let a = all.find("output of first").unwrap();
+    let b = all.find("output of second").unwrap();
+    assert!(a < b, "{all}");
+}
+
+#[test]
+fn env_03_build_config_env_applies_even_with_clear_env() {
+    // ENV-03 [P≥0.11]: suffix-less files are defaults, suffixes follow the modification rules.
+    let root = ContainerRoot::new();
+    root.write("cnb/build-config/env/OPERATOR_SETTING", "operator");
+    root.write("cnb/build-config/env/MODE.override", "strict");
+    root.write("platform/env/MODE", "user");
+    let dir = "cnb/buildpacks/reads-config/1";
+    root.write(
+        format!("{dir}/buildpack.toml"),
+        "api = \"0.10\"\n[buildpack]\nid = \"reads-config\"\nversion = \"1\"\nclear-env = true\n",
+    );
+    root.write_executable(
+        format!("{dir}/bin/detect"),
+        "#!/bin/sh\n[ \"$OPERATOR_SETTING\" = operator ] || exit 100\n[ \"$MODE\" = strict ] || exit 100\nexit 0\n",
+    );
+    root.mkdir("workspace");
+    root.write("cnb/order.toml", order(&[&[("reads-config", "1", false)]]));
+    root.phase("detector").run().assert_code(0);
+    // Before Platform API 0.11 there is no build-config: the same detect fails.
+    root.phase("detector")
+        .platform_api("0.10")
+        .run()
+        .assert_code(20);
+}
+
+#[test]
+fn ds_13_exec_env_filter_skips_modules_for_other_environments() {
+    // DS-13 [P≥0.15]
+    let root = ContainerRoot::new();
+    inline_bp(&root, "a", "0.12", "exit 0");
+    let dir = "cnb/buildpacks/test-only/1";
+    root.write(
+        format!("{dir}/buildpack.toml"),
+        "api = \"0.12\"\n[buildpack]\nid = \"test-only\"\nversion = \"1\"\nexec-env = [\"test\"]\n",
+    );
+    root.write_executable(format!("{dir}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.mkdir("workspace");
+    root.write(
+        "cnb/order.toml",
+        order(&[&[("a", "1", false), ("test-only", "1", false)]]),
+    );
+    root.phase("detector").run().assert_code(0);
+    assert!(!root.read("layers/group.toml").contains("test-only"));
+    root.phase("detector")
+        .env("CNB_EXEC_ENV", "test")
+        .run()
+        .assert_code(0);
+    assert!(root.read("layers/group.toml").contains("test-only"));
+}
+
+#[test]
+fn ds_08_extension_without_binaries_uses_prepopulated_outputs() {
+    // DS-08, GN-02 (pre-populated generate/), GN-03 [P≥0.13], GN-10 (same image: no switch)
+    let root = ContainerRoot::new();
+    inline_bp(&root, "a", "0.10", "exit 0");
+    let ext = "cnb/extensions/static/1";
+    root.write(
+        format!("{ext}/extension.toml"),
+        "api = \"0.10\"\n[extension]\nid = \"static\"\nversion = \"1\"\n",
+    );
+    root.write(format!("{ext}/detect/plan.toml"), "");
+    root.write(
+        format!("{ext}/generate/run.Dockerfile"),
+        "ARG base_image\nFROM ${base_image}\nRUN echo extended\n",
+    );
+    root.mkdir("workspace");
+    root.write(
+        "layers/analyzed.toml",
+        "[run-image]\nreference = \"r@sha256:00\"\nimage = \"registry.example/run:1\"\n",
+    );
+    root.write(
+        "cnb/order.toml",
+        format!(
+            "{}[[order-extensions]]\n[[order-extensions.group]]\nid = \"static\"\nversion = \"1\"\n",
+            order(&[&[("a", "1", false)]])
+        ),
+    );
+    root.phase("detector").run().assert_code(0);
+    assert!(root
+        .read("layers/generated/static/run.Dockerfile")
+        .contains("RUN echo extended"));
+    let analyzed: toml::Table = toml::from_str(&root.read("layers/analyzed.toml")).unwrap();
+    assert_eq!(
+        analyzed["run-image"]["image"].as_str(),
+        Some("registry.example/run:1")
+    );
+    assert_eq!(analyzed["run-image"]["extend"].as_bool(), Some(true));
+}

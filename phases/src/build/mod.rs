@@ -267,7 +267,7 @@ impl BuildPhase {
         let plan = files::read_plan(&self.plan_path).map_err(read)?;
         // BD-02: the group's recorded APIs must be supported.
         for m in &buildpacks {
-            if !m.api.is_empty() && BuildpackApi::parse_supported(&m.api).is_err() {
+            if BuildpackApi::parse_supported(&m.api).is_err() {
                 return Err(Failure::msg(
                     exit::INCOMPATIBLE_BUILDPACK_API,
                     "build",
