@@ -148,11 +148,11 @@ struct TomlStack {
 
 #[derive(Default, Serialize, Deserialize)]
 struct TomlLifecycleMetadata {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     app: Vec<LayerSha>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sbom: Option<LayerSha>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     buildpacks: Vec<TomlBuildpack>,
     #[serde(default)]
     config: LayerSha,
