@@ -56,6 +56,8 @@ fn bd_14_samples_build_into_layers_with_metadata() {
     // BD-04..BD-07, BD-12..BD-14, BD-16, LY-01, LY-04, SB-03, SB-04, ENV-08
     let root = samples_root();
     root.phase("detector").run().assert_code(0);
+    // BD-03: a stale <layers>/sbom is removed before any buildpack runs.
+    root.write("layers/sbom/launch/stale/sbom.cdx.json", "{}");
     let out = root.phase("builder").run();
     out.assert_code(0);
     out.assert_contains("---> samples/runtime build");
@@ -92,6 +94,7 @@ fn bd_14_samples_build_into_layers_with_metadata() {
     assert!(root.exists("layers/sbom/launch/samples_runtime/runtime/sbom.cdx.json"));
     assert!(root.exists("layers/sbom/cache/samples_runtime/runtime/sbom.cdx.json"));
     assert_eq!(root.read("layers/sbom/launch/sbom.legacy.json"), "null");
+    assert!(!root.exists("layers/sbom/launch/stale"));
     // The text uses [[processes]] tables (BD-14).
     assert!(root
         .read("layers/config/metadata.toml")
