@@ -1,13 +1,260 @@
 //! The analyzer: read the previous and run images, write `analyzed.toml` (platform spec "analyzer";
-//! checklist §2).
+//! checklist §2). [`Analyzer::analyze`] does the work on resolved inputs; [`run`] is the phase.
 
 pub mod run_image;
 
-use crate::cli::Inputs;
+use std::path::{Path, PathBuf};
+
+use cnb_spec::exit;
+use cnb_spec::platform::{
+    Analyzed, ImageIdentifier, OsDistro, RunImage, RunToml, StackToml, TargetMetadata,
+};
+use cnb_spec::PlatformApi;
+use tracing::{debug, info};
+
+use crate::cache::sha_of;
+use crate::cli::{Inputs, Phase};
+use crate::export::access::ImageAccess;
+use crate::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
+use crate::export::store::{SourceImage, StoreError};
+use crate::restore::extract::{extract_blob_anchored, ExtractError};
 use crate::Failure;
+use run_image::{select_run_image, RunImageCandidates, RunImageError};
+
+/// Analyzer errors, naming the image.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// Reading an image failed.
+    #[error("reading image '{image}'")]
+    Image {
+        /// The image.
+        image: String,
+        /// Cause.
+        #[source]
+        source: StoreError,
+    },
+    /// The run image does not exist.
+    #[error("run image '{0}' not found")]
+    RunImageNotFound(String),
+    /// The run image config has no OS (AN-07).
+    #[error("failed to find OS in run image config of '{0}'")]
+    NoOs(String),
+    /// Restoring the previous image's SBOM layer failed.
+    #[error("restoring SBOM layer '{diff_id}' from previous image '{image}'")]
+    Sbom {
+        /// The image.
+        image: String,
+        /// The layer.
+        diff_id: String,
+        /// Cause.
+        #[source]
+        source: ExtractError,
+    },
+}
+
+/// Target data from an image's config and labels (AN-07).
+pub fn target_of(image: &dyn SourceImage) -> TargetMetadata {
+    let cfg = image.config();
+    let label = |k: &str| image.label(k).unwrap_or_default();
+    let (name, version) = (
+        label(cnb_spec::labels::BASE_DISTRO_NAME),
+        label(cnb_spec::labels::BASE_DISTRO_VERSION),
+    );
+    TargetMetadata {
+        id: label(cnb_spec::labels::BASE_ID),
+        os: cfg.os().to_string(),
+        arch: cfg.architecture().to_string(),
+        arch_variant: cfg.variant().clone().unwrap_or_default(),
+        distro: (!name.is_empty() || !version.is_empty()).then_some(OsDistro { name, version }),
+    }
+}
+
+/// The analyzer on resolved inputs and an image access seam.
+pub struct Analyzer<'a> {
+    /// Where images are read from.
+    pub access: &'a ImageAccess,
+    /// `<layers>` (SBOM restore target).
+    pub layers_dir: PathBuf,
+    /// Platform API.
+    pub platform_api: PlatformApi,
+    /// `-skip-layers`.
+    pub skip_layers: bool,
+}
+
+impl Analyzer<'_> {
+    /// Reads the previous image (if any) and the run image and returns the `analyzed.toml` content
+    /// (AN-04…AN-08). Restores the previous image's SBOM layer unless `-skip-layers` (AN-05).
+    pub fn analyze(
+        &self,
+        previous_image: Option<&str>,
+        run_image: &str,
+    ) -> Result<Analyzed, AnalyzeError> {
+        let mut analyzed = Analyzed {
+            previous_image: Some(ImageIdentifier::default()),
+            ..Default::default()
+        };
+        if let Some(name) = previous_image.filter(|s| !s.is_empty()) {
+            match self.access.open(name) {
+                Ok(Some(prev)) => {
+                    analyzed.previous_image = Some(ImageIdentifier {
+                        reference: prev.identifier(),
+                    });
+                    analyzed.metadata =
+                        metadata_from_label(prev.label(LIFECYCLE_METADATA_LABEL).as_deref());
+                    self.restore_sbom(prev.as_ref(), &analyzed)?;
+                }
+                Ok(None) => info!("Image with name \"{name}\" not found"),
+                Err(StoreError::Invalid { reason, .. }) => {
+                    // A corrupt previous image is ignored (AN-04).
+                    info!("Ignoring previous image \"{name}\": {reason}");
+                }
+                Err(source) => {
+                    return Err(AnalyzeError::Image {
+                        image: name.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        let run = self
+            .access
+            .open(run_image)
+            .map_err(|source| AnalyzeError::Image {
+                image: run_image.to_string(),
+                source,
+            })?
+            .ok_or_else(|| AnalyzeError::RunImageNotFound(run_image.to_string()))?;
+        let target = target_of(run.as_ref());
+        if target.os.is_empty() {
+            return Err(AnalyzeError::NoOs(run_image.to_string()));
+        }
+        let new_api = self.platform_api.uses_run_toml();
+        analyzed.run_image = Some(RunImage {
+            reference: run.identifier(),
+            image: if new_api {
+                run_image.to_string()
+            } else {
+                String::new()
+            },
+            extend: false,
+            target: new_api.then_some(target),
+        });
+        Ok(analyzed)
+    }
+
+    fn restore_sbom(
+        &self,
+        prev: &dyn SourceImage,
+        analyzed: &Analyzed,
+    ) -> Result<(), AnalyzeError> {
+        if self.skip_layers || !self.platform_api.sboms_in_layers_dir() {
+            return Ok(());
+        }
+        let Some(diff_id) = analyzed.metadata.sbom.as_ref().and_then(sha_of) else {
+            return Ok(());
+        };
+        let Some(layer) = prev.layer_by_diff_id(diff_id) else {
+            return Ok(());
+        };
+        info!("Restoring data for SBOM from previous image");
+        let err = |source| AnalyzeError::Sbom {
+            image: prev.name(),
+            diff_id: diff_id.to_string(),
+            source,
+        };
+        let blob = prev
+            .open_blob(&layer.blob.digest)
+            .map_err(|e| AnalyzeError::Image {
+                image: prev.name(),
+                source: e,
+            })?;
+        let dest = self.layers_dir.join("sbom").join("launch");
+        extract_blob_anchored(blob, &["sbom", "launch"], &dest).map_err(err)?;
+        Ok(())
+    }
+}
+
+/// Reads the run image candidates for this Platform API (RI-02: a missing file is empty).
+pub fn run_image_candidates(inputs: &Inputs) -> Result<RunImageCandidates, Failure> {
+    let fail = |e: &cnb_spec::FileError| Failure::new(exit::INVALID_ARGS, "resolve inputs", e);
+    if inputs.platform_api.uses_run_toml() {
+        let path = &inputs.run_path;
+        match RunToml::read_optional(path).map_err(|e| fail(&e))? {
+            Some(run) => Ok(run
+                .images
+                .first()
+                .map(|e| RunImageCandidates {
+                    image: e.image.clone(),
+                    mirrors: e.mirrors.clone(),
+                })
+                .unwrap_or_default()),
+            None => {
+                info!("No run metadata found at path \"{}\"", path.display());
+                Ok(RunImageCandidates::default())
+            }
+        }
+    } else {
+        match StackToml::read_optional(&inputs.stack_path).map_err(|e| fail(&e))? {
+            Some(s) => Ok(RunImageCandidates {
+                image: s.run_image.image,
+                mirrors: s.run_image.mirrors,
+            }),
+            None => {
+                info!(
+                    "No stack metadata found at path \"{}\"",
+                    inputs.stack_path.display()
+                );
+                Ok(RunImageCandidates::default())
+            }
+        }
+    }
+}
+
+/// Resolves the run image name: `-run-image`, else run.toml/stack.toml per RI-01 (exit 3 on failure).
+pub fn resolve_run_image(inputs: &Inputs, access: &ImageAccess) -> Result<String, Failure> {
+    if let Some(r) = inputs.run_image.as_ref().filter(|s| !s.is_empty()) {
+        return Ok(r.clone());
+    }
+    let candidates = run_image_candidates(inputs)?;
+    let app = inputs
+        .output_images
+        .first()
+        .map(String::as_str)
+        .unwrap_or("");
+    let readable = |name: &str| match access {
+        // Layout images are always "readable" (AN-09).
+        ImageAccess::Layout { .. } => true,
+        ImageAccess::Registry { .. } => access.open(name).map(|o| o.is_some()).unwrap_or(false),
+    };
+    select_run_image(&candidates, app, readable).map_err(|e: RunImageError| {
+        Failure::msg(exit::INVALID_ARGS, "resolve inputs", e.to_string())
+    })
+}
+
+fn analyze_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
+    Failure::new(exit::ANALYZE_ERROR, "analyze", e)
+}
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let _ = inputs;
-    Err(Failure::not_implemented("analyze"))
+    let access = ImageAccess::from_inputs(inputs)
+        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    crate::privilege::ensure_privileges(Phase::Analyzer, inputs)?;
+    let run_image = resolve_run_image(inputs, &access)?;
+    debug!("Run image: {run_image}");
+    let analyzer = Analyzer {
+        access: &access,
+        layers_dir: inputs.layers_dir.clone(),
+        platform_api: inputs.platform_api,
+        skip_layers: inputs.skip_layers,
+    };
+    let analyzed = analyzer
+        .analyze(inputs.previous_image.as_deref(), &run_image)
+        .map_err(|e| analyze_failure(&e))?;
+    write_analyzed(&analyzed, &inputs.analyzed_path)
+}
+
+/// Writes `analyzed.toml` (atomic; AN-08), failing with the analyze exit code.
+pub fn write_analyzed(analyzed: &Analyzed, path: &Path) -> Result<(), Failure> {
+    analyzed.write(path).map_err(|e| analyze_failure(&e))
 }

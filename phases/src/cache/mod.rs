@@ -2,11 +2,12 @@
 //! checklist §20). The restorer reads a cache through [`Cache`]; the exporter fills a new one and
 //! commits it.
 
-mod metadata;
+pub mod metadata;
 mod volume;
 
 pub use metadata::{
-    BuildpackLayerMetadata, BuildpackLayers, CacheMetadata, LayerSha, StoreMetadata,
+    cache_metadata_lenient, find_layer, sha_of, BuildpackLayerMetadata, BuildpackLayersMetadata,
+    CacheMetadata, LayerSha, StoreToml,
 };
 pub use volume::{sha256_file, VolumeCache};
 
@@ -14,7 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The label (image cache) and file name (cache directory) holding [`CacheMetadata`].
-pub const METADATA_LABEL: &str = "io.buildpacks.lifecycle.cache.metadata";
+pub const METADATA_LABEL: &str = cnb_spec::labels::CACHE_METADATA;
 
 /// Errors of the cache stores. Each names the cache path or layer.
 #[derive(Debug, thiserror::Error)]

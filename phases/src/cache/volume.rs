@@ -73,7 +73,7 @@ impl Cache for VolumeCache {
     fn retrieve_metadata(&self) -> Result<CacheMetadata, CacheError> {
         let path = self.committed_dir.join(METADATA_LABEL);
         match fs::read_to_string(&path) {
-            Ok(s) => Ok(CacheMetadata::from_json_lenient(&s)),
+            Ok(s) => Ok(super::cache_metadata_lenient(&s)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(CacheMetadata::default()),
             Err(e) => Err(CacheError::io(&path, e)),
         }
@@ -189,7 +189,7 @@ pub fn sha256_file(path: &Path) -> Result<String, CacheError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::cache::metadata::LayerSha;
+    use crate::cache::LayerSha;
 
     fn write_tar(dir: &Path, content: &[u8]) -> (PathBuf, String) {
         let p = dir.join("layer.tar");

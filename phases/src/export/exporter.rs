@@ -16,10 +16,10 @@ use tracing::info;
 
 use super::config::{build_config, config_bytes, ConfigInputs};
 use super::layer_tar::{self, Owner, OCI_LAYER_GZIP};
-use super::metadata::{LifecycleMetadata, RunImageForRebase, StackMetadata, StackRunImage};
+use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
 use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
-use crate::cache::{BuildpackLayers, LayerSha, StoreMetadata};
+use crate::cache::{BuildpackLayersMetadata, LayerSha, StoreToml};
 
 /// Export errors; each names the layer or image.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub struct ExportRequest<'a> {
     /// The group (for the label's `buildpacks` and `store`).
     pub group: &'a [GroupBuildpack],
     /// `store.toml` `[metadata]` per group buildpack index.
-    pub stores: BTreeMap<usize, serde_json::Value>,
+    pub stores: BTreeMap<usize, toml::Table>,
     /// Owner of layer content.
     pub owner: Owner,
     /// The run image (or extended run image).
@@ -118,6 +118,10 @@ pub struct ExportOutcome {
     pub metadata: LifecycleMetadata,
     /// The new layers in order.
     pub layers: Vec<ExportedLayer>,
+    /// The config bytes written.
+    pub config: Vec<u8>,
+    /// The manifest bytes written.
+    pub manifest: Vec<u8>,
 }
 
 /// Writes app images to one destination.
@@ -200,6 +204,8 @@ impl<'d> Exporter<'d> {
             image_id,
             metadata,
             layers: exported,
+            config: cfg_bytes,
+            manifest,
         })
     }
 
@@ -288,6 +294,21 @@ impl<'d> Exporter<'d> {
     }
 }
 
+/// Saves an already written image under another name: every blob of `src` (the image as written to
+/// the first destination) is made available in `dest`, then the same config and manifest are written,
+/// so the digest is identical (EP-15).
+pub fn save_copy(
+    dest: &dyn Destination,
+    src: &dyn SourceImage,
+    config: &[u8],
+    manifest: &[u8],
+) -> Result<(String, u64), StoreError> {
+    for l in src.layers() {
+        dest.copy_blob(src, &l.blob)?;
+    }
+    dest.put_image(config, manifest)
+}
+
 fn sanitize(id: &str) -> String {
     id.chars()
         .map(|c| {
@@ -326,12 +347,12 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
         .group
         .iter()
         .enumerate()
-        .map(|(i, bp)| BuildpackLayers {
+        .map(|(i, bp)| BuildpackLayersMetadata {
             key: bp.id.clone(),
             version: bp.version.clone(),
             layers: BTreeMap::new(),
-            store: req.stores.get(&i).map(|v| StoreMetadata {
-                metadata: Some(v.clone()),
+            store: req.stores.get(&i).map(|v| StoreToml {
+                metadata: v.clone(),
             }),
         })
         .collect();
@@ -368,11 +389,13 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             .map(|l| l.diff_id.clone())
             .unwrap_or_default(),
         reference: req.base.identifier(),
-        image: req.run_image_name.clone(),
-        mirrors: req.run_image_mirrors.clone(),
+        export: RunImageForExport {
+            image: req.run_image_name.clone(),
+            mirrors: req.run_image_mirrors.clone(),
+        },
     };
     m.stack = Some(StackMetadata {
-        run_image: StackRunImage {
+        run_image: RunImageForExport {
             image: req.run_image_name.clone(),
             mirrors: req.run_image_mirrors.clone(),
         },
@@ -463,7 +486,7 @@ mod tests {
 
     fn export(f: &Fixture) -> (ExportOutcome, (u64, u64)) {
         let previous = LayoutImage::open(&f.out).unwrap();
-        let prev_meta = LifecycleMetadata::from_label(
+        let prev_meta = super::super::metadata::metadata_from_label(
             previous
                 .as_ref()
                 .and_then(|p| p.label(super::super::metadata::LIFECYCLE_METADATA_LABEL))
@@ -561,12 +584,15 @@ mod tests {
         assert_eq!(added, vec!["app"]);
         assert_eq!(writes.0, 1);
         let img = LayoutImage::open(&f.out).unwrap().unwrap();
-        let meta =
-            LifecycleMetadata::from_label(img.label("io.buildpacks.lifecycle.metadata").as_deref());
+        let meta = super::super::metadata::metadata_from_label(
+            img.label("io.buildpacks.lifecycle.metadata").as_deref(),
+        );
         assert_eq!(meta.app[0].sha, fourth.layers[1].diff_id);
         assert_eq!(meta.run_image.top_layer, f.base.layers()[0].diff_id);
         assert_eq!(
-            meta.layer("bp/a", "web").unwrap().sha,
+            crate::cache::find_layer(&meta.buildpacks, "bp/a", "web")
+                .unwrap()
+                .sha,
             first.layers[0].diff_id
         );
     }

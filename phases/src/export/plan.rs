@@ -10,11 +10,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::metadata::LifecycleMetadata;
 use super::slices::AppSlices;
-use crate::cache::BuildpackLayerMetadata;
+use crate::cache::{sha_of, BuildpackLayerMetadata};
 
 /// Layer id of the launcher layer.
 pub const LAUNCHER_ID: &str = "buildpacksio/lifecycle:launcher";
@@ -103,41 +101,7 @@ pub struct PlannedLayer {
     pub role: LayerRole,
 }
 
-/// A buildpack layer's `<layer>.toml` (only what the exporter needs).
-///
-/// TODO(integration): use the spec helper's layer-toml type.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct LayerToml {
-    /// `[types]`.
-    #[serde(default)]
-    pub types: LayerTypes,
-    /// `[metadata]`.
-    #[serde(default)]
-    pub metadata: Option<toml::Table>,
-    /// Legacy top-level `launch` (rejected, EP-08).
-    #[serde(default)]
-    launch: Option<bool>,
-    /// Legacy top-level `build`.
-    #[serde(default)]
-    build: Option<bool>,
-    /// Legacy top-level `cache`.
-    #[serde(default)]
-    cache: Option<bool>,
-}
-
-/// `[types]` of a layer.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-pub struct LayerTypes {
-    /// Exported.
-    #[serde(default)]
-    pub launch: bool,
-    /// Visible to later buildpacks.
-    #[serde(default)]
-    pub build: bool,
-    /// Cached.
-    #[serde(default)]
-    pub cache: bool,
-}
+pub use cnb_spec::buildpack::{LayerMetadataFile as LayerToml, LayerTypes};
 
 /// Errors while planning the export. Each names the layer or file.
 #[derive(Debug, thiserror::Error)]
@@ -217,15 +181,11 @@ pub fn read_buildpack_layers(bp_dir: &Path) -> Result<Vec<FoundLayer>, PlanError
     }
     let mut out = Vec::with_capacity(names.len());
     for (name, path) in names {
-        let text = fs::read_to_string(&path).map_err(|e| PlanError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        let toml: LayerToml = toml::from_str(&text).map_err(|e| PlanError::BadLayerToml {
+        let toml = LayerToml::read(&path).map_err(|e| PlanError::BadLayerToml {
             path: path.clone(),
             source: Box::new(e),
         })?;
-        if toml.launch.is_some() || toml.build.is_some() || toml.cache.is_some() {
+        if toml.types_at_top_level {
             return Err(PlanError::BadLayerToml {
                 path,
                 source: "types table isn't supported in this buildpack api version: flags must be under [types]".into(),
@@ -273,7 +233,8 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
             let id = format!("{}:{}", bp.id, layer.name);
             let previous_sha = inp
                 .previous
-                .layer(&bp.id, &layer.name)
+                .buildpack(&bp.id)
+                .and_then(|b| b.layers.get(&layer.name))
                 .map(|l| l.sha.clone())
                 .filter(|s| !s.is_empty());
             let content = if layer.dir.is_dir() {
@@ -288,11 +249,7 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
             };
             let metadata = BuildpackLayerMetadata {
                 sha: String::new(),
-                data: layer
-                    .toml
-                    .metadata
-                    .as_ref()
-                    .and_then(|t| serde_json::to_value(t).ok()),
+                data: layer.toml.metadata.clone(),
                 build: layer.toml.types.build,
                 launch: true,
                 cache: layer.toml.types.cache,
@@ -323,7 +280,7 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
                 .previous
                 .sbom
                 .as_ref()
-                .and_then(|s| s.get())
+                .and_then(sha_of)
                 .map(String::from),
             role: LayerRole::Sbom,
         });
@@ -354,14 +311,14 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
         id: LAUNCHER_ID.into(),
         created_by: "Buildpacks Application Launcher".into(),
         content: LayerContent::Launcher(inp.launcher.to_path_buf()),
-        previous_sha: inp.previous.launcher.get().map(String::from),
+        previous_sha: sha_of(&inp.previous.launcher).map(String::from),
         role: LayerRole::Launcher,
     });
     plan.push(PlannedLayer {
         id: CONFIG_ID.into(),
         created_by: "Buildpacks Launcher Config".into(),
         content: LayerContent::Dir(inp.layers_dir.join("config")),
-        previous_sha: inp.previous.config.get().map(String::from),
+        previous_sha: sha_of(&inp.previous.config).map(String::from),
         role: LayerRole::Config,
     });
     if !inp.process_types.is_empty() {
@@ -372,7 +329,7 @@ pub fn plan_layers(inp: &PlanInputs<'_>) -> Result<Vec<PlannedLayer>, PlanError>
             id: PROCESS_TYPES_ID.into(),
             created_by: "Buildpacks Process Types".into(),
             content: LayerContent::ProcessTypes(inp.process_types.to_vec()),
-            previous_sha: inp.previous.process_types.get().map(String::from),
+            previous_sha: sha_of(&inp.previous.process_types).map(String::from),
             role: LayerRole::ProcessTypes,
         });
     }
@@ -391,7 +348,7 @@ pub fn validate_process_type(t: &str) -> Result<(), PlanError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
-    use crate::cache::BuildpackLayers;
+    use crate::cache::BuildpackLayersMetadata as BuildpackLayers;
     use crate::export::slices::AppSlice;
 
     fn bp(id: &str) -> GroupBuildpack {
@@ -494,7 +451,7 @@ mod tests {
         assert_eq!(plan[6].previous_sha.as_deref(), Some("sha256:l"));
         match &plan[2].role {
             LayerRole::Buildpack { metadata, .. } => {
-                assert_eq!(metadata.data, Some(serde_json::json!({"v": 1})))
+                assert_eq!(metadata.data.get("v").and_then(|v| v.as_integer()), Some(1))
             }
             r => panic!("{r:?}"),
         }

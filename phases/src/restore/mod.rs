@@ -1,6 +1,7 @@
 //! The restorer: restore layer metadata and cached layers before the build (platform spec "restorer";
 //! checklist §5).
 
+pub mod extract;
 pub mod plan;
 
 use crate::cli::Inputs;

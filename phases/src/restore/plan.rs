@@ -1,7 +1,7 @@
 //! Which layers the restorer brings back (checklist RS-10, RS-11, LY-05): metadata from the previous
 //! image or the cache, data only for cache layers whose SHA agrees.
 
-use crate::cache::{BuildpackLayerMetadata, CacheMetadata};
+use crate::cache::{find_layer, BuildpackLayerMetadata, CacheMetadata};
 use crate::export::metadata::LifecycleMetadata;
 use crate::export::plan::GroupBuildpack;
 
@@ -55,7 +55,7 @@ pub fn plan_restore(
 ) -> Vec<LayerRestore> {
     let mut out = Vec::new();
     for (index, bp) in group.iter().enumerate() {
-        let cached = |name: &str| cache.layer(&bp.id, name).filter(|l| l.cache);
+        let cached = |name: &str| find_layer(&cache.buildpacks, &bp.id, name).filter(|l| l.cache);
         if let Some(b) = app.buildpacks.iter().find(|b| b.key == bp.id) {
             for (name, meta) in &b.layers {
                 let wanted = meta.launch
@@ -78,7 +78,7 @@ pub fn plan_restore(
                 if !meta.cache || out.iter().any(|r| r.buildpack == index && &r.name == name) {
                     continue;
                 }
-                let in_app = app.layer(&bp.id, name).is_some();
+                let in_app = find_layer(&app.buildpacks, &bp.id, name).is_some();
                 if meta.launch && (in_app || !cache_launch_layers) {
                     continue;
                 }
@@ -100,13 +100,13 @@ pub fn plan_restore(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::cache::BuildpackLayers;
+    use crate::cache::BuildpackLayersMetadata as BuildpackLayers;
     use std::collections::BTreeMap;
 
     fn l(sha: &str, build: bool, launch: bool, cache: bool) -> BuildpackLayerMetadata {
         BuildpackLayerMetadata {
             sha: sha.into(),
-            data: None,
+            data: toml::Table::new(),
             build,
             launch,
             cache,

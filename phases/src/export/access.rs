@@ -1,0 +1,138 @@
+//! How phases reach images: an OCI layout directory tree (`-layout`, `-layout-dir`; IM-30) or a
+//! registry. `-daemon` is not supported: a clear error tells the platform to use a registry or
+//! `-layout`.
+
+use std::path::{Path, PathBuf};
+
+use super::store::{
+    layout_path, Destination, LayoutDestination, LayoutImage, SourceImage, StoreError,
+};
+use crate::cli::Inputs;
+
+/// Message for `-daemon` (issue 5 §5).
+pub const DAEMON_UNSUPPORTED: &str =
+    "exporting to a Docker daemon (-daemon, CNB_USE_DAEMON) is not supported by this lifecycle; use a registry or an OCI layout (-layout with -layout-dir)";
+
+/// Image access mode.
+#[derive(Debug, Clone)]
+pub enum ImageAccess {
+    /// Images are OCI layouts under this directory.
+    Layout {
+        /// `-layout-dir`.
+        dir: PathBuf,
+    },
+    /// Images are in registries.
+    Registry {
+        /// `-insecure-registry` values.
+        insecure: Vec<String>,
+    },
+}
+
+/// Access-mode errors.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// `-daemon`.
+    #[error("{DAEMON_UNSUPPORTED}")]
+    DaemonUnsupported,
+    /// `-layout` without a layout dir.
+    #[error("-layout requires -layout-dir (CNB_LAYOUT_DIR)")]
+    NoLayoutDir,
+}
+
+impl ImageAccess {
+    /// The access mode the inputs ask for.
+    pub fn from_inputs(inputs: &Inputs) -> Result<Self, AccessError> {
+        if inputs.use_daemon {
+            return Err(AccessError::DaemonUnsupported);
+        }
+        if inputs.use_layout {
+            let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
+            return Ok(Self::Layout { dir });
+        }
+        Ok(Self::Registry {
+            insecure: inputs.insecure_registries.clone(),
+        })
+    }
+
+    /// Whether images live in layouts.
+    pub fn is_layout(&self) -> bool {
+        matches!(self, Self::Layout { .. })
+    }
+
+    /// The layout path of a reference (layout mode).
+    pub fn layout_path(&self, reference: &str) -> Option<PathBuf> {
+        match self {
+            Self::Layout { dir } => Some(layout_path(dir, reference)),
+            Self::Registry { .. } => None,
+        }
+    }
+
+    /// Opens an image; `Ok(None)` when it does not exist.
+    pub fn open(&self, reference: &str) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
+        match self {
+            Self::Layout { dir } => Ok(LayoutImage::open(&layout_path(dir, reference))?
+                .map(|i| Box::new(i) as Box<dyn SourceImage>)),
+            Self::Registry { .. } => Err(registry_pending()),
+        }
+    }
+
+    /// Opens an image given either as a reference or (layout mode) as an identifier
+    /// `<layout path>@sha256:…` recorded in `analyzed.toml`.
+    pub fn open_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
+        if let Self::Layout { .. } = self {
+            let path = identifier.split('@').next().unwrap_or(identifier);
+            if Path::new(path).is_absolute() {
+                return Ok(LayoutImage::open(Path::new(path))?
+                    .map(|i| Box::new(i) as Box<dyn SourceImage>));
+            }
+        }
+        self.open(identifier)
+    }
+
+    /// A destination for `reference`.
+    pub fn destination(&self, reference: &str) -> Result<Box<dyn Destination>, StoreError> {
+        match self {
+            Self::Layout { dir } => {
+                let path = layout_path(dir, reference);
+                let tag = tag_of(reference);
+                Ok(Box::new(LayoutDestination::create(&path, &tag)?))
+            }
+            Self::Registry { .. } => Err(registry_pending()),
+        }
+    }
+}
+
+/// The tag (or digest) a reference names, `latest` by default (the layout's `ref.name`).
+pub fn tag_of(reference: &str) -> String {
+    if let Some((_, d)) = reference.split_once('@') {
+        return d.to_string();
+    }
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    match last.split_once(':') {
+        Some((_, t)) if !reference.ends_with(last) || !t.is_empty() => t.to_string(),
+        _ => "latest".to_string(),
+    }
+}
+
+fn registry_pending() -> StoreError {
+    // TODO(integration): registry-backed SourceImage/Destination over image::registry.
+    StoreError::Unsupported(
+        "registry images are not yet wired in this lifecycle build; use -layout".to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tag_of;
+
+    #[test]
+    fn tags() {
+        assert_eq!(tag_of("busybox"), "latest");
+        assert_eq!(tag_of("127.0.0.1:5000/app"), "latest");
+        assert_eq!(tag_of("127.0.0.1:5000/app:v1"), "v1");
+        assert_eq!(tag_of("a/b@sha256:00"), "sha256:00");
+    }
+}

@@ -1,0 +1,318 @@
+//! The `exporter` phase on resolved inputs (checklist EP-01…EP-17): reads group, analyzed,
+//! `metadata.toml` and project metadata, plans and writes the image under every name, writes
+//! `report.toml`, then exports the cache (failures there only warn).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cnb_spec::buildpack::StoreToml;
+use cnb_spec::exit;
+use cnb_spec::labels::{BuildMetadataLabel, LauncherMetadata};
+use cnb_spec::platform::{
+    Analyzed, BuildMetadata, Group, ImageReport, ProjectMetadata, Report, METADATA_PATH,
+};
+use tracing::{info, warn};
+
+use super::access::ImageAccess;
+use super::cache_export::{export_cache, CacheExport};
+use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
+use super::exporter::{save_copy, ExportRequest, Exporter};
+use super::layer_tar::Owner;
+use super::metadata::{
+    metadata_from_label, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL, PROJECT_METADATA_LABEL,
+};
+use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
+use super::slices::slice_app;
+use super::store::{LayoutImage, SourceImage};
+use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
+use crate::cache::VolumeCache;
+use crate::cli::{Inputs, Phase};
+use crate::Failure;
+
+fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {
+    Failure::new(exit::EXPORT_ERROR, "export", e)
+}
+
+fn fail_msg(m: impl Into<String>) -> Failure {
+    Failure::msg(exit::EXPORT_ERROR, "export", m)
+}
+
+/// The group's buildpacks as the exporter needs them.
+pub fn group_buildpacks(group: &Group) -> Vec<GroupBuildpack> {
+    group
+        .group
+        .iter()
+        .map(|e| GroupBuildpack {
+            id: e.id.clone(),
+            version: e.version.clone(),
+        })
+        .collect()
+}
+
+fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
+    let path = layers_dir.join(bp.escaped_id()).join("store.toml");
+    match StoreToml::read_optional(&path) {
+        Ok(Some(s)) if !s.metadata.is_empty() => Some(s.metadata),
+        Ok(_) => None,
+        Err(e) => {
+            warn!("Ignoring unreadable {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Runs the exporter.
+pub fn run(inputs: &Inputs) -> Result<(), Failure> {
+    let access = ImageAccess::from_inputs(inputs)
+        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    crate::privilege::ensure_privileges(Phase::Exporter, inputs)?;
+    let api = inputs.platform_api;
+    let Some(image_name) = inputs.output_images.first().cloned() else {
+        return Err(Failure::msg(
+            exit::INVALID_ARGS,
+            "parse arguments",
+            "at least one image argument is required",
+        ));
+    };
+
+    let group = Group::read(&inputs.group_path).map_err(|e| fail(&e))?;
+    let group_bps = group_buildpacks(&group);
+    let analyzed = Analyzed::read(&inputs.analyzed_path).map_err(|e| fail(&e))?;
+    let md_path = inputs.layers_dir.join(METADATA_PATH);
+    let md = BuildMetadata::read(&md_path).map_err(|e| fail(&e))?;
+    let project = ProjectMetadata::read_optional(&inputs.project_metadata_path)
+        .map_err(|e| fail(&e))?
+        .unwrap_or_default();
+
+    let run_ref = analyzed.run_image_ref().to_string();
+    if run_ref.is_empty() {
+        return Err(fail_msg("run image not found in analyzed metadata"));
+    }
+    let base = access
+        .open_identifier(&run_ref)
+        .map_err(|e| fail(&e))?
+        .ok_or_else(|| fail_msg(format!("run image '{run_ref}' not found")))?;
+    // TODO(issue 5): extended run image from `<extended>/run` (EP-04, EP-07) is not wired yet.
+    let previous: Option<Box<dyn SourceImage>> = match analyzed.previous_image_ref() {
+        "" => None,
+        r => match access.open_identifier(r) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("Ignoring previous image '{r}': {e}");
+                None
+            }
+        },
+    };
+    let prev_meta = previous
+        .as_ref()
+        .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL).as_deref()))
+        .unwrap_or_else(|| analyzed.metadata.clone());
+
+    let slices: Vec<Vec<String>> = md.slices.iter().map(|s| s.paths.clone()).collect();
+    let app_slices = slice_app(&inputs.app_dir, &slices).map_err(|e| {
+        fail_msg(format!(
+            "reading app dir '{}': {e}",
+            inputs.app_dir.display()
+        ))
+    })?;
+    let mut process_types: Vec<String> = md.processes.iter().map(|p| p.r#type.clone()).collect();
+    process_types.sort();
+    process_types.dedup();
+    let plan = plan_layers(&PlanInputs {
+        layers_dir: &inputs.layers_dir,
+        app_dir: &inputs.app_dir,
+        group: &group_bps,
+        previous: &prev_meta,
+        app_slices: &app_slices,
+        launcher: &inputs.launcher_path,
+        process_types: &process_types,
+        sbom: api.sboms_in_layers_dir(),
+    })
+    .map_err(|e| fail(&e))?;
+
+    let caching = inputs.cache_dir.is_some();
+    let keep_tars: Vec<String> = plan
+        .iter()
+        .filter(|p| {
+            caching && matches!(&p.role, LayerRole::Buildpack { metadata, .. } if metadata.cache)
+        })
+        .map(|p| p.id.clone())
+        .collect();
+
+    let created = if api.honors_source_date_epoch() {
+        match created_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref()) {
+            Ok(c) => c,
+            Err(v) => {
+                warn!("Ignoring invalid SOURCE_DATE_EPOCH '{v}'");
+                NORMALIZED_CREATED.to_string()
+            }
+        }
+    } else {
+        NORMALIZED_CREATED.to_string()
+    };
+    let entry = entrypoint(
+        inputs.default_process_type.as_deref(),
+        md.buildpack_default_process_type.as_deref(),
+        &process_types,
+    )
+    .map_err(|e| fail(&e))?;
+    if entry == super::config::LAUNCHER_IMAGE_PATH {
+        info!("no default process type");
+    }
+    let launcher_meta = LauncherMetadata {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        ..Default::default()
+    };
+    let build_label = BuildMetadataLabel::from_build_metadata(&md, launcher_meta)
+        .to_json(api)
+        .map_err(|e| fail(&e))?;
+    let project_label = project.to_label_json().map_err(|e| fail(&e))?;
+    let mut labels = vec![
+        (BUILD_METADATA_LABEL.to_string(), build_label),
+        (PROJECT_METADATA_LABEL.to_string(), project_label),
+    ];
+    labels.extend(md.labels.iter().map(|l| (l.key.clone(), l.value.clone())));
+    if api.supports_exec_env() {
+        labels.push((
+            cnb_spec::labels::EXEC_ENV.to_string(),
+            inputs.exec_env.clone(),
+        ));
+    }
+
+    let run_for_export = run_for_export(inputs, &analyzed, &md);
+    let stores: BTreeMap<usize, toml::Table> = group_bps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, bp)| read_store(&inputs.layers_dir, bp).map(|t| (i, t)))
+        .collect();
+
+    let dest = access.destination(&image_name).map_err(|e| fail(&e))?;
+    let scratch = dest.scratch_dir();
+    info!("Saving {image_name}...");
+    let outcome = Exporter::new(dest.as_ref())
+        .export(ExportRequest {
+            plan,
+            group: &group_bps,
+            stores,
+            owner: Owner {
+                uid: inputs.uid,
+                gid: inputs.gid,
+            },
+            base: base.as_ref(),
+            base_config: base.config().clone(),
+            previous: previous.as_deref(),
+            keep_tars,
+            config: ConfigInputs {
+                layers_dir: inputs.layers_dir.display().to_string(),
+                app_dir: inputs.app_dir.display().to_string(),
+                platform_api: api,
+                created,
+                entrypoint: entry,
+                labels,
+                layers: Vec::new(),
+            },
+            run_image_name: run_for_export.image,
+            run_image_mirrors: run_for_export.mirrors,
+        })
+        .map_err(|e| fail(&e))?;
+
+    let mut tags = vec![image_name.clone()];
+    for extra in &inputs.additional_tags {
+        info!("Saving {extra}...");
+        let saved = access.destination(extra).and_then(|d| {
+            let first = access
+                .layout_path(&image_name)
+                .and_then(|p| LayoutImage::open(&p).ok().flatten())
+                .ok_or_else(|| {
+                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+                })?;
+            save_copy(d.as_ref(), &first, &outcome.config, &outcome.manifest)
+        });
+        match saved {
+            Ok(_) => tags.push(extra.clone()),
+            Err(e) => warn!("{extra} - {e}"),
+        }
+    }
+    let short_id = outcome
+        .image_id
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect::<String>();
+    info!("*** Images ({short_id}):");
+    for t in &tags {
+        info!("      {t}");
+    }
+    let report = Report {
+        image: ImageReport {
+            tags,
+            image_id: String::new(),
+            digest: outcome.digest.clone(),
+            manifest_size: i64::try_from(outcome.manifest_size).unwrap_or(i64::MAX),
+        },
+        build: None,
+    };
+    report.write(&inputs.report_path).map_err(|e| fail(&e))?;
+
+    if let Some(cache_dir) = &inputs.cache_dir {
+        let tars: BTreeMap<String, (std::path::PathBuf, String)> = outcome
+            .layers
+            .iter()
+            .filter_map(|l| {
+                l.tar
+                    .clone()
+                    .map(|t| (l.id.clone(), (t, l.diff_id.clone())))
+            })
+            .collect();
+        let result = VolumeCache::open(cache_dir).and_then(|mut c| {
+            export_cache(
+                &mut c,
+                &CacheExport {
+                    layers_dir: &inputs.layers_dir,
+                    group: &group_bps,
+                    owner: Owner {
+                        uid: inputs.uid,
+                        gid: inputs.gid,
+                    },
+                    tars: tars.clone(),
+                    scratch: &scratch,
+                    sbom: api.sboms_in_layers_dir(),
+                },
+            )
+        });
+        for (t, _) in tars.values() {
+            let _ = std::fs::remove_file(t);
+        }
+        if let Err(e) = result {
+            warn!("Failed to export cache: {}", crate::error::chain(&e));
+        }
+    } else if inputs.cache_image.is_some() {
+        // TODO(integration): cache image export over the registry facade.
+        warn!("Failed to export cache: cache images are not yet supported by this lifecycle build; use -cache-dir");
+    }
+    Ok(())
+}
+
+fn run_for_export(inputs: &Inputs, analyzed: &Analyzed, md: &BuildMetadata) -> RunImageCandidates {
+    if !inputs.platform_api.uses_run_toml() {
+        return crate::analyze::run_image_candidates(inputs).unwrap_or_default();
+    }
+    let entries: Vec<RunImageCandidates> =
+        match cnb_spec::platform::RunToml::read_optional(&inputs.run_path) {
+            Ok(Some(r)) => r
+                .images
+                .into_iter()
+                .map(|e| RunImageCandidates {
+                    image: e.image,
+                    mirrors: e.mirrors,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    run_image_for_export(
+        &entries,
+        analyzed.run_image_image(),
+        !md.extensions.is_empty(),
+    )
+    .unwrap_or_default()
+}
