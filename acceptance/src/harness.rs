@@ -40,7 +40,8 @@
 //! the root: `CNB_LAYERS_DIR`, `CNB_APP_DIR` (workspace), `CNB_PLATFORM_DIR`, `CNB_BUILDPACKS_DIR`,
 //! `CNB_EXTENSIONS_DIR`, `CNB_BUILD_CONFIG_DIR` (`cnb/build-config`), `CNB_RUN_PATH` (`cnb/run.toml`),
 //! `CNB_STACK_PATH` (`cnb/stack.toml`), `CNB_SYSTEM_PATH` (`cnb/system.toml`), plus `CNB_PLATFORM_API`
-//! (newest) and `CNB_USER_ID`/`CNB_GROUP_ID` (the build user). The order file follows G-11 inside the
+//! (newest) and `CNB_USER_ID`/`CNB_GROUP_ID` ([`build_ids`]: the build user when root, else the test's
+//! own ids). The order file follows G-11 inside the
 //! root: `layers/order.toml` if present (the phase's own default), else `CNB_ORDER_PATH=cnb/order.toml`
 //! if that exists. Flags and [`PhaseCommand::env`] override any of these; [`PhaseCommand::env_remove`]
 //! drops one. [`phase`] (the free function) sets nothing but `PATH`.
@@ -107,6 +108,18 @@ pub fn bin_path(name: &str) -> PathBuf {
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The identity phases run as by default and the `CNB_USER_ID`/`CNB_GROUP_ID` that
+/// [`ContainerRoot::phase`] presets: [`BUILD_UID`]:[`BUILD_GID`] when the tests run as root, else the
+/// test's own uid/gid (a non-root test cannot switch users).
+pub fn build_ids() -> (u32, u32) {
+    if running_as_root() {
+        (BUILD_UID, BUILD_GID)
+    } else {
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    }
 }
 
 /// Recursively `lchown`s `path` and everything below it (symlinks themselves, not their targets).
@@ -263,7 +276,7 @@ impl ContainerRoot {
     }
 
     /// A command for the lifecycle binary `name` with every `CNB_*` directory pointed into this root
-    /// (see the module docs), `CNB_PLATFORM_API` = newest, `CNB_USER_ID`/`CNB_GROUP_ID` = the build user.
+    /// (see the module docs), `CNB_PLATFORM_API` = newest, `CNB_USER_ID`/`CNB_GROUP_ID` = [`build_ids`].
     pub fn phase(&self, name: &str) -> PhaseCommand {
         let mut cmd = phase(name);
         let p = |rel: &str| self.join(rel).to_string_lossy().into_owned();
@@ -278,8 +291,8 @@ impl ContainerRoot {
             .env("CNB_RUN_PATH", p("cnb/run.toml"))
             .env("CNB_STACK_PATH", p("cnb/stack.toml"))
             .env("CNB_SYSTEM_PATH", p("cnb/system.toml"))
-            .env("CNB_USER_ID", BUILD_UID.to_string())
-            .env("CNB_GROUP_ID", BUILD_GID.to_string())
+            .env("CNB_USER_ID", build_ids().0.to_string())
+            .env("CNB_GROUP_ID", build_ids().1.to_string())
             .cwd(self.path());
         cmd.root = Some(self.path().to_path_buf());
         cmd
@@ -504,6 +517,12 @@ impl PhaseCommand {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        // Leftover grandchildren (e.g. a buildpack's background process) would keep the pipes open:
+        // the child led its own process group, so end whatever is left of it.
+        // SAFETY: plain kill(2); ESRCH when the group is already empty is fine.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
         let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
         Output {

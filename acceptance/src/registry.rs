@@ -232,6 +232,46 @@ impl Registry {
             .map(|(u, p)| format!("Basic {}", base64_encode(format!("{u}:{p}").as_bytes())))
     }
 
+    /// A `CNB_REGISTRY_AUTH` value granting this registry's credentials (`{}` when anonymous).
+    pub fn registry_auth_env(&self) -> String {
+        match self.basic_auth_header() {
+            Some(h) => format!(r#"{{"{}": "{h}"}}"#, self.host()),
+            None => "{}".to_string(),
+        }
+    }
+
+    /// Writes a docker `config.json` for this registry into `dir` with the real `docker login` (no daemon
+    /// needed); use it as `DOCKER_CONFIG`. Anonymous registries get an empty config.
+    pub fn docker_login(&self, dir: &Path) {
+        fs::create_dir_all(dir).expect("docker config dir");
+        let Some((user, pass)) = self.credentials() else {
+            fs::write(dir.join("config.json"), "{}").expect("write config.json");
+            return;
+        };
+        let mut child = Command::new("docker")
+            .arg("--config")
+            .arg(dir)
+            .args(["login", "-u", user, "--password-stdin", &self.host()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker (client only)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(pass.as_bytes())
+            .expect("write password");
+        let out = child.wait_with_output().expect("docker login");
+        assert!(
+            out.status.success(),
+            "docker login {} failed:\n{}",
+            self.host(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The registry's storage root (the distribution filesystem driver's tree).
     pub fn storage_dir(&self) -> PathBuf {
         self.dir.path().join("storage")

@@ -179,7 +179,8 @@ fn order_defaults_to_layers_order_toml_when_present() {
     let l = layers.to_str().unwrap();
     inputs("detector", "0.15", &["-layers", l]).assert_contains("order_path: \"/cnb/order.toml\"");
     root.write("layers/order.toml", "");
-    root.chown(harness::BUILD_UID, harness::BUILD_GID);
+    let (uid, gid) = harness::build_ids();
+    root.chown(uid, gid);
     inputs("detector", "0.15", &["-layers", l])
         .assert_contains(&format!("order_path: \"{l}/order.toml\""));
 }

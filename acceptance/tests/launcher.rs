@@ -167,11 +167,13 @@ impl Root {
             fs::create_dir_all(r.path(d)).unwrap();
         }
         fs::copy(BUSYBOX, r.path("bin/busybox")).unwrap();
-        let out = Command::new(chroot_bin())
-            .arg(r.dir.path())
-            .args(["/bin/busybox", "--install", "-s"])
-            .output()
-            .unwrap();
+        let out = retry_text_file_busy(|| {
+            Command::new(chroot_bin())
+                .arg(r.dir.path())
+                .args(["/bin/busybox", "--install", "-s"])
+                .output()
+                .unwrap()
+        });
         assert!(out.status.success(), "busybox --install: {out:?}");
         if with_bash {
             r.install_bash();
@@ -281,8 +283,8 @@ impl Root {
 
     /// [`Root::run`], also returning the pid of the process that was started.
     fn run_pid(&self, entrypoint: &str, args: &[&str], env: &[(&str, &str)]) -> (u32, Output) {
-        let mut attempt = 0;
-        loop {
+        let mut pid = 0;
+        let o = retry_text_file_busy(|| {
             let child = Command::new(chroot_bin())
                 .arg(self.dir.path())
                 .arg(entrypoint)
@@ -297,19 +299,25 @@ impl Root {
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            let pid = child.id();
-            let o = child.wait_with_output().unwrap();
-            // Tests run in parallel threads: a file this process just wrote may still be open in a
-            // child forked by another test (between its fork and exec), making exec fail with
-            // ETXTBSY. That is an artefact of the test process, not of the launcher: retry.
-            attempt += 1;
-            if attempt < 10 && stderr(&o).contains("Text file busy") {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                continue;
-            }
-            return (pid, o);
-        }
+            pid = child.id();
+            child.wait_with_output().unwrap()
+        });
+        (pid, o)
     }
+}
+
+/// Tests run in parallel threads: a file this process just wrote may still be open in a child forked by
+/// another test (between its fork and exec), so exec fails with ETXTBSY. That is an artefact of the test
+/// process, not of the launcher: retry a few times.
+fn retry_text_file_busy(mut run: impl FnMut() -> Output) -> Output {
+    for _ in 0..20 {
+        let o = run();
+        if !stderr(&o).contains("Text file busy") {
+            return o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    run()
 }
 
 fn stdout(o: &Output) -> String {
@@ -573,7 +581,7 @@ fn ln01_missing_metadata_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(82));
     let err = stderr(&o);
     assert!(
-        err.contains("ERROR: failed to launch: read metadata: failed to read '/layers/config/metadata.toml': No such file or directory"),
+        err.contains("ERROR: failed to launch: read metadata: open /layers/config/metadata.toml: no such file or directory"),
         "{err}"
     );
 }

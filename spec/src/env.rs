@@ -87,6 +87,48 @@ pub const FORCE_REBASE: &str = "CNB_FORCE_REBASE";
 /// Launcher SBOM directory.
 pub const LAUNCHER_SBOM_DIR: &str = "CNB_LAUNCHER_SBOM_DIR";
 
+/// Execution environment (`production`, `test`, ...; P≥0.15, BP≥0.12). Default `production`.
+pub const EXEC_ENV: &str = "CNB_EXEC_ENV";
+/// Skip the Amazon ECR credential helper in the keychain when `true` (reference).
+pub const REGISTRY_AUTH_KEYCHAIN_SKIP_AMAZON: &str = "CNB_REGISTRY_AUTH_KEYCHAIN_SKIP_AMAZON";
+/// Skip the Azure ACR credential helper in the keychain when `true` (reference).
+pub const REGISTRY_AUTH_KEYCHAIN_SKIP_AZURE: &str = "CNB_REGISTRY_AUTH_KEYCHAIN_SKIP_AZURE";
+/// Reproducible build time in seconds since the epoch (P≥0.9; IM-03). Not a `CNB_` variable.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// Variables the lifecycle provides to buildpack and extension executables (buildpack spec
+/// "Environment"; checklist ENV-04). Never read from the platform.
+pub mod provided {
+    /// The buildpack's directory (detect, build).
+    pub const BUILDPACK_DIR: &str = "CNB_BUILDPACK_DIR";
+    /// The extension's directory (detect, generate).
+    pub const EXTENSION_DIR: &str = "CNB_EXTENSION_DIR";
+    /// The platform directory (BP≥0.8).
+    pub const PLATFORM_DIR: &str = "CNB_PLATFORM_DIR";
+    /// Where `bin/detect` writes its build plan (BP≥0.8).
+    pub const BUILD_PLAN_PATH: &str = "CNB_BUILD_PLAN_PATH";
+    /// The buildpack plan given to `bin/build` / `bin/generate` (BP≥0.8).
+    pub const BP_PLAN_PATH: &str = "CNB_BP_PLAN_PATH";
+    /// The buildpack's layers directory `<layers>/<escaped id>` (build, BP≥0.8).
+    pub const LAYERS_DIR: &str = "CNB_LAYERS_DIR";
+    /// Where `bin/generate` writes Dockerfiles (generate).
+    pub const OUTPUT_DIR: &str = "CNB_OUTPUT_DIR";
+    /// Target OS of the run image (BP≥0.10, always set).
+    pub const TARGET_OS: &str = "CNB_TARGET_OS";
+    /// Target architecture of the run image (BP≥0.10, always set).
+    pub const TARGET_ARCH: &str = "CNB_TARGET_ARCH";
+    /// Target architecture variant (BP≥0.10, only when non-empty).
+    pub const TARGET_ARCH_VARIANT: &str = "CNB_TARGET_ARCH_VARIANT";
+    /// Target distribution name (BP≥0.10, only when non-empty).
+    pub const TARGET_DISTRO_NAME: &str = "CNB_TARGET_DISTRO_NAME";
+    /// Target distribution version (BP≥0.10, only when non-empty).
+    pub const TARGET_DISTRO_VERSION: &str = "CNB_TARGET_DISTRO_VERSION";
+    /// Execution environment (BP≥0.12, detect and build, when non-empty).
+    pub const EXEC_ENV: &str = super::EXEC_ENV;
+    /// Deprecated stack ID, passed through from the build image environment (ENV-01).
+    pub const STACK_ID: &str = "CNB_STACK_ID";
+}
+
 /// Default values of directory and file inputs. Those under `<layers>` are relative names joined to the
 /// resolved layers directory (checklist G-10).
 pub mod defaults {
@@ -136,4 +178,6 @@ pub mod defaults {
     pub const GENERATED_DIR: &str = "generated";
     /// Extended images directory under `<layers>`.
     pub const EXTENDED_DIR: &str = "extended";
+    /// Default execution environment.
+    pub const EXEC_ENV: &str = "production";
 }

@@ -15,6 +15,7 @@
 //! Debugging aid: with `CNB_LIFECYCLE_PRINT_INPUTS=1` a phase prints its resolved [`Inputs`] (Rust
 //! `Debug` form) to stdout after step 7 and exits 0 without running. Acceptance tests use it.
 
+pub mod descriptor;
 pub mod flags;
 mod inputs;
 pub mod logging;

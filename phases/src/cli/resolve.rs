@@ -23,6 +23,7 @@ use super::flags::{self, FlagValue, ParseError, Parsed};
 use super::inputs::{ExperimentalMode, ExtendKind, Inputs, LogLevel};
 use super::table::{self, Key};
 use super::Phase;
+use crate::image::registry::{ensure_same_registry, ImageRef, RegistryError};
 use crate::Failure;
 
 /// The placeholder for the layers directory in defaults that live under it (G-10).
@@ -471,8 +472,15 @@ pub fn finish(
                 .to_string(),
         );
     }
-    // TODO(integration): image reference validation and "writing to multiple registries is unsupported"
-    // (G-21) need the registry module's reference parser; analyzer/exporter/creator/rebaser check them.
+    // G-21: every image reference parses (weak validation); destinations share one registry unless
+    // exporting to a daemon.
+    if matches!(
+        phase,
+        Phase::Analyzer | Phase::Creator | Phase::Exporter | Phase::Rebaser
+    ) {
+        validate_image_refs(&i)
+            .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    }
 
     // G-15: OCI layout is experimental at every API.
     if i.use_layout && matches!(phase, Phase::Analyzer | Phase::Exporter | Phase::Creator) {
@@ -484,6 +492,29 @@ pub fn finish(
         inputs: i,
         warnings,
     })
+}
+
+/// The reference's `ValidateImageRefs` + `ValidateTargetsAreSameRegistry` (G-21).
+fn validate_image_refs(i: &Inputs) -> Result<(), RegistryError> {
+    let destinations = i.destination_images();
+    let others = [
+        &i.previous_image,
+        &i.build_image,
+        &i.run_image,
+        &i.deprecated_run_image,
+        &i.cache_image,
+    ];
+    let mut parsed = Vec::new();
+    for name in &destinations {
+        parsed.push(ImageRef::parse(name)?);
+    }
+    for name in others.into_iter().flatten() {
+        ImageRef::parse(name)?;
+    }
+    if !i.use_daemon {
+        ensure_same_registry(&parsed)?;
+    }
+    Ok(())
 }
 
 /// Replaces the first `<layers>` in `path` with `layers` (the reference's `UpdatePlaceholderPaths`).

@@ -594,3 +594,52 @@ fn run_with_exit_codes() {
         exit::SUCCESS
     );
 }
+
+#[test]
+fn image_references_are_validated() {
+    // G-21
+    let c = ctx(&[]);
+    let f = fail(
+        Phase::Analyzer,
+        15,
+        &["-tag", "other.io/app:t", "reg.io/app"],
+        &c,
+    );
+    assert_eq!(f.code, exit::INVALID_ARGS);
+    assert!(
+        f.to_string()
+            .contains("writing to multiple registries is unsupported"),
+        "{f}"
+    );
+    assert!(resolve(
+        Phase::Analyzer,
+        api(15),
+        &args(&["-daemon", "-tag", "other.io/app:t", "reg.io/app"]),
+        &c
+    )
+    .is_ok());
+    let f = fail(
+        Phase::Exporter,
+        15,
+        &["reg.io/app", "reg.io/app:t", "BAD REF"],
+        &c,
+    );
+    assert!(
+        f.to_string().starts_with("failed to resolve inputs: "),
+        "{f}"
+    );
+    let f = fail(
+        Phase::Rebaser,
+        15,
+        &["-run-image", "no spaces", "reg.io/app"],
+        &c,
+    );
+    assert_eq!(f.code, exit::INVALID_ARGS);
+    assert!(resolve(
+        Phase::Creator,
+        api(15),
+        &args(&["-cache-image", "reg.io/cache", "busybox"]),
+        &c
+    )
+    .is_ok());
+}

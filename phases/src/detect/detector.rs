@@ -263,9 +263,7 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::Mutex;
 
-    use super::super::model::{
-        prepend_extensions, DetectPlan, DetectStatus, PlanSections, Require,
-    };
+    use super::super::model::{prepend_extensions, DetectPlan, DetectStatus, Require};
     use super::super::store::Target;
     use super::*;
 
@@ -504,25 +502,16 @@ mod tests {
         let provide = DetectOutcome {
             status: DetectStatus::Pass,
             plan: DetectPlan {
-                sections: PlanSections {
-                    provides: vec!["x".into()],
-                    requires: vec![],
-                },
-                or: vec![],
+                provides: vec![super::super::model::Provide { name: "x".into() }],
+                ..DetectPlan::default()
             },
             output: b"hello\n".to_vec(),
         };
         let require = DetectOutcome {
             status: DetectStatus::Pass,
             plan: DetectPlan {
-                sections: PlanSections {
-                    provides: vec![],
-                    requires: vec![Require {
-                        name: "x".into(),
-                        metadata: toml::Table::new(),
-                    }],
-                },
-                or: vec![],
+                requires: vec![Require::new("x")],
+                ..DetectPlan::default()
             },
             output: vec![],
         };

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cnb_spec::BuildpackApi;
-use serde::Deserialize;
 
-use super::childenv::ChildEnv;
 use super::detector::DetectRunner;
-use super::model::{DetectOutcome, DetectPlan, DetectStatus, Kind, PlanSections, Require};
+use super::model::{DetectOutcome, DetectPlan, DetectStatus, Kind};
 use super::store::Descriptor;
+use crate::env::{Env, EnvError};
 
 /// What every module run shares: directories, the base environment and the target variables.
 #[derive(Debug, Clone)]
@@ -23,7 +22,7 @@ pub struct ModuleContext {
     /// `-build-config` when the Platform API has it (≥ 0.11), else `None`.
     pub build_config_dir: Option<PathBuf>,
     /// The allow-listed base environment (plus accumulated build-layer env for the builder).
-    pub base_env: ChildEnv,
+    pub base_env: Env,
     /// `CNB_TARGET_*` (passed to modules with Buildpack API ≥ 0.10).
     pub target_env: Vec<(String, String)>,
     /// `CNB_EXEC_ENV` (passed to modules with Buildpack API ≥ 0.12 when non-empty).
@@ -35,25 +34,25 @@ impl ModuleContext {
     /// env, then the lifecycle-provided variables (ENV-02…ENV-04). `extra` is appended last.
     pub fn env_for(
         &self,
-        base: &ChildEnv,
+        base: &Env,
         d: &Descriptor,
         extra: &[(&str, String)],
         with_exec_env: bool,
-    ) -> Result<Vec<(String, String)>, super::childenv::EnvError> {
+    ) -> Result<Env, EnvError> {
         let platform = (!d.clear_env).then_some(self.platform_dir.as_path());
-        let env = base.with_overrides(platform, self.build_config_dir.as_deref())?;
-        let mut out: Vec<(String, String)> = env
-            .vars()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let mut env = base.with_overrides(platform, self.build_config_dir.as_deref())?;
+        for (k, v) in extra {
+            env.set(*k, v);
+        }
         if d.api >= BuildpackApi::new(0, 10) {
-            out.extend(self.target_env.iter().cloned());
+            for (k, v) in &self.target_env {
+                env.set(k, v);
+            }
         }
         if with_exec_env && d.api >= BuildpackApi::new(0, 12) && !self.exec_env.is_empty() {
-            out.push(("CNB_EXEC_ENV".into(), self.exec_env.clone()));
+            env.set("CNB_EXEC_ENV", &self.exec_env);
         }
-        Ok(out)
+        Ok(env)
     }
 }
 
@@ -144,9 +143,8 @@ impl DetectRunner for ProcessRunner {
         let mut cmd = Command::new(&bin);
         cmd.arg(&self.ctx.platform_dir)
             .arg(&plan_path)
-            .current_dir(&self.ctx.app_dir)
-            .env_clear()
-            .envs(env);
+            .current_dir(&self.ctx.app_dir);
+        env.apply_to(&mut cmd);
         let (code, output) = match run_captured(&mut cmd) {
             Ok(r) => r,
             Err(e) => {
@@ -190,52 +188,6 @@ impl DetectRunner for ProcessRunner {
     }
 }
 
-// TODO(integration): decode through the cnb-spec detect-time build plan type once it is in main.
-#[derive(Debug, Default, Deserialize)]
-struct RawPlan {
-    #[serde(default)]
-    requires: Vec<RawRequire>,
-    #[serde(default)]
-    provides: Vec<RawProvide>,
-    #[serde(default)]
-    or: Vec<RawSections>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawSections {
-    #[serde(default)]
-    requires: Vec<RawRequire>,
-    #[serde(default)]
-    provides: Vec<RawProvide>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawRequire {
-    name: String,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    metadata: toml::Table,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawProvide {
-    name: String,
-}
-
-fn sections(requires: Vec<RawRequire>, provides: Vec<RawProvide>) -> PlanSections {
-    PlanSections {
-        provides: provides.into_iter().map(|p| p.name).collect(),
-        requires: requires
-            .into_iter()
-            .map(|r| Require {
-                name: r.name,
-                metadata: r.metadata,
-            })
-            .collect(),
-    }
-}
-
 /// Parses and validates a detect plan (DS-10).
 fn finish(d: &Descriptor, path: &Path, text: &str, output: Vec<u8>) -> DetectOutcome {
     match parse_plan(d, text) {
@@ -252,51 +204,23 @@ fn finish(d: &Descriptor, path: &Path, text: &str, output: Vec<u8>) -> DetectOut
     }
 }
 
-/// Parses a detect-time build plan and applies the spec's validity checks.
+/// Parses a detect-time build plan (cnb-spec type) and applies the spec's validity checks (DS-10).
 pub fn parse_plan(d: &Descriptor, text: &str) -> Result<DetectPlan, String> {
-    let raw: RawPlan = toml::from_str(text).map_err(|e| e.to_string())?;
-    let all_requires = raw
+    let plan = DetectPlan::from_toml_str(text).map_err(|e| e.to_string())?;
+    let doubly = plan
         .requires
         .iter()
-        .chain(raw.or.iter().flat_map(|o| o.requires.iter()));
-    let mut top_level_version = false;
-    let mut doubly = false;
-    let mut any_requires = false;
-    for r in all_requires {
-        any_requires = true;
-        if r.version.as_deref().is_some_and(|v| !v.is_empty()) {
-            top_level_version = true;
-            if r.metadata.contains_key("version") {
-                doubly = true;
-            }
-        }
-    }
-    if top_level_version {
-        return Err(format!(
-            "{} {} has a \"version\" key which is not supported. \"metadata.version\" should be used instead",
-            d.kind, d.id
-        ));
-    }
+        .chain(plan.or.iter().flat_map(|o| o.requires.iter()))
+        .any(|r| r.has_doubly_specified_version());
     if doubly {
         return Err(format!(
             "{} {} has a \"version\" key and a \"metadata.version\" which cannot be specified together. \"metadata.version\" should be used instead",
             d.kind, d.id
         ));
     }
-    if d.kind == Kind::Extension && any_requires {
-        return Err(format!(
-            "extension {} outputs \"requires\" which is not allowed",
-            d.id
-        ));
-    }
-    Ok(DetectPlan {
-        sections: sections(raw.requires, raw.provides),
-        or: raw
-            .or
-            .into_iter()
-            .map(|o| sections(o.requires, o.provides))
-            .collect(),
-    })
+    plan.validate(&d.id, d.kind == Kind::Extension)
+        .map_err(|e| e.to_string())?;
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -337,7 +261,7 @@ mod tests {
             app_dir: tmp.to_path_buf(),
             platform_dir: tmp.join("platform"),
             build_config_dir: None,
-            base_env: ChildEnv::from_lifecycle([("PATH".into(), "/usr/bin:/bin".into())]),
+            base_env: Env::for_build([("PATH", "/usr/bin:/bin")]),
             target_env: vec![
                 ("CNB_TARGET_OS".into(), "linux".into()),
                 ("CNB_TARGET_ARCH".into(), "amd64".into()),
@@ -373,11 +297,8 @@ printf '[[provides]]\nname = "x"\n[[requires]]\nname = "x"\n[requires.metadata]\
             String::from_utf8_lossy(&o.output)
         );
         assert_eq!(o.output, b"out1\nerr1\nout2\n");
-        assert_eq!(o.plan.sections.provides, ["x"]);
-        assert_eq!(
-            o.plan.sections.requires[0].metadata["version"].as_str(),
-            Some("1")
-        );
+        assert_eq!(o.plan.provides[0].name, "x");
+        assert_eq!(o.plan.requires[0].metadata["version"].as_str(), Some("1"));
     }
 
     #[test]
@@ -429,6 +350,6 @@ printf '[[provides]]\nname = "x"\n[[requires]]\nname = "x"\n[requires.metadata]\
         };
         let o = r.detect(&descriptor(&ext, Kind::Extension, (0, 10)));
         assert_eq!(o.status, DetectStatus::Pass);
-        assert_eq!(o.plan.sections.provides, ["tool"]);
+        assert_eq!(o.plan.provides[0].name, "tool");
     }
 }

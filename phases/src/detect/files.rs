@@ -2,39 +2,29 @@
 //! `system.toml`, `group.toml`, `plan.toml`, `analyzed.toml` (platform spec "Data Format"; checklist
 //! DT-03, DT-04, DT-07, DS-14, BPL-07, F-*).
 //!
-//! TODO(integration): decode/encode through the cnb-spec types (`cnb_spec::platform::*`) once they are
-//! in main. The conversions into the detector's model stay here; only the serde shapes move.
+//! The files are decoded and encoded by the `cnb-spec` types; this module converts them to and from the
+//! detector's model and keeps the lifecycle's error messages (which always name the file).
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use cnb_spec::buildpack::{BuildpackPlan, GroupElement};
+use cnb_spec::io::FileError as SpecFileError;
+use cnb_spec::platform::{Group, Order, Plan, RunImage, SystemToml};
 
 use super::model::{GroupMember, Kind, ModuleRef, PlanEntry, Provider, Require};
-use super::store::{Distro, RawGroup};
-use super::target::RunTarget;
+
+pub use cnb_spec::platform::Analyzed;
 
 /// Errors reading or writing a platform file; always names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    /// The file could not be read.
-    #[error("failed to read {what} file {}: {source}", path.display())]
+    /// The file could not be read or decoded (the cause names the file and TOML location).
+    #[error("failed to read {what} file: {source}")]
     Read {
         /// `order`, `group`, `plan`, …
         what: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has the wrong shape.
-    #[error("failed to read {what} file {}: {message}", path.display())]
-    Parse {
-        /// `order`, `group`, `plan`, …
-        what: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The TOML error with its location.
-        message: String,
+        /// The decoding error.
+        source: SpecFileError,
     },
     /// The file could not be written.
     #[error("failed to write {what} file {}: {source}", path.display())]
@@ -46,26 +36,22 @@ pub enum FileError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file could not be encoded or written by the spec type.
+    #[error("failed to write {what} file: {source}")]
+    Encode {
+        /// `order`, `group`, `plan`, …
+        what: &'static str,
+        /// The encoding error.
+        source: SpecFileError,
+    },
 }
 
-fn read_text(what: &'static str, path: &Path) -> Result<String, FileError> {
-    std::fs::read_to_string(path).map_err(|source| FileError::Read {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
+fn read_err(what: &'static str) -> impl Fn(SpecFileError) -> FileError {
+    move |source| FileError::Read { what, source }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    what: &'static str,
-    path: &Path,
-    text: &str,
-) -> Result<T, FileError> {
-    toml::from_str(text).map_err(|e| FileError::Parse {
-        what,
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+fn enc_err(what: &'static str) -> impl Fn(SpecFileError) -> FileError {
+    move |source| FileError::Encode { what, source }
 }
 
 /// Writes `contents` atomically (temp file in the same directory, then rename).
@@ -86,23 +72,10 @@ pub fn write_atomic(what: &'static str, path: &Path, contents: &[u8]) -> Result<
     Ok(())
 }
 
-fn to_toml<T: Serialize>(what: &'static str, path: &Path, v: &T) -> Result<String, FileError> {
-    toml::to_string(v).map_err(|e| FileError::Write {
-        what,
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
-}
+/// Groups of module references, as in `[[order]]`.
+pub type Groups = Vec<Vec<ModuleRef>>;
 
-#[derive(Debug, Deserialize, Default)]
-struct RawOrder {
-    #[serde(default)]
-    order: Vec<RawGroup>,
-    #[serde(default, rename = "order-extensions")]
-    order_extensions: Vec<RawGroup>,
-}
-
-fn refs(kind: Kind, groups: Vec<RawGroup>) -> Vec<Vec<ModuleRef>> {
+fn refs(kind: Kind, groups: Vec<cnb_spec::buildpack::OrderGroup>) -> Groups {
     groups
         .into_iter()
         .map(|g| {
@@ -119,60 +92,29 @@ fn refs(kind: Kind, groups: Vec<RawGroup>) -> Vec<Vec<ModuleRef>> {
         .collect()
 }
 
-/// Groups of module references, as in `[[order]]`.
-pub type Groups = Vec<Vec<ModuleRef>>;
-
 /// `order.toml`: buildpack groups and extension groups (DT-03).
 pub fn read_order(path: &Path) -> Result<(Groups, Groups), FileError> {
-    let text = read_text("order", path)?;
-    let raw: RawOrder = parse("order", path, &text)?;
+    let o = Order::read(path).map_err(read_err("order"))?;
     Ok((
-        refs(Kind::Buildpack, raw.order),
-        refs(Kind::Extension, raw.order_extensions),
+        refs(Kind::Buildpack, o.order),
+        refs(Kind::Extension, o.order_extensions),
     ))
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct RawSystem {
-    #[serde(default)]
-    system: RawSystemInner,
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct RawSystemInner {
-    #[serde(default)]
-    pre: RawSystemList,
-    #[serde(default)]
-    post: RawSystemList,
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct RawSystemList {
-    #[serde(default)]
-    buildpacks: Vec<super::store::RawGroupElement>,
 }
 
 /// `system.toml` pre and post buildpacks; a missing file means none (DT-04).
 pub fn read_system(path: &Path) -> Result<(Vec<ModuleRef>, Vec<ModuleRef>), FileError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], vec![])),
-        Err(source) => {
-            return Err(FileError::Read {
-                what: "system",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let Some(s) = SystemToml::read_optional(path).map_err(read_err("system"))? else {
+        return Ok((vec![], vec![]));
     };
-    let raw: RawSystem = parse("system", path, &text)?;
-    let conv = |l: RawSystemList| {
-        l.buildpacks
-            .into_iter()
+    let conv = |l: Vec<GroupElement>| {
+        l.into_iter()
             .map(|e| ModuleRef::buildpack(e.id, e.version))
             .collect()
     };
-    Ok((conv(raw.system.pre), conv(raw.system.post)))
+    Ok((
+        conv(s.system.pre.buildpacks),
+        conv(s.system.post.buildpacks),
+    ))
 }
 
 /// Prepends `pre` and appends `post` to every group, skipping ids the group already has (DT-04).
@@ -209,29 +151,7 @@ pub fn merge_system(
     (merged, logs)
 }
 
-#[derive(Debug, Serialize, Deserialize, Default)]
-struct RawGroupFile {
-    #[serde(default)]
-    group: Vec<RawMember>,
-    #[serde(
-        default,
-        rename = "group-extensions",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    group_extensions: Vec<RawMember>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RawMember {
-    id: String,
-    version: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    api: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    homepage: Option<String>,
-}
-
-fn members(kind: Kind, raw: Vec<RawMember>) -> Vec<GroupMember> {
+fn members(kind: Kind, raw: Vec<GroupElement>) -> Vec<GroupMember> {
     raw.into_iter()
         .map(|m| GroupMember {
             module: ModuleRef {
@@ -240,30 +160,29 @@ fn members(kind: Kind, raw: Vec<RawMember>) -> Vec<GroupMember> {
                 version: m.version,
                 optional: false,
             },
-            api: m.api,
+            api: m.api.unwrap_or_default(),
             homepage: m.homepage,
         })
         .collect()
 }
 
-fn raw_members(ms: &[GroupMember]) -> Vec<RawMember> {
-    ms.iter()
-        .map(|m| RawMember {
-            id: m.module.id.clone(),
-            version: m.module.version.clone(),
-            api: m.api.clone(),
-            homepage: m.homepage.clone(),
-        })
-        .collect()
+/// A group member as a spec group element (`id`, `version`, `api`, `homepage`).
+pub fn element(m: &GroupMember) -> GroupElement {
+    GroupElement {
+        id: m.module.id.clone(),
+        version: m.module.version.clone(),
+        api: (!m.api.is_empty()).then(|| m.api.clone()),
+        homepage: m.homepage.clone(),
+        ..GroupElement::default()
+    }
 }
 
 /// `group.toml`: buildpacks and extensions (empty file = empty group, BD-01).
 pub fn read_group(path: &Path) -> Result<(Vec<GroupMember>, Vec<GroupMember>), FileError> {
-    let text = read_text("group", path)?;
-    let raw: RawGroupFile = parse("group", path, &text)?;
+    let g = Group::read(path).map_err(read_err("group"))?;
     Ok((
-        members(Kind::Buildpack, raw.group),
-        members(Kind::Extension, raw.group_extensions),
+        members(Kind::Buildpack, g.group),
+        members(Kind::Extension, g.group_extensions),
     ))
 }
 
@@ -273,49 +192,17 @@ pub fn write_group(
     buildpacks: &[GroupMember],
     extensions: &[GroupMember],
 ) -> Result<(), FileError> {
-    let raw = RawGroupFile {
-        group: raw_members(buildpacks),
-        group_extensions: raw_members(extensions),
+    let g = Group {
+        group: buildpacks.iter().map(element).collect(),
+        group_extensions: extensions.iter().map(element).collect(),
     };
-    let text = to_toml("group", path, &raw)?;
-    write_atomic("group", path, text.as_bytes())
-}
-
-#[derive(Debug, Serialize, Deserialize, Default)]
-struct RawPlanFile {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    entries: Vec<RawEntry>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RawEntry {
-    #[serde(default)]
-    providers: Vec<RawProvider>,
-    #[serde(default)]
-    requires: Vec<RawReq>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RawProvider {
-    id: String,
-    version: String,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    extension: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RawReq {
-    name: String,
-    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
-    metadata: toml::Table,
+    g.write(path).map_err(enc_err("group"))
 }
 
 /// `plan.toml` (empty file = empty plan).
 pub fn read_plan(path: &Path) -> Result<Vec<PlanEntry>, FileError> {
-    let text = read_text("plan", path)?;
-    let raw: RawPlanFile = parse("plan", path, &text)?;
-    Ok(raw
-        .entries
+    let p = Plan::read(path).map_err(read_err("plan"))?;
+    Ok(p.entries
         .into_iter()
         .map(|e| PlanEntry {
             providers: e
@@ -327,165 +214,69 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanEntry>, FileError> {
                     extension: p.extension,
                 })
                 .collect(),
-            requires: e
-                .requires
-                .into_iter()
-                .map(|r| Require {
-                    name: r.name,
-                    metadata: r.metadata,
-                })
-                .collect(),
+            requires: e.requires,
         })
         .collect())
 }
 
 /// Writes `plan.toml`; an empty plan is a zero-byte file (DT-07).
 pub fn write_plan(path: &Path, entries: &[PlanEntry]) -> Result<(), FileError> {
-    let raw = RawPlanFile {
+    if entries.is_empty() {
+        return write_atomic("plan", path, b"");
+    }
+    let p = Plan {
         entries: entries
             .iter()
-            .map(|e| RawEntry {
+            .map(|e| cnb_spec::platform::PlanEntry {
                 providers: e
                     .providers
                     .iter()
-                    .map(|p| RawProvider {
+                    .map(|p| GroupElement {
                         id: p.id.clone(),
                         version: p.version.clone(),
                         extension: p.extension,
+                        ..GroupElement::default()
                     })
                     .collect(),
-                requires: e
-                    .requires
-                    .iter()
-                    .map(|r| RawReq {
-                        name: r.name.clone(),
-                        metadata: r.metadata.clone(),
-                    })
-                    .collect(),
+                requires: e.requires.clone(),
             })
             .collect(),
     };
-    let text = to_toml("plan", path, &raw)?;
-    write_atomic("plan", path, text.as_bytes())
+    p.write(path).map_err(enc_err("plan"))
 }
 
 /// The buildpack plan file handed to one module (`[[entries]]` of `{name, metadata}`).
 pub fn buildpack_plan_toml(requires: &[Require]) -> String {
-    #[derive(Serialize)]
-    struct BpPlan<'a> {
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        entries: Vec<BpEntry<'a>>,
-    }
-    #[derive(Serialize)]
-    struct BpEntry<'a> {
-        name: &'a str,
-        #[serde(skip_serializing_if = "toml::Table::is_empty")]
-        metadata: &'a toml::Table,
-    }
-    let p = BpPlan {
-        entries: requires
-            .iter()
-            .map(|r| BpEntry {
-                name: &r.name,
-                metadata: &r.metadata,
-            })
-            .collect(),
+    let plan = BuildpackPlan {
+        entries: requires.to_vec(),
     };
-    toml::to_string(&p).unwrap_or_default()
+    plan.to_toml_string().unwrap_or_default()
 }
 
-/// `analyzed.toml` kept as a table so that keys other phases own survive a rewrite.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Analyzed {
-    /// The whole document.
-    pub doc: toml::Table,
+/// Reads `analyzed.toml`; a missing file is `None` (DT-02).
+pub fn read_analyzed(path: &Path) -> Result<Option<Analyzed>, FileError> {
+    Analyzed::read_optional(path).map_err(read_err("analyzed"))
 }
 
-impl Analyzed {
-    /// Reads `analyzed.toml`; a missing file is an empty document (DT-02).
-    pub fn read(path: &Path) -> Result<Option<Self>, FileError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(Self {
-                doc: parse("analyzed", path, &text)?,
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(FileError::Read {
-                what: "analyzed",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
+/// Writes `analyzed.toml` atomically.
+pub fn write_analyzed(path: &Path, a: &Analyzed) -> Result<(), FileError> {
+    a.write(path).map_err(enc_err("analyzed"))
+}
 
-    /// Writes it back atomically.
-    pub fn write(&self, path: &Path) -> Result<(), FileError> {
-        let text = to_toml("analyzed", path, &self.doc)?;
-        write_atomic("analyzed", path, text.as_bytes())
-    }
+/// Replaces the run image (target data cleared) — an extension switched it (GN-10).
+pub fn set_run_image(a: &mut Analyzed, image: &str, extend: bool) {
+    a.run_image = Some(RunImage {
+        reference: image.to_string(),
+        image: image.to_string(),
+        extend,
+        target: None,
+    });
+}
 
-    fn run_image(&self) -> Option<&toml::Table> {
-        self.doc.get("run-image").and_then(|v| v.as_table())
-    }
-
-    /// `run-image.image`.
-    pub fn run_image_image(&self) -> &str {
-        self.run_image()
-            .and_then(|r| r.get("image"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-    }
-
-    /// `[run-image.target]` (not yet completed from os-release).
-    pub fn run_target(&self) -> RunTarget {
-        let Some(t) = self
-            .run_image()
-            .and_then(|r| r.get("target"))
-            .and_then(|v| v.as_table())
-        else {
-            return RunTarget::default();
-        };
-        let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let distro = t.get("distro").and_then(|v| v.as_table()).map(|d| Distro {
-            name: d
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string(),
-            version: d
-                .get("version")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string(),
-        });
-        let variant = s("arch-variant");
-        RunTarget {
-            os: s("os"),
-            arch: s("arch"),
-            arch_variant: if variant.is_empty() {
-                s("variant")
-            } else {
-                variant
-            },
-            distro,
-        }
-    }
-
-    /// Replaces the run image (target data cleared) — an extension switched it (GN-10).
-    pub fn set_run_image(&mut self, image: &str, extend: bool) {
-        let mut t = toml::Table::new();
-        t.insert("reference".into(), image.into());
-        t.insert("image".into(), image.into());
-        if extend {
-            t.insert("extend".into(), true.into());
-        }
-        self.doc.insert("run-image".into(), toml::Value::Table(t));
-    }
-
-    /// Marks the run image as extended, if there is one.
-    pub fn set_run_image_extend(&mut self) {
-        if let Some(r) = self.doc.get_mut("run-image").and_then(|v| v.as_table_mut()) {
-            r.insert("extend".into(), true.into());
-        }
+/// Marks the run image as extended, if there is one.
+pub fn set_run_image_extend(a: &mut Analyzed) {
+    if let Some(r) = a.run_image.as_mut() {
+        r.extend = true;
     }
 }
 
@@ -558,7 +349,7 @@ version = "2"
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("group.toml");
         std::fs::write(&p, "[[group]\n").unwrap();
-        let e = read_group(&p).unwrap_err().to_string();
+        let e = super::super::super::error::chain(&read_group(&p).unwrap_err());
         assert!(e.contains("group.toml"), "{e}");
     }
 }

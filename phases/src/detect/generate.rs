@@ -37,6 +37,9 @@ pub enum GenerateError {
     /// An output is invalid.
     #[error(transparent)]
     Dockerfile(#[from] DockerfileError),
+    /// The extension's environment could not be prepared.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
     /// The lifecycle could not prepare or copy files.
     #[error("extension '{id}': {what} {}: {source}", path.display())]
     Io {
@@ -170,23 +173,14 @@ impl Generator<'_> {
                         self.ctx.platform_dir.to_string_lossy().into_owned(),
                     ),
                 ];
-                let env = self
-                    .ctx
-                    .env_for(&self.ctx.base_env, &d, &extra, false)
-                    .map_err(|e| GenerateError::Io {
-                        id: m.id.clone(),
-                        what: "failed to prepare environment from",
-                        path: e.dir.clone(),
-                        source: e.source,
-                    })?;
+                let env = self.ctx.env_for(&self.ctx.base_env, &d, &extra, false)?;
                 let mut cmd = Command::new(&bin);
                 cmd.arg(&out_dir)
                     .arg(&self.ctx.platform_dir)
                     .arg(&plan_path)
-                    .current_dir(&self.ctx.app_dir)
-                    .env_clear()
-                    .envs(env)
-                    .stdin(Stdio::null())
+                    .current_dir(&self.ctx.app_dir);
+                env.apply_to(&mut cmd);
+                cmd.stdin(Stdio::null())
                     .stdout(stdout_stdio())
                     .stderr(stdout_stdio());
                 let status = spawn_retrying(&mut cmd)
@@ -248,11 +242,11 @@ impl Generator<'_> {
                     tracing::warn!("new runtime base image '{base}' not found in run metadata");
                 }
                 tracing::debug!("Updating analyzed metadata with new run image '{base}'");
-                analyzed.set_run_image(&base, extend);
+                super::files::set_run_image(&mut analyzed, &base, extend);
             }
         }
         if extend {
-            analyzed.set_run_image_extend();
+            super::files::set_run_image_extend(&mut analyzed);
         }
         self.place(&dockerfiles, flat)?;
         Ok(Generated {

@@ -6,7 +6,6 @@
 //! modules, run [`Detector::detect`], write `group.toml` and `plan.toml`, then run [`Generator::generate`]
 //! when extensions passed. The detector never receives an image store or registry client.
 
-pub mod childenv;
 pub mod detector;
 pub mod dockerfile;
 pub mod exec;
@@ -29,7 +28,7 @@ use crate::Failure;
 pub use detector::{DetectError, DetectRunner, Detected, Detector};
 pub use generate::{GenerateError, Generated, Generator};
 
-use childenv::ChildEnv;
+use crate::env::Env;
 use exec::{ModuleContext, ProcessRunner};
 use files::Analyzed;
 use model::prepend_extensions;
@@ -134,8 +133,8 @@ impl DetectPhase {
                 .platform_api
                 .at_least(0, 11)
                 .then(|| self.build_config_dir.clone()),
-            base_env: ChildEnv::from_lifecycle(self.lifecycle_env.iter().cloned()),
-            target_env: run_target.env_vars(),
+            base_env: Env::for_build(self.lifecycle_env.iter().cloned()),
+            target_env: target::env_vars(run_target),
             exec_env: self.exec_env.clone(),
         }
     }
@@ -147,7 +146,7 @@ impl DetectPhase {
             Failure::msg(exit::FAILED, "initialize detector", e.to_string())
         };
         let analyzed = if api.supports_extensions() {
-            match Analyzed::read(&self.analyzed_path) {
+            match files::read_analyzed(&self.analyzed_path) {
                 Ok(Some(a)) => a,
                 Ok(None) => {
                     tracing::warn!(
@@ -188,7 +187,7 @@ impl DetectPhase {
         }
         let order = prepend_extensions(bps, exts);
 
-        let run_target = analyzed.run_target().complete(&self.os_release);
+        let run_target = target::complete(analyzed.run_image_target(), &self.os_release);
         let ctx = self.module_context(&run_target);
         let runner = ProcessRunner { ctx: ctx.clone() };
         let detector = Detector {
@@ -236,10 +235,7 @@ impl DetectPhase {
                 .generate(&detected.extensions, detected.plan.clone(), analyzed)
                 .map_err(|e| Failure::new(e.code(), "build", &e))?;
             let gen_err = |e: files::FileError| Failure::new(exit::GENERATE_ERROR, "build", &e);
-            generated
-                .analyzed
-                .write(&self.analyzed_path)
-                .map_err(gen_err)?;
+            files::write_analyzed(&self.analyzed_path, &generated.analyzed).map_err(gen_err)?;
             files::write_plan(&self.plan_path, &generated.plan).map_err(gen_err)?;
         }
         Ok(detected)

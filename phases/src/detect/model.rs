@@ -141,32 +141,12 @@ pub struct GroupMember {
     pub homepage: Option<String>,
 }
 
-/// A `[[requires]]` entry of a detect-time build plan: a name and opaque metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Require {
-    /// The dependency name.
-    pub name: String,
-    /// Opaque `[requires.metadata]`.
-    pub metadata: toml::Table,
-}
+/// A `[[requires]]` entry of a detect-time build plan (the cnb-spec type): a name and opaque metadata.
+pub use cnb_spec::buildpack::Require;
 
-/// One set of `provides` and `requires` (the top level of a detect plan, or one `[[or]]` alternative).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PlanSections {
-    /// `[[provides]]` names.
-    pub provides: Vec<String>,
-    /// `[[requires]]` entries.
-    pub requires: Vec<Require>,
-}
-
-/// What a module's `bin/detect` wrote to its build plan path (checklist BPL-01).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DetectPlan {
-    /// The top-level sections.
-    pub sections: PlanSections,
-    /// `[[or]]` alternatives, tried after the top level.
-    pub or: Vec<PlanSections>,
-}
+/// One set of `provides` and `requires`, and the whole detect-time plan (`[[or]]` alternatives
+/// included): the cnb-spec types (checklist BPL-01).
+pub use cnb_spec::buildpack::{DetectPlan, PlanSections, Provide};
 
 /// The outcome of running (or skipping) one module's `bin/detect` (checklist DS-09).
 #[derive(Debug, Clone, PartialEq)]

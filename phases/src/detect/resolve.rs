@@ -109,14 +109,15 @@ pub fn resolve(
     }
 
     // One list of options per passing module (BPL-01).
-    let options: Vec<Vec<TrialOption>> = passed
+    let owned: Vec<(usize, Vec<PlanSections>)> = passed
         .iter()
-        .map(|(i, run)| {
-            let all: Vec<&PlanSections> = std::iter::once(&run.plan.sections)
-                .chain(run.plan.or.iter())
-                .collect();
-            let last = all.len() - 1;
-            all.into_iter()
+        .map(|(i, run)| (*i, run.plan.options()))
+        .collect();
+    let options: Vec<Vec<TrialOption>> = owned
+        .iter()
+        .map(|(i, all)| {
+            let last = all.len().saturating_sub(1);
+            all.iter()
                 .enumerate()
                 .map(|(n, sections)| TrialOption {
                     member: *i,
@@ -219,7 +220,7 @@ fn dep_map(trial: &[TrialOption<'_>]) -> DepMap {
     let mut m = DepMap::new();
     for o in trial {
         for p in &o.sections.provides {
-            m.entry(p.clone())
+            m.entry(p.name.clone())
                 .or_default()
                 .extra_provides
                 .push(o.member);
@@ -301,15 +302,17 @@ mod tests {
     }
 
     fn req(name: &str) -> Require {
-        Require {
-            name: name.into(),
-            metadata: toml::Table::new(),
-        }
+        Require::new(name)
     }
 
     fn sections(provides: &[&str], requires: &[&str]) -> PlanSections {
         PlanSections {
-            provides: provides.iter().map(|s| s.to_string()).collect(),
+            provides: provides
+                .iter()
+                .map(|s| super::super::model::Provide {
+                    name: s.to_string(),
+                })
+                .collect(),
             requires: requires.iter().map(|s| req(s)).collect(),
         }
     }
@@ -317,7 +320,11 @@ mod tests {
     fn pass(top: PlanSections, or: Vec<PlanSections>) -> DetectOutcome {
         DetectOutcome {
             status: DetectStatus::Pass,
-            plan: DetectPlan { sections: top, or },
+            plan: DetectPlan {
+                provides: top.provides,
+                requires: top.requires,
+                or,
+            },
             output: Vec::new(),
         }
     }

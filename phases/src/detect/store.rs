@@ -7,42 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use cnb_spec::BuildpackApi;
-use serde::Deserialize;
 
 use super::model::{Kind, ModuleRef, Order, OrderElement};
 
-/// A target a module supports (`[[targets]]`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-pub struct Target {
-    /// `os`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub os: String,
-    /// `arch`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub arch: String,
-    /// `arch-variant` (also accepted as `variant`).
-    #[serde(
-        default,
-        rename = "arch-variant",
-        alias = "variant",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub arch_variant: String,
-    /// `[[targets.distros]]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub distros: Vec<Distro>,
-}
-
-/// An OS distribution (`name`, `version`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-pub struct Distro {
-    /// `name`.
-    #[serde(default)]
-    pub name: String,
-    /// `version`.
-    #[serde(default)]
-    pub version: String,
-}
+pub use cnb_spec::buildpack::{Distro, Target};
 
 /// A buildpack's or extension's descriptor, normalised for the detector, generator and builder.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,203 +126,136 @@ impl DescriptorStore for DirStore {
     }
 }
 
-// TODO(integration): decode through the cnb-spec `buildpack.toml` / `extension.toml` types once they are
-// in main; these private shapes only cover what the detector, generator and builder read.
-#[derive(Debug, Deserialize)]
-struct RawDescriptor {
-    #[serde(default)]
-    api: Option<String>,
-    #[serde(default)]
-    buildpack: Option<RawInfo>,
-    #[serde(default)]
-    extension: Option<RawInfo>,
-    #[serde(default)]
-    order: Vec<RawGroup>,
-    #[serde(default)]
-    targets: Vec<Target>,
-    #[serde(default)]
-    stacks: Vec<RawStack>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawInfo {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    homepage: Option<String>,
-    #[serde(default, rename = "clear-env")]
-    clear_env: bool,
-    #[serde(default, rename = "sbom-formats")]
-    sbom_formats: Vec<String>,
-    #[serde(default, rename = "exec-env")]
-    exec_env: Vec<RawExecEnv>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawExecEnv {
-    Name(String),
-    Table { name: String },
-}
-
-#[derive(Debug, Deserialize)]
-struct RawStack {
-    id: String,
-}
-
-/// An `[[order]]` group as written in `order.toml` and composite `buildpack.toml`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawGroup {
-    #[serde(default)]
-    pub(crate) group: Vec<RawGroupElement>,
-}
-
-/// One `[[order.group]]` element.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawGroupElement {
-    pub(crate) id: String,
-    #[serde(default)]
-    pub(crate) version: String,
-    #[serde(default)]
-    pub(crate) optional: bool,
-}
-
-/// Reads and normalises one descriptor file.
+/// Reads and normalises one descriptor file (through the cnb-spec descriptor types).
 pub fn read_descriptor(
     kind: Kind,
     id: &str,
     version: &str,
     path: &Path,
 ) -> Result<Descriptor, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StoreError::Read {
-        kind,
-        id: id.to_string(),
-        version: version.to_string(),
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let parse_err = |message: String| StoreError::Parse {
-        kind,
-        id: id.to_string(),
-        version: version.to_string(),
-        path: path.to_path_buf(),
-        message,
-    };
-    let raw: RawDescriptor = toml::from_str(&text).map_err(|e| parse_err(e.to_string()))?;
-    let info = match kind {
-        Kind::Buildpack => raw.buildpack,
-        Kind::Extension => raw.extension,
-    }
-    .ok_or_else(|| parse_err(format!("missing [{kind}] table")))?;
-    let api_text = raw.api.unwrap_or_default();
-    let api = BuildpackApi::parse_supported(&api_text).map_err(|_| StoreError::UnsupportedApi {
-        kind,
-        id: id.to_string(),
-        version: version.to_string(),
-        path: path.to_path_buf(),
-        api: api_text.clone(),
-    })?;
-    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let root = std::path::absolute(&root).unwrap_or(root);
-    let order = raw
-        .order
-        .into_iter()
-        .map(|g| {
-            g.group
-                .into_iter()
-                .map(|e| {
-                    OrderElement::Module(ModuleRef {
-                        kind: Kind::Buildpack,
-                        id: e.id,
-                        version: e.version,
-                        optional: e.optional,
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    let exec_env = if api >= BuildpackApi::new(0, 12) {
-        info.exec_env
-            .into_iter()
-            .map(|e| match e {
-                RawExecEnv::Name(n) | RawExecEnv::Table { name: n } => n,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut targets = raw.targets;
-    if targets.is_empty() {
-        targets = infer_targets(kind, &root, api, &raw.stacks);
-    }
-    Ok(Descriptor {
-        kind,
-        id: if info.id.is_empty() {
-            id.to_string()
+    let read_err = |e: cnb_spec::io::FileError| {
+        if e.is_not_found() {
+            StoreError::Read {
+                kind,
+                id: id.to_string(),
+                version: version.to_string(),
+                path: path.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }
         } else {
-            info.id
-        },
-        version: if info.version.is_empty() {
-            version.to_string()
-        } else {
-            info.version
-        },
-        api,
-        homepage: info.homepage.filter(|h| !h.is_empty()),
-        clear_env: info.clear_env,
-        order,
-        targets,
-        exec_env,
-        sbom_formats: info.sbom_formats,
-        root,
-        path: path.to_path_buf(),
-    })
-}
-
-/// Target inference for descriptors without `[[targets]]` (buildpack spec "Targets"; reference parity):
-/// the bionic stack id maps to ubuntu 18.04 amd64, `*` matches anything, and a module with a `bin/build`
-/// (buildpack) or `bin/detect`/`bin/generate` (extension) supports `linux`.
-fn infer_targets(kind: Kind, root: &Path, api: BuildpackApi, stacks: &[RawStack]) -> Vec<Target> {
-    let mut out = Vec::new();
-    if kind == Kind::Buildpack {
-        for s in stacks {
-            if s.id == "io.buildpacks.stacks.bionic" {
-                if api >= BuildpackApi::new(0, 10) || stacks.len() == 1 {
-                    out.push(Target {
-                        os: "linux".into(),
-                        arch: "amd64".into(),
-                        arch_variant: String::new(),
-                        distros: vec![Distro {
-                            name: "ubuntu".into(),
-                            version: "18.04".into(),
-                        }],
-                    });
-                }
-            } else if s.id == "*" {
-                out.push(Target::default());
+            StoreError::Parse {
+                kind,
+                id: id.to_string(),
+                version: version.to_string(),
+                path: path.to_path_buf(),
+                message: e.to_string(),
             }
         }
-        if out.is_empty() && root.join("bin").join("build").exists() {
-            out.push(Target {
-                os: "linux".into(),
-                ..Target::default()
-            });
+    };
+    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = std::path::absolute(&root).unwrap_or(root);
+    let unsupported = |api: &str| StoreError::UnsupportedApi {
+        kind,
+        id: id.to_string(),
+        version: version.to_string(),
+        path: path.to_path_buf(),
+        api: api.to_string(),
+    };
+    let d = match kind {
+        Kind::Buildpack => {
+            let raw = cnb_spec::buildpack::BuildpackDescriptor::read(path).map_err(read_err)?;
+            let api = raw.buildpack_api().map_err(|_| unsupported(&raw.api))?;
+            let mut targets = raw.effective_targets();
+            if targets.is_empty() && root.join("bin").join("build").exists() {
+                targets.push(Target {
+                    os: "linux".into(),
+                    ..Target::default()
+                });
+            }
+            let order = raw
+                .order
+                .iter()
+                .map(|g| {
+                    g.group
+                        .iter()
+                        .map(|e| {
+                            OrderElement::Module(ModuleRef {
+                                kind: Kind::Buildpack,
+                                id: e.id.clone(),
+                                version: e.version.clone(),
+                                optional: e.optional,
+                            })
+                        })
+                        .collect()
+                })
+                .collect();
+            let info = raw.buildpack;
+            Descriptor {
+                kind,
+                id: info.id,
+                version: info.version,
+                api,
+                homepage: info.homepage,
+                clear_env: info.clear_env,
+                order,
+                targets,
+                exec_env: info.exec_env,
+                sbom_formats: info.sbom_formats,
+                root,
+                path: path.to_path_buf(),
+            }
         }
-    } else {
-        let bin = root.join("bin");
-        if bin.join("detect").exists() || bin.join("generate").exists() {
-            out.push(Target {
-                os: "linux".into(),
-                ..Target::default()
-            });
+        Kind::Extension => {
+            let raw = cnb_spec::buildpack::ExtensionDescriptor::read(path).map_err(read_err)?;
+            let api = raw.buildpack_api().map_err(|_| unsupported(&raw.api))?;
+            let mut targets = raw.targets.clone();
+            if targets.is_empty() {
+                let bin = root.join("bin");
+                if bin.join("detect").exists() || bin.join("generate").exists() {
+                    targets.push(Target {
+                        os: "linux".into(),
+                        ..Target::default()
+                    });
+                } else {
+                    targets.push(Target::default());
+                }
+            }
+            let info = raw.extension;
+            Descriptor {
+                kind,
+                id: info.id,
+                version: info.version,
+                api,
+                homepage: info.homepage,
+                clear_env: info.clear_env,
+                order: Vec::new(),
+                targets,
+                exec_env: info.exec_env,
+                sbom_formats: Vec::new(),
+                root,
+                path: path.to_path_buf(),
+            }
         }
-        if out.is_empty() {
-            out.push(Target::default());
-        }
-    }
-    out
+    };
+    Ok(Descriptor {
+        id: if d.id.is_empty() {
+            id.to_string()
+        } else {
+            d.id
+        },
+        version: if d.version.is_empty() {
+            version.to_string()
+        } else {
+            d.version
+        },
+        homepage: d.homepage.filter(|h| !h.is_empty()),
+        exec_env: if d.api >= BuildpackApi::new(0, 12) {
+            d.exec_env
+        } else {
+            Vec::new()
+        },
+        ..d
+    })
 }
 
 #[cfg(test)]

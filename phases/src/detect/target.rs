@@ -3,23 +3,7 @@
 
 use std::path::Path;
 
-use super::store::{Distro, Target};
-
-/// The target of the run image the app will run on (analyzed.toml `[run-image.target]`), completed from
-/// the build container's `/etc/os-release` when the distribution is missing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-pub struct RunTarget {
-    /// `os` (default `linux`).
-    pub os: String,
-    /// `arch` (default: the host architecture).
-    pub arch: String,
-    /// `arch-variant`.
-    #[serde(rename = "arch-variant", skip_serializing_if = "String::is_empty")]
-    pub arch_variant: String,
-    /// `[distro]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distro: Option<Distro>,
-}
+pub use cnb_spec::platform::{OsDistro, TargetMetadata as RunTarget};
 
 /// The host architecture in OCI/Go spelling.
 pub fn host_arch() -> &'static str {
@@ -34,97 +18,77 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-impl RunTarget {
-    /// Fills missing OS/arch with defaults and a missing distro from an `os-release` file (`ID`,
-    /// `VERSION_ID`), as the reference does inside the build container.
-    pub fn complete(mut self, os_release: &Path) -> Self {
-        if self.os.is_empty() {
-            self.os = "linux".into();
-        }
-        if self.arch.is_empty() {
-            self.arch = host_arch().into();
-        }
-        if self.distro.is_none() {
-            if let Ok(text) = std::fs::read_to_string(os_release) {
-                let mut d = Distro::default();
-                for line in text.lines() {
-                    if let Some((k, v)) = line.split_once('=') {
-                        let v = v.trim().trim_matches('"').to_string();
-                        match k.trim() {
-                            "ID" => d.name = v,
-                            "VERSION_ID" => d.version = v,
-                            _ => {}
-                        }
+/// Fills missing OS/arch with defaults and a missing distro from an `os-release` file (`ID`,
+/// `VERSION_ID`), as the reference does inside the build container (ENV-05).
+pub fn complete(mut t: RunTarget, os_release: &Path) -> RunTarget {
+    if t.os.is_empty() {
+        t.os = "linux".into();
+    }
+    if t.arch.is_empty() {
+        t.arch = host_arch().into();
+    }
+    if t.distro.is_none() {
+        if let Ok(text) = std::fs::read_to_string(os_release) {
+            let mut d = OsDistro::default();
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    let v = v.trim().trim_matches('"').to_string();
+                    match k.trim() {
+                        "ID" => d.name = v,
+                        "VERSION_ID" => d.version = v,
+                        _ => {}
                     }
                 }
-                if !d.name.is_empty() || !d.version.is_empty() {
-                    self.distro = Some(d);
-                }
+            }
+            if !d.name.is_empty() || !d.version.is_empty() {
+                t.distro = Some(d);
             }
         }
-        self
     }
+    t
+}
 
-    /// Whether a module target is satisfied: empty fields on either side match anything; a module
-    /// that lists distros needs a matching run-image distro (checklist DS-12).
-    pub fn satisfies(&self, t: &Target) -> bool {
-        let m = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
-        if !m(&self.os, &t.os) || !m(&self.arch, &t.arch) || !m(&self.arch_variant, &t.arch_variant)
-        {
-            return false;
+/// `CNB_TARGET_OS`, `CNB_TARGET_ARCH` always; variant and distro only when non-empty (ENV-04).
+pub fn env_vars(t: &RunTarget) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("CNB_TARGET_OS".to_string(), t.os.clone()),
+        ("CNB_TARGET_ARCH".to_string(), t.arch.clone()),
+    ];
+    let mut opt = |k: &str, v: &str| {
+        if !v.is_empty() {
+            out.push((k.to_string(), v.to_string()));
         }
-        if t.distros.is_empty() {
-            return true;
-        }
-        let Some(d) = &self.distro else {
-            return false;
-        };
-        t.distros
-            .iter()
-            .any(|x| m(&d.name, &x.name) && m(&d.version, &x.version))
+    };
+    opt("CNB_TARGET_ARCH_VARIANT", &t.arch_variant);
+    if let Some(d) = &t.distro {
+        opt("CNB_TARGET_DISTRO_NAME", &d.name);
+        opt("CNB_TARGET_DISTRO_VERSION", &d.version);
     }
-
-    /// `CNB_TARGET_OS`, `CNB_TARGET_ARCH` always; variant and distro only when non-empty (ENV-04).
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        let mut out = vec![
-            ("CNB_TARGET_OS".to_string(), self.os.clone()),
-            ("CNB_TARGET_ARCH".to_string(), self.arch.clone()),
-        ];
-        let mut opt = |k: &str, v: &str| {
-            if !v.is_empty() {
-                out.push((k.to_string(), v.to_string()));
-            }
-        };
-        opt("CNB_TARGET_ARCH_VARIANT", &self.arch_variant);
-        if let Some(d) = &self.distro {
-            opt("CNB_TARGET_DISTRO_NAME", &d.name);
-            opt("CNB_TARGET_DISTRO_VERSION", &d.version);
-        }
-        out
-    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use cnb_spec::buildpack::Target;
 
     #[test]
     fn env_05_distro_from_os_release_and_defaults() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("os-release");
         std::fs::write(&p, "NAME=\"Debian\"\nID=debian\nVERSION_ID=\"12\"\n").unwrap();
-        let t = RunTarget::default().complete(&p);
+        let t = complete(RunTarget::default(), &p);
         assert_eq!(t.os, "linux");
         assert_eq!(t.arch, host_arch());
         assert_eq!(
             t.distro,
-            Some(Distro {
+            Some(OsDistro {
                 name: "debian".into(),
                 version: "12".into()
             })
         );
-        let env = t.env_vars();
+        let env = env_vars(&t);
         assert!(env.contains(&("CNB_TARGET_DISTRO_NAME".into(), "debian".into())));
         assert!(!env.iter().any(|(k, _)| k == "CNB_TARGET_ARCH_VARIANT"));
     }
@@ -132,10 +96,11 @@ mod tests {
     #[test]
     fn ds_12_target_matching() {
         let run = RunTarget {
+            id: String::new(),
+            arch_variant: String::new(),
             os: "linux".into(),
             arch: "amd64".into(),
-            arch_variant: String::new(),
-            distro: Some(Distro {
+            distro: Some(OsDistro {
                 name: "ubuntu".into(),
                 version: "22.04".into(),
             }),
@@ -150,7 +115,7 @@ mod tests {
             ..Target::default()
         }));
         assert!(!run.satisfies(&Target {
-            distros: vec![Distro {
+            distros: vec![cnb_spec::buildpack::Distro {
                 name: "ubuntu".into(),
                 version: "18.04".into()
             }],

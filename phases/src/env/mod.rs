@@ -143,7 +143,7 @@ pub fn default_action(_api: BuildpackApi) -> Action {
 
 /// Replaces every `/` of a buildpack id with `_`: the name of its directory under `<layers>`.
 pub fn escape_id(id: &str) -> String {
-    id.replace('/', "_")
+    cnb_spec::buildpack::escape_id(id)
 }
 
 /// Error reading env files or layer directories; names the path.

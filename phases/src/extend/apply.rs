@@ -390,7 +390,21 @@ fn context_path(context: &Path, src: &str) -> Result<PathBuf, String> {
     let ctx = context
         .canonicalize()
         .map_err(|e| format!("build context {}: {e}", context.display()))?;
-    let joined = ctx.join(src.trim_start_matches('/'));
+    // Lexically first: `..` must not climb out of the context even if the target does not exist.
+    let mut lexical = PathBuf::new();
+    for c in Path::new(src.trim_start_matches('/')).components() {
+        match c {
+            std::path::Component::Normal(n) => lexical.push(n),
+            std::path::Component::ParentDir if !lexical.pop() => {
+                return Err(format!(
+                    "COPY source '{src}' is outside the build context {}",
+                    context.display()
+                ));
+            }
+            _ => {}
+        }
+    }
+    let joined = ctx.join(lexical);
     let real = joined
         .canonicalize()
         .map_err(|e| format!("COPY source '{src}' not found in the build context: {e}"))?;

@@ -123,15 +123,20 @@ pub fn apply_layer(root: &Path, blob: &Path) -> io::Result<()> {
     let mut archive = tar::Archive::new(super::oci::open_layer(blob)?);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let rel = entry.path()?.into_owned();
-        if rel
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
+        let raw = entry.path()?.into_owned();
+        if raw.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(io::Error::other(format!(
                 "layer entry {} escapes the root",
-                rel.display()
+                raw.display()
             )));
+        }
+        // `/x` and `./x` mean `x`; the root entry itself is skipped.
+        let rel: PathBuf = raw
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        if rel.as_os_str().is_empty() {
+            continue;
         }
         let name = rel
             .file_name()

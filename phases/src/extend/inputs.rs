@@ -140,7 +140,7 @@ pub fn dockerfiles(
 }
 
 /// Resolves the plan from the phase inputs.
-pub fn resolve(inputs: &Inputs, kind: Kind) -> Result<Plan, InputsError> {
+pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, InputsError> {
     let group = read_toml(&inputs.group_path)?;
     let ids: Vec<String> = group
         .get("group-extensions")
@@ -179,8 +179,7 @@ pub fn resolve(inputs: &Inputs, kind: Kind) -> Result<Plan, InputsError> {
     let base_layout = if Path::new(&reference).join("index.json").is_file() {
         PathBuf::from(&reference)
     } else {
-        inputs
-            .kaniko_dir
+        kaniko_dir
             .join("cache")
             .join("base")
             .join(digest.clone().unwrap_or_default())

@@ -25,7 +25,7 @@ pub use apply::{ExtensionInput, ImageState, Outcome};
 pub use cache::StepCache;
 pub use sandbox::IdMapping;
 
-use crate::cli::Inputs;
+use crate::cli::{ExtendKind, Inputs};
 use crate::Failure;
 
 /// Which image is extended (`-kind`).
@@ -39,13 +39,10 @@ pub enum Kind {
 
 impl Kind {
     /// The kind the phase inputs ask for.
-    /// TODO(integration): `cli` does not re-export its `ExtendKind`; compare with its default
-    /// (`build`) until it does.
     pub fn of(inputs: &Inputs) -> Self {
-        if inputs.extend_kind == Default::default() {
-            Kind::Build
-        } else {
-            Kind::Run
+        match inputs.extend_kind {
+            ExtendKind::Build => Kind::Build,
+            ExtendKind::Run => Kind::Run,
         }
     }
 }
@@ -228,12 +225,20 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         )
     };
     let kind = Kind::of(inputs);
-    let plan = inputs::resolve(inputs, kind).map_err(|e| fail(e.into()))?;
+    let root = root_from_env();
+    // With an explicit root, the default kaniko dir is the one inside that root.
+    let kaniko_dir = if root != Path::new("/")
+        && inputs.kaniko_dir == Path::new(cnb_spec::env::defaults::KANIKO_DIR)
+    {
+        root.join("kaniko")
+    } else {
+        inputs.kaniko_dir.clone()
+    };
+    let plan = inputs::resolve(inputs, kind, &kaniko_dir).map_err(|e| fail(e.into()))?;
     if plan.extensions.is_empty() {
         tracing::info!("no Dockerfiles to apply");
     } else {
         let mapping = IdMapping::detect().map_err(|e| fail(e.into()))?;
-        let root = root_from_env();
         let extender = Extender {
             kind,
             base_layout: plan.base_layout,
@@ -243,20 +248,20 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             extensions: plan.extensions,
             extended_dir: inputs.extended_dir.clone(),
             cache: Some(StepCache::new(
-                inputs.kaniko_dir.join("cache").join("layers"),
+                kaniko_dir.join("cache").join("layers"),
                 inputs.kaniko_cache_ttl,
             )),
-            work_dir: inputs.kaniko_dir.join("work"),
+            work_dir: kaniko_dir.join("work"),
             mapping,
             ignore: vec![
                 inputs.layers_dir.clone(),
                 inputs.app_dir.clone(),
                 inputs.platform_dir.clone(),
-                inputs.kaniko_dir.clone(),
+                kaniko_dir.clone(),
             ],
         };
         let extended = extender.extend().map_err(fail)?;
-        let _ = std::fs::remove_dir_all(inputs.kaniko_dir.join("work"));
+        let _ = std::fs::remove_dir_all(kaniko_dir.join("work"));
         tracing::info!(
             "applied {} Dockerfile(s): {} layer(s), {} RUN step(s) executed, {} step(s) from cache",
             extender.extensions.len(),
@@ -268,15 +273,22 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             // EX-06: the extended image's env is the builder's env.
             for e in &extended.outcome.state.env {
                 if let Some((k, v)) = e.split_once('=') {
-                    // SAFETY-free: the phase is single-threaded at this point (no runtime started).
+                    // The phase is single-threaded here (no runtime started).
                     std::env::set_var(k, v);
                 }
             }
         }
     }
     if kind == Kind::Build {
-        // TODO(integration): chown <layers> and drop to inputs.uid/gid via `privilege::drop_to`
-        // (and set HOME/USER) before building, once the privilege module lands.
+        // EX-06: hand <layers> to the build user, drop privileges, then build in this process.
+        let (uid, gid) = (inputs.uid, inputs.gid);
+        let code = cnb_spec::exit::FAILED;
+        crate::privilege::chown_volumes(uid, gid, std::slice::from_ref(&inputs.layers_dir))
+            .map_err(|e| Failure::new(code, "chown volumes", &e))?;
+        crate::privilege::drop_to(uid, gid)
+            .map_err(|e| Failure::new(code, format!("exec as user {uid}:{gid}"), &e))?;
+        crate::privilege::set_environment_for_user(uid)
+            .map_err(|e| Failure::new(code, format!("set environment for user {uid}"), &e))?;
         return crate::build::run(inputs);
     }
     Ok(())

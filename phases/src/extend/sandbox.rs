@@ -64,7 +64,7 @@ pub enum SandboxError {
         message: String,
     },
     /// The namespaced worker died or reported garbage.
-    #[error("extension worker failed: {0}")]
+    #[error("{0}")]
     Worker(String),
 }
 

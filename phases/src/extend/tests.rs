@@ -1,6 +1,7 @@
 //! Tests of the extender engine on a real busybox-static root filesystem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +36,25 @@ pub(crate) fn busybox_root(dir: &Path) {
     std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
+/// Runs `f` as root of a user namespace mapped like the extender's (so a rootless run can own files
+/// of any mapped id).
+pub(crate) fn in_ns(f: impl FnOnce()) {
+    let mapping = IdMapping::detect().unwrap();
+    in_user_namespace(&mapping, || {
+        f();
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The host id that namespace id `id` maps to.
+pub(crate) fn host_id(id: u32) -> u32 {
+    match IdMapping::detect().unwrap() {
+        IdMapping::Identity => id,
+        IdMapping::Rootless { subuid, .. } => subuid.0 + id - 1,
+    }
+}
+
 pub(crate) struct Fixture {
     pub _tmp: tempfile::TempDir,
     pub root: PathBuf,
@@ -46,7 +66,7 @@ pub(crate) struct Fixture {
 pub(crate) fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    busybox_root(&root);
+    in_ns(|| busybox_root(&root));
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let blobs = tmp.path().join("blobs");
@@ -104,6 +124,10 @@ fn layer_names(f: &Fixture, o: &Outcome, i: usize) -> Vec<String> {
 
 #[test]
 fn run_write_delete_env_user_workdir() {
+    scenario_run_write_delete_env_user_workdir()
+}
+
+fn scenario_run_write_delete_env_user_workdir() {
     let f = fixture();
     let o = run_one(
         &f,
@@ -137,6 +161,10 @@ fn run_write_delete_env_user_workdir() {
 
 #[test]
 fn copy_heredoc_and_args() {
+    scenario_copy_heredoc_and_args()
+}
+
+fn scenario_copy_heredoc_and_args() {
     let f = fixture();
     std::fs::write(f.ctx.join("hello.txt"), "from context\n").unwrap();
     std::fs::create_dir_all(f.ctx.join("dir/sub")).unwrap();
@@ -161,7 +189,7 @@ fn copy_heredoc_and_args() {
         std::fs::metadata(f.root.join("opt/dir/sub/a"))
             .unwrap()
             .uid(),
-        1000
+        host_id(1000)
     );
     assert_eq!(
         std::fs::read_to_string(f.root.join("opt/inline")).unwrap(),
@@ -184,14 +212,20 @@ fn copy_heredoc_and_args() {
 
 #[test]
 fn cached_rebuild_runs_nothing() {
+    scenario_cached_rebuild_runs_nothing()
+}
+
+fn scenario_cached_rebuild_runs_nothing() {
     let f = fixture();
     let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /one\nRUN rm /bin/vi && echo two > /two\n";
     let first = run_one(&f, text, vec![], true).unwrap();
     assert_eq!((first.runs, first.cache_hits), (2, 0));
     // A fresh root from the same base: the cache rebuilds the same layers without running anything.
-    std::fs::remove_dir_all(&f.root).unwrap();
-    std::fs::remove_dir_all(&f.blobs).unwrap();
-    busybox_root(&f.root);
+    in_ns(|| {
+        std::fs::remove_dir_all(&f.root).unwrap();
+        std::fs::remove_dir_all(&f.blobs).unwrap();
+        busybox_root(&f.root);
+    });
     let second = run_one(&f, text, vec![], true).unwrap();
     assert_eq!((second.runs, second.cache_hits), (0, 2));
     assert_eq!(first.layers, second.layers);
@@ -207,6 +241,10 @@ fn cached_rebuild_runs_nothing() {
 
 #[test]
 fn failing_run_names_extension_file_and_line() {
+    scenario_failing_run_names_extension_file_and_line()
+}
+
+fn scenario_failing_run_names_extension_file_and_line() {
     let f = fixture();
     let e = run_one(
         &f,
@@ -234,6 +272,10 @@ fn failing_run_names_extension_file_and_line() {
 
 #[test]
 fn copy_outside_context_is_refused() {
+    scenario_copy_outside_context_is_refused()
+}
+
+fn scenario_copy_outside_context_is_refused() {
     let f = fixture();
     std::fs::write(f.ctx.parent().unwrap().join("secret"), "s").unwrap();
     std::os::unix::fs::symlink("../secret", f.ctx.join("link")).unwrap();
@@ -317,9 +359,15 @@ pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Ext
 
 #[test]
 fn kind_run_from_layout_writes_sparse_extended_image() {
+    scenario_kind_run_from_layout_writes_sparse_extended_image()
+}
+
+fn scenario_kind_run_from_layout_writes_sparse_extended_image() {
     let f = fixture();
     let layout = f.root.parent().unwrap().join("base-layout");
-    write_base_layout(&f.root, &layout);
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
     let ext = extender_for(
         &f,
         &layout,
@@ -405,9 +453,15 @@ fn kind_run_from_layout_writes_sparse_extended_image() {
 
 #[test]
 fn kind_run_final_root_user_or_failure_leaves_nothing() {
+    scenario_kind_run_final_root_user_or_failure_leaves_nothing()
+}
+
+fn scenario_kind_run_final_root_user_or_failure_leaves_nothing() {
     let f = fixture();
     let layout = f.root.parent().unwrap().join("base-layout");
-    write_base_layout(&f.root, &layout);
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
     let ext = extender_for(
         &f,
         &layout,
@@ -433,4 +487,301 @@ fn kind_run_final_root_user_or_failure_leaves_nothing() {
         .map(|r| r.count())
         .unwrap_or(0);
     assert_eq!(left, 0);
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Files owned by mapped ids can only be removed from inside the namespace when rootless.
+        let dir = self._tmp.path().to_path_buf();
+        let mapping = IdMapping::detect().unwrap();
+        let _ = in_user_namespace(&mapping, || {
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
+        });
+    }
+}
+
+/// Name and ids of the unprivileged user the rootless test runs as.
+const ROOTLESS_USER: &str = "cnb-extend-rootless";
+const ROOTLESS_ID: u32 = 23456;
+const ROOTLESS_SUBIDS: &str = "300000:65536";
+
+/// Makes sure the rootless test user exists with a subordinate id range (needs real root). This is
+/// the one place the tests touch host files: `/etc/passwd`, `/etc/group` (via `useradd`),
+/// `/etc/subuid` and `/etc/subgid`, each only if the entry is missing.
+fn ensure_rootless_user() {
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = ONCE.lock().unwrap();
+    let exists = std::process::Command::new("id")
+        .arg(ROOTLESS_USER)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !exists {
+        let st = std::process::Command::new("useradd")
+            .args([
+                "-M",
+                "-N",
+                "-u",
+                &ROOTLESS_ID.to_string(),
+                "-s",
+                "/usr/sbin/nologin",
+                ROOTLESS_USER,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd failed");
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if !text
+            .lines()
+            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+            writeln!(f, "{ROOTLESS_USER}:{ROOTLESS_SUBIDS}").unwrap();
+        }
+    }
+}
+
+/// Runs every busybox scenario again as an unprivileged user (a subordinate id range, newuidmap /
+/// newgidmap), in a child test process started with that uid/gid.
+#[test]
+fn rootless_same_cases() {
+    if !nix::unistd::Uid::effective().is_root() {
+        // Already unprivileged: the scenarios above ran rootless.
+        return;
+    }
+    ensure_rootless_user();
+    // Built here (as root) so that the child only reads it.
+    sample_layout("busybox");
+    let gid_out = std::process::Command::new("id")
+        .args(["-g", ROOTLESS_USER])
+        .output()
+        .unwrap();
+    let gid: u32 = String::from_utf8_lossy(&gid_out.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "extend::tests::rootless_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CNB_EXTEND_ROOTLESS_CHILD", "1")
+        .env("TMPDIR", "/tmp")
+        .env("HOME", "/tmp")
+        .current_dir("/tmp")
+        .uid(ROOTLESS_ID)
+        .gid(gid)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ROOTLESS-SCENARIOS-DONE"), "{text}");
+}
+
+/// Entry point for [`rootless_same_cases`]' child; does nothing unless started by it.
+#[test]
+fn rootless_child_entry() {
+    if std::env::var_os("CNB_EXTEND_ROOTLESS_CHILD").is_none() {
+        return;
+    }
+    assert!(!nix::unistd::Uid::effective().is_root());
+    assert!(matches!(
+        IdMapping::detect().unwrap(),
+        IdMapping::Rootless { .. }
+    ));
+    scenario_run_write_delete_env_user_workdir();
+    scenario_copy_heredoc_and_args();
+    scenario_cached_rebuild_runs_nothing();
+    scenario_failing_run_names_extension_file_and_line();
+    scenario_copy_outside_context_is_refused();
+    scenario_kind_run_from_layout_writes_sparse_extended_image();
+    scenario_kind_run_final_root_user_or_failure_leaves_nothing();
+    scenario_kind_build_changes_the_root_in_place_and_returns_the_env();
+    scenario_kind_run_on_umoci_built_busybox_layout();
+    println!("ROOTLESS-SCENARIOS-DONE");
+}
+
+#[test]
+fn kind_build_changes_the_root_in_place_and_returns_the_env() {
+    scenario_kind_build_changes_the_root_in_place_and_returns_the_env()
+}
+
+fn scenario_kind_build_changes_the_root_in_place_and_returns_the_env() {
+    let f = fixture();
+    let layout = f.root.parent().unwrap().join("base-layout");
+    in_ns(|| {
+        write_base_layout(&f.root, &layout);
+    });
+    let mut ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo built > /tool\nENV CNB_STACK_ID=from-dockerfile\nUSER 1000:1000\n",
+    );
+    ext.kind = super::Kind::Build;
+    ext.root = Some(f.root.clone());
+    let done = ext.extend().unwrap();
+    assert!(done.output.is_none());
+    assert!(!ext.extended_dir.join("run").exists());
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("tool")).unwrap(),
+        "built\n"
+    );
+    assert!(done
+        .outcome
+        .state
+        .env
+        .contains(&"CNB_STACK_ID=from-dockerfile".to_string()));
+    assert!(done
+        .outcome
+        .state
+        .env
+        .contains(&"CNB_USER_ID=1000".to_string()));
+}
+
+/// The layout a `samples/base-images/<name>/build.sh` recipe makes, built once and cached under
+/// `target/extend-cache/<name>/` (a lock file serialises parallel tests and processes).
+pub(crate) fn sample_layout(name: &str) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let dir = ws.join("target/extend-cache").join(name);
+    if dir.join("layout.done").exists() {
+        return dir.join("layout");
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("lock")).unwrap();
+    // SAFETY: flock on an open descriptor we own; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let layout = dir.join("layout");
+    if !dir.join("layout.done").exists() {
+        let script = ws.join("samples/base-images").join(name).join("build.sh");
+        let out = std::process::Command::new("sh")
+            .arg(script)
+            .arg(&layout)
+            .arg(dir.join("rootfs"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // umoci writes 0600 files; the rootless test user must be able to read the layout.
+        let st = std::process::Command::new("chmod")
+            .arg("-R")
+            .arg("a+rX")
+            .arg(&layout)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::write(dir.join("layout.done"), "").unwrap();
+    }
+    layout
+}
+
+fn umoci_unpack_full(extended: &Path, base_layout: &Path, bundle: &Path) {
+    let full = bundle.with_extension("layout");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(extended)
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for b in std::fs::read_dir(base_layout.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let _ = std::fs::copy(b.path(), full.join("blobs/sha256").join(b.file_name()));
+    }
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:extended", full.display()))
+        .arg(bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kind_run_on_umoci_built_busybox_layout() {
+    scenario_kind_run_on_umoci_built_busybox_layout()
+}
+
+fn scenario_kind_run_on_umoci_built_busybox_layout() {
+    let layout = sample_layout("busybox");
+    let f = fixture();
+    let mut ext = extender_for(
+        &f,
+        &layout,
+        "ARG base_image\nFROM ${base_image}\nARG user_id\nUSER root\nRUN echo \"uid=${user_id}\" > /etc/marker && rm /bin/vi\nUSER ${user_id}\n",
+    );
+    ext.base_ref = format!("{}@sha256:x", layout.display());
+    let done = ext.extend().unwrap();
+    let bundle = f.root.parent().unwrap().join("bundle");
+    umoci_unpack_full(done.output.as_ref().unwrap(), &layout, &bundle);
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/etc/marker")).unwrap(),
+        "uid=1000\n"
+    );
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/vi")).is_err());
+    assert!(std::fs::symlink_metadata(bundle.join("rootfs/bin/ls")).is_ok());
+    assert_eq!(done.outcome.state.user, "1000");
+}
+
+/// Debian bookworm minbase: `apt-get install` in a RUN step (needs the Debian mirror), then the same
+/// Dockerfile again from the step cache without running anything.
+#[test]
+fn bookworm_apt_get_install_tree() {
+    let layout = sample_layout("bookworm");
+    let f = fixture();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*\nUSER 1000:1000\n";
+    let ext = extender_for(&f, &layout, text);
+    let first = ext.extend().unwrap();
+    assert_eq!((first.outcome.runs, first.outcome.cache_hits), (1, 0));
+    let bundle = f.root.parent().unwrap().join("bundle");
+    umoci_unpack_full(first.output.as_ref().unwrap(), &layout, &bundle);
+    assert!(bundle.join("rootfs/usr/bin/tree").is_file());
+    assert!(bundle.join("rootfs/usr/bin/apt-get").is_file());
+    // The bind-mounted resolv.conf is not part of the layer.
+    let blob = first.output.as_ref().unwrap().join("blobs/sha256").join(
+        first.outcome.layers[0]
+            .blob
+            .digest
+            .trim_start_matches("sha256:"),
+    );
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(blob).unwrap(),
+    ));
+    let names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "usr/bin/tree"));
+    assert!(!names
+        .iter()
+        .any(|n| n == "etc/resolv.conf" || n == "etc/hosts" || n.starts_with("proc/")));
+    let second = ext.extend().unwrap();
+    assert_eq!((second.outcome.runs, second.outcome.cache_hits), (0, 1));
+    assert_eq!(second.output, first.output);
 }

@@ -11,7 +11,6 @@
 
 pub mod exec;
 pub mod execd;
-pub mod metadata;
 pub mod process;
 pub mod shell;
 
@@ -23,13 +22,13 @@ use std::process::ExitCode;
 
 use cnb_spec::api::ApiError;
 use cnb_spec::exit;
-use cnb_spec::{BuildpackApi, PlatformApi};
+use cnb_spec::platform::{BuildMetadata, METADATA_PATH};
+use cnb_spec::{BuildpackApi, FileError, PlatformApi};
 
 use crate::env::{escape_id, Env, EnvError};
 use crate::error::chain;
 use exec::ExecError;
 use execd::ExecDError;
-use metadata::{LaunchMetadata, MetadataError};
 use process::{LaunchProcess, SelectError};
 
 /// Directory of the `/cnb/process/<type>` symlinks; removed from the app's `PATH` (LN-06).
@@ -61,7 +60,7 @@ pub enum LaunchError {
     },
     /// `metadata.toml` could not be read.
     #[error("read metadata")]
-    Metadata(#[source] MetadataError),
+    Metadata(#[source] FileError),
     /// No process could be selected.
     #[error("determine start command")]
     Select(#[source] SelectError),
@@ -192,7 +191,7 @@ impl LaunchInputs {
 
     /// `<layers>/config/metadata.toml`.
     pub fn metadata_path(&self) -> PathBuf {
-        self.layers_dir.join("config").join("metadata.toml")
+        self.layers_dir.join(METADATA_PATH)
     }
 }
 
@@ -231,12 +230,13 @@ struct BuildpackDir {
 /// Reads the metadata, selects the process, builds the environment, runs exec.d, and returns the
 /// [`Plan`] to exec. Warnings (LN-02) go to stderr.
 pub fn prepare(inputs: &LaunchInputs) -> Result<Plan, LaunchError> {
-    let md = LaunchMetadata::read(&inputs.metadata_path()).map_err(LaunchError::Metadata)?;
+    let md = BuildMetadata::read(inputs.metadata_path()).map_err(LaunchError::Metadata)?;
     for bp in &md.buildpacks {
-        BuildpackApi::parse_supported(&bp.api).map_err(|source| LaunchError::BuildpackApi {
-            id: bp.id.clone(),
-            source,
-        })?;
+        bp.buildpack_api()
+            .map_err(|source| LaunchError::BuildpackApi {
+                id: bp.id.clone(),
+                source,
+            })?;
     }
     if let Some((_, t)) = inputs
         .env
@@ -329,7 +329,7 @@ fn direct_plan(
 
 fn shell_plan(
     inputs: &LaunchInputs,
-    md: &LaunchMetadata,
+    md: &BuildMetadata,
     bps: &[BuildpackDir],
     proc: LaunchProcess,
     env: Env,
@@ -377,7 +377,7 @@ fn shell_plan(
 /// The buildpacks of `md` whose `<layers>/<escaped id>` directory exists, in build order.
 fn buildpack_dirs(
     inputs: &LaunchInputs,
-    md: &LaunchMetadata,
+    md: &BuildMetadata,
 ) -> Result<Vec<BuildpackDir>, LaunchError> {
     let mut out = Vec::new();
     for bp in &md.buildpacks {
@@ -387,8 +387,9 @@ fn buildpack_dirs(
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(source) => return Err(LaunchError::List { path: dir, source }),
         }
-        let api =
-            BuildpackApi::parse_supported(&bp.api).map_err(|source| LaunchError::BuildpackApi {
+        let api = bp
+            .buildpack_api()
+            .map_err(|source| LaunchError::BuildpackApi {
                 id: bp.id.clone(),
                 source,
             })?;

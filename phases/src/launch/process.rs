@@ -5,7 +5,8 @@ use std::path::Path;
 
 use cnb_spec::{BuildpackApi, PlatformApi};
 
-use super::metadata::{LaunchMetadata, Process};
+use cnb_spec::buildpack::Process;
+use cnb_spec::platform::BuildMetadata;
 
 /// A process ready to be started: what [`select`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,22 +55,20 @@ pub enum SelectError {
 
 /// The process type named by the final path element of `argv0` (`/cnb/process/<type>`), if `md` has a
 /// process of that type (LN-03).
-pub fn type_from_argv0(argv0: &OsStr, md: &LaunchMetadata) -> Option<String> {
+pub fn type_from_argv0(argv0: &OsStr, md: &BuildMetadata) -> Option<String> {
     let name = Path::new(argv0).file_name()?.to_str()?;
-    md.has_process_type(name).then(|| name.to_string())
+    md.find_process(name).map(|_| name.to_string())
 }
 
 /// Whether `p` may run in execution environment `exec_env` (platform spec "launcher"; LN-03).
 pub fn eligible(p: &Process, api: PlatformApi, exec_env: &str) -> bool {
-    !api.launcher_filters_processes_by_exec_env()
-        || p.exec_env.is_empty()
-        || p.exec_env.iter().any(|e| e == "*" || e == exec_env)
+    !api.launcher_filters_processes_by_exec_env() || p.applies_to_exec_env(exec_env)
 }
 
 /// Selects the process to start from the process type of argv0 (if any) and the user's arguments,
 /// applying the argument-override rules of the Platform and Buildpack APIs (LN-03..05).
 pub fn select(
-    md: &LaunchMetadata,
+    md: &BuildMetadata,
     api: PlatformApi,
     exec_env: &str,
     process_type: Option<&str>,
@@ -81,12 +80,12 @@ pub fn select(
     let p = md
         .processes
         .iter()
-        .find(|p| p.kind == kind && eligible(p, api, exec_env))
+        .find(|p| p.r#type == kind && eligible(p, api, exec_env))
         .ok_or_else(|| SelectError::NotFound(kind.to_string()))?;
     let os = |v: &[String]| v.iter().map(OsString::from).collect::<Vec<_>>();
     let bp_api = buildpack_api(md, p)?;
     let mut out = LaunchProcess {
-        process_type: Some(p.kind.clone()),
+        process_type: Some(p.r#type.clone()),
         command: os(&p.command),
         args: os(&p.args),
         // A buildpack that supports default process args always has direct processes.
@@ -109,7 +108,7 @@ pub fn select(
         }
     } else if !user_args.is_empty() {
         let bp_api = bp_api.ok_or_else(|| SelectError::UnknownBuildpack {
-            kind: p.kind.clone(),
+            kind: p.r#type.clone(),
             buildpack: p.buildpack_id.clone(),
         })?;
         if bp_api.process_command_is_array() {
@@ -122,16 +121,16 @@ pub fn select(
 }
 
 /// The API of the buildpack that contributed `p`; `None` when it is not in the metadata.
-fn buildpack_api(md: &LaunchMetadata, p: &Process) -> Result<Option<BuildpackApi>, SelectError> {
+fn buildpack_api(md: &BuildMetadata, p: &Process) -> Result<Option<BuildpackApi>, SelectError> {
     let Some(bp) = md.buildpacks.iter().find(|b| b.id == p.buildpack_id) else {
         return Ok(None);
     };
-    bp.api
-        .parse::<BuildpackApi>()
+    let api = bp.api.as_deref().unwrap_or_default();
+    api.parse::<BuildpackApi>()
         .map(Some)
         .map_err(|_| SelectError::BadBuildpackApi {
             buildpack: bp.id.clone(),
-            api: bp.api.clone(),
+            api: api.to_string(),
         })
 }
 
@@ -158,8 +157,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn md() -> LaunchMetadata {
-        toml::from_str(
+    fn md() -> BuildMetadata {
+        BuildMetadata::from_toml_str(
             r#"
             [[buildpacks]]
             id = "old/bp"

@@ -5,6 +5,29 @@ use serde::{Deserialize, Serialize};
 
 use super::element::GroupElement;
 
+impl BomEntry {
+    /// Checks a legacy bill of materials (BD-11): a top-level `version` is not allowed.
+    pub fn validate_all(bom: &[BomEntry]) -> Result<(), String> {
+        match bom.iter().find(|e| e.version.as_deref().is_some_and(|v| !v.is_empty())) {
+            Some(e) => Err(format!(
+                "bom entry '{}' has a top level version which is not allowed. The buildpack should instead set metadata.version",
+                e.name
+            )),
+            None => Ok(()),
+        }
+    }
+    /// The entries annotated with the contributing buildpack (`id`, `version` only).
+    pub fn with_buildpack(bom: &[BomEntry], bp: &GroupElement) -> Vec<BomEntry> {
+        let b = GroupElement::new(bp.id.clone(), bp.version.clone());
+        bom.iter()
+            .map(|e| BomEntry {
+                buildpack: b.clone(),
+                ..e.clone()
+            })
+            .collect()
+    }
+}
+
 /// One legacy `[[bom]]` entry: a plan requirement annotated with the buildpack that contributed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BomEntry {

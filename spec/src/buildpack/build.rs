@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bom::BomEntry;
+use super::plan::BuildpackPlan;
 use crate::io::toml_file;
 
 /// A buildpack plan entry the buildpack did not meet: `[[unmet]] name`.
@@ -28,6 +29,22 @@ impl BuildToml {
     /// The unmet names.
     pub fn unmet_names(&self) -> Vec<String> {
         self.unmet.iter().map(|u| u.name.clone()).collect()
+    }
+    /// Checks `[[unmet]]` against the buildpack's plan (BD-08): each name is required and MUST match an
+    /// entry of `plan`. Messages match the reference.
+    pub fn validate_unmet(&self, plan: &BuildpackPlan) -> Result<(), String> {
+        for u in &self.unmet {
+            if u.name.is_empty() {
+                return Err("unmet.name is required".into());
+            }
+            if !plan.entries.iter().any(|e| e.name == u.name) {
+                return Err(format!(
+                    "unmet.name '{}' must match a requested dependency",
+                    u.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,8 @@
 //! Buildpack and extension descriptors: `buildpack.toml` and `extension.toml` (buildpack spec
 //! "buildpack.toml (TOML)", image extension spec "extension.toml (TOML)"; checklist F-BUILDPACK, F-EXTENSION).
 
+use std::path::Path;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::element::OrderGroup;
@@ -257,12 +259,42 @@ impl BuildpackDescriptor {
         }
         out
     }
+    /// [`BuildpackDescriptor::effective_targets`], and when still empty, `os = linux` if `bin/build`
+    /// exists under `root` (the buildpack's directory), as the reference infers (RI-21). An empty result
+    /// matches any run image.
+    pub fn targets_for(&self, root: &Path) -> Vec<Target> {
+        let t = self.effective_targets();
+        if t.is_empty() && root.join("bin").join("build").exists() {
+            return vec![linux()];
+        }
+        t
+    }
 }
 
 impl ExtensionDescriptor {
     /// Parses `api`: unparsable or unsupported → [`ApiError`] (exit code 12).
     pub fn buildpack_api(&self) -> Result<BuildpackApi, ApiError> {
         BuildpackApi::parse_supported(&self.api)
+    }
+    /// The targets to match against the run image, inferring when none are declared (RI-21):
+    /// `bin/detect` or `bin/generate` under `root` (the extension's directory) → `os = linux`;
+    /// otherwise one target that matches anything.
+    pub fn targets_for(&self, root: &Path) -> Vec<Target> {
+        if !self.targets.is_empty() {
+            return self.targets.clone();
+        }
+        let bin = root.join("bin");
+        if bin.join("detect").exists() || bin.join("generate").exists() {
+            return vec![linux()];
+        }
+        vec![Target::default()]
+    }
+}
+
+fn linux() -> Target {
+    Target {
+        os: "linux".into(),
+        ..Target::default()
     }
 }
 

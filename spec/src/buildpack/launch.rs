@@ -252,6 +252,14 @@ impl LaunchToml {
         }
     }
 
+    /// Checks that at most one process is marked `default = true` (BD-09; reference message).
+    pub fn check_single_default(&self) -> Result<(), String> {
+        if self.processes.iter().filter(|p| p.default).count() > 1 {
+            return Err("multiple default process types aren't allowed".into());
+        }
+        Ok(())
+    }
+
     /// The process types marked `default = true`. More than one is an error for the builder
     /// ("multiple default process types aren't allowed").
     pub fn default_process_types(&self) -> Vec<&str> {
@@ -273,4 +281,29 @@ pub(crate) fn encode_command(p: &Process, array: bool) -> (RawCommand, Vec<Strin
     let mut args: Vec<String> = it.collect();
     args.extend(p.args.iter().cloned());
     (RawCommand::One(first), args)
+}
+
+/// Serializes in the current `metadata.toml` form (`command` array, `direct`, `buildpack-id` when set,
+/// `default` when true). Use [`LaunchToml`] / `BuildMetadata` for API-dependent encodings.
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RawProcess {
+            r#type: self.r#type.clone(),
+            command: Some(RawCommand::Many(self.command.clone())),
+            args: self.args.clone(),
+            direct: Some(self.direct),
+            default: self.default,
+            buildpack_id: self.buildpack_id.clone(),
+            working_dir: self.working_dir.clone(),
+            exec_env: self.exec_env.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+/// Deserializes leniently: `command` as a string or an array; `direct` defaults to `true`.
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawProcess::deserialize(d).map(RawProcess::into_process_lenient)
+    }
 }

@@ -116,6 +116,19 @@ impl LayerMetadataFile {
         io::write_toml(path.as_ref(), &self.to_raw())
     }
 
+    /// `metadata.exec-env`: execution environments the layer applies to (BP≥0.12; empty = all).
+    pub fn exec_env(&self) -> Vec<String> {
+        self.metadata
+            .get("exec-env")
+            .and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The builder's check: `Err` with the reference message when the flags are at the top level.
     pub fn check_types_table(&self, path: &Path) -> Result<(), FileError> {
         if self.types_at_top_level {

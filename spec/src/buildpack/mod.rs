@@ -5,9 +5,11 @@ mod bom;
 mod build;
 mod descriptor;
 mod element;
+mod extend;
 mod launch;
 mod layer;
 mod plan;
+mod sbom;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -22,9 +24,13 @@ pub use descriptor::{
     Target, BIONIC_STACK_ID,
 };
 pub use element::{GroupElement, OrderGroup};
+pub use extend::{
+    parse_exec_d_output, parse_exec_d_output_str, ExtendArg, ExtendArgs, ExtendConfig,
+};
 pub use launch::{Label, LaunchToml, Process, Slice};
 pub use layer::{LayerMetadataFile, LayerTypes};
 pub use plan::{BuildpackPlan, DetectPlan, PlanRuleError, PlanSections, Provide, Require};
+pub use sbom::{SbomFileName, SbomFormat};
 pub use store::StoreToml;
 
 /// IDs reserved for lifecycle directories under `<layers>`: a buildpack ID "MUST NOT be `app`, `config`,
@@ -55,4 +61,20 @@ pub fn validate_id(id: &str) -> Result<(), String> {
         return Err(format!("id '{id}' is reserved"));
     }
     Ok(())
+}
+
+/// Checks a process type: it "MUST only contain numbers, letters, and the characters `.`, `_`, and `-`".
+pub fn validate_process_type(t: &str) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("process type is empty".into());
+    }
+    match t
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "process type '{t}' contains '{c}': only letters, numbers, '.', '_' and '-' are allowed"
+        )),
+        None => Ok(()),
+    }
 }

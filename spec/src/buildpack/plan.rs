@@ -124,7 +124,7 @@ impl DetectPlan {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildpackPlan {
     /// `[[entries]]`: `name` plus `[entries.metadata]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Require>,
 }
 

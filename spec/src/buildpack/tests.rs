@@ -352,3 +352,133 @@ fn syntax_errors_name_the_file_and_location() {
     assert!(s.starts_with("toml: line 2, column"), "{s}");
     assert!(s.contains(&path.display().to_string()), "{s}");
 }
+
+#[test]
+fn extend_config_golden_from_spec() {
+    // F-EXTEND: image extension spec "extend-config.toml (TOML)".
+    let text =
+        "[[build.args]]\nname = \"a\"\nvalue = \"1\"\n[[run.args]]\nname = \"b\"\nvalue = \"2\"\n";
+    let c = ExtendConfig::from_toml_str(text).unwrap();
+    assert_eq!(c.args_for("build")[0].name, "a");
+    assert_eq!(c.args_for("run")[0].value, "2");
+    assert_eq!(
+        ExtendConfig::from_toml_str(&c.to_toml_string().unwrap()).unwrap(),
+        c
+    );
+    assert_eq!(
+        ExtendConfig::from_toml_str("").unwrap(),
+        ExtendConfig::default()
+    );
+}
+
+#[test]
+fn exec_d_output_is_string_pairs() {
+    // F-EXECD
+    let m = parse_exec_d_output_str("A = \"1\"\nB = \"x y\"\n").unwrap();
+    assert_eq!(m["A"], "1");
+    assert_eq!(m["B"], "x y");
+    assert!(parse_exec_d_output_str("A = 1\n").is_err());
+    let e = parse_exec_d_output(std::path::Path::new("/layers/bp/l/exec.d/x"), "A =").unwrap_err();
+    assert!(e.to_string().contains("/layers/bp/l/exec.d/x"), "{e}");
+}
+
+#[test]
+fn sbom_names_and_media_types() {
+    // SB-01, SB-02
+    let f = SbomFileName::parse("node.sbom.cdx.json").unwrap();
+    assert_eq!(f.owner, "node");
+    assert_eq!(f.format, Ok(SbomFormat::CycloneDx));
+    assert_eq!(
+        SbomFileName::parse("launch.sbom.foo.json").unwrap().format,
+        Err("foo.json".to_string())
+    );
+    assert!(SbomFileName::parse("node.toml").is_none());
+    assert!(SbomFileName::parse("node.sbom.json").is_none());
+    assert_eq!(
+        SbomFormat::from_media_type("application/vnd.cyclonedx+json;version=1.4"),
+        Some(SbomFormat::CycloneDx)
+    );
+    assert!(SbomFormat::Spdx.declared_in(&["application/spdx+json".to_string()]));
+    assert!(!SbomFormat::Syft.declared_in(&["application/spdx+json".to_string()]));
+    assert_eq!(SbomFormat::Syft.sbom_file_name(), "sbom.syft.json");
+}
+
+#[test]
+fn targets_inferred_from_bin_dir() {
+    // RI-21
+    let dir = tempfile::tempdir().unwrap();
+    let bp = BuildpackDescriptor::from_toml_str("api = \"0.10\"\n").unwrap();
+    assert!(bp.targets_for(dir.path()).is_empty());
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/build"), "").unwrap();
+    assert_eq!(bp.targets_for(dir.path())[0].os, "linux");
+
+    let ext = ExtensionDescriptor::from_toml_str("api = \"0.10\"\n").unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(ext.targets_for(empty.path()), vec![Target::default()]);
+    std::fs::create_dir_all(empty.path().join("bin")).unwrap();
+    std::fs::write(empty.path().join("bin/generate"), "").unwrap();
+    assert_eq!(ext.targets_for(empty.path())[0].os, "linux");
+}
+
+#[test]
+fn process_type_rules() {
+    assert!(validate_process_type("process.with.period").is_ok());
+    assert!(validate_process_type("web_1-a").is_ok());
+    assert!(validate_process_type("a/b").is_err());
+    assert!(validate_process_type("").is_err());
+}
+
+#[test]
+fn process_serde_is_lenient_and_round_trips() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct W {
+        processes: Vec<Process>,
+    }
+    let w: W = toml::from_str("[[processes]]\ntype = \"a\"\ncommand = \"x\"\n").unwrap();
+    assert_eq!(w.processes[0].command, vec!["x"]);
+    assert!(w.processes[0].direct);
+    let back: W = toml::from_str(&toml::to_string(&w).unwrap()).unwrap();
+    assert_eq!(back, w);
+}
+
+#[test]
+fn builder_checks_with_reference_messages() {
+    // BD-08, BD-09, BD-11
+    let plan = BuildpackPlan::from_toml_str("[[entries]]\nname = \"a\"\n").unwrap();
+    let ok = BuildToml::from_toml_str("[[unmet]]\nname = \"a\"\n").unwrap();
+    ok.validate_unmet(&plan).unwrap();
+    let empty = BuildToml::from_toml_str("[[unmet]]\n").unwrap();
+    assert_eq!(
+        empty.validate_unmet(&plan).unwrap_err(),
+        "unmet.name is required"
+    );
+    let other = BuildToml::from_toml_str("[[unmet]]\nname = \"b\"\n").unwrap();
+    assert_eq!(
+        other.validate_unmet(&plan).unwrap_err(),
+        "unmet.name 'b' must match a requested dependency"
+    );
+
+    let two = LaunchToml::from_toml_str(
+        "[[processes]]\ntype = \"a\"\ncommand = [\"x\"]\ndefault = true\n[[processes]]\ntype = \"b\"\ncommand = [\"y\"]\ndefault = true\n",
+        BP_0_12,
+    )
+    .unwrap();
+    assert_eq!(
+        two.check_single_default().unwrap_err(),
+        "multiple default process types aren't allowed"
+    );
+
+    let bom = BuildToml::from_toml_str("[[bom]]\nname = \"dep\"\nversion = \"1\"\n")
+        .unwrap()
+        .bom;
+    assert!(BomEntry::validate_all(&bom)
+        .unwrap_err()
+        .contains("bom entry 'dep' has a top level version"));
+    let bp = GroupElement {
+        api: Some("0.7".into()),
+        ..GroupElement::new("A", "1")
+    };
+    let annotated = BomEntry::with_buildpack(&bom, &bp);
+    assert_eq!(annotated[0].buildpack, GroupElement::new("A", "1"));
+}

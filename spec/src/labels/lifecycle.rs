@@ -24,6 +24,10 @@ impl LayerSha {
     pub fn new(sha: impl Into<String>) -> Self {
         Self { sha: sha.into() }
     }
+    /// The diffID, or `None` when empty (no such layer).
+    pub fn get(&self) -> Option<&str> {
+        (!self.sha.is_empty()).then_some(self.sha.as_str())
+    }
 }
 
 /// One buildpack layer in the label: the layer's `<layer>.toml` content plus its diffID.
@@ -115,9 +119,28 @@ pub struct RunImageForRebase {
     /// `reference`: MUST uniquely identify the run image (image ID or digest reference).
     #[serde(default)]
     pub reference: String,
-    /// `image` and `mirrors` (P≥0.12): resolved from `run.toml`.
-    #[serde(flatten)]
-    pub export: RunImageForExport,
+    /// `image` (P≥0.12): the run image name resolved from `run.toml`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// `mirrors` (P≥0.12): its mirrors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
+}
+
+impl RunImageForRebase {
+    /// `image` and `mirrors` as a [`RunImageForExport`].
+    pub fn to_export(&self) -> RunImageForExport {
+        RunImageForExport {
+            image: self.image.clone(),
+            mirrors: self.mirrors.clone(),
+        }
+    }
+    /// The deprecated `stack` copy of this run image.
+    pub fn to_stack(&self) -> StackMetadata {
+        StackMetadata {
+            run_image: self.to_export(),
+        }
+    }
 }
 
 /// Deprecated `stack` key: `{"runImage": {"image", "mirrors"}}`, the same data as `runImage`.
@@ -162,6 +185,10 @@ impl LifecycleMetadata {
     pub fn buildpack(&self, id: &str) -> Option<&BuildpackLayersMetadata> {
         self.buildpacks.iter().find(|b| b.key == id)
     }
+    /// Layer `name` of buildpack `id`.
+    pub fn layer(&self, id: &str, name: &str) -> Option<&BuildpackLayerMetadata> {
+        self.buildpack(id).and_then(|b| b.layers.get(name))
+    }
     /// Encodes the label value.
     pub fn to_json(&self) -> Result<String, FileError> {
         io::to_json(Path::new(super::LIFECYCLE_METADATA), self)
@@ -187,6 +214,10 @@ impl CacheMetadata {
     /// The cached layers of buildpack `id`, if any.
     pub fn buildpack(&self, id: &str) -> Option<&BuildpackLayersMetadata> {
         self.buildpacks.iter().find(|b| b.key == id)
+    }
+    /// Cached layer `name` of buildpack `id`.
+    pub fn layer(&self, id: &str, name: &str) -> Option<&BuildpackLayerMetadata> {
+        self.buildpack(id).and_then(|b| b.layers.get(name))
     }
     /// Encodes the label / metadata file value.
     pub fn to_json(&self) -> Result<String, FileError> {

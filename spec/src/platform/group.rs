@@ -14,7 +14,7 @@ use crate::io::{self, FileError, STRING_SOURCE};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     /// `[[group]]`: `id`, `version`, `api`, `homepage`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<GroupElement>,
     /// `[[group-extensions]]` (P≥0.10): `id`, `version`, `api`, `homepage`.
     #[serde(

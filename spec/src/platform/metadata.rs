@@ -41,15 +41,15 @@ struct Raw {
     buildpack_default_process_type: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     bom: Vec<BomEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     buildpacks: Vec<GroupElement>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     extensions: Vec<GroupElement>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     labels: Vec<Label>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     processes: Vec<RawProcess>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     slices: Vec<Slice>,
 }
 

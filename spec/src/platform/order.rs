@@ -14,7 +14,7 @@ use crate::io::{self, FileError, STRING_SOURCE};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     /// `[[order]]` with `[[order.group]]` `id`, `version`, `optional`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<OrderGroup>,
     /// `[[order-extensions]]` with `[[order-extensions.group]]` `id`, `version` (P≥0.10).
     #[serde(

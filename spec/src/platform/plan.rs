@@ -9,8 +9,8 @@ use crate::io::toml_file;
 /// `plan.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// `[[entries]]`, one per dependency name.
-    #[serde(default)]
+    /// `[[entries]]`, one per dependency name. An empty plan is written as an empty file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<PlanEntry>,
 }
 

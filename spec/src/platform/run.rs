@@ -31,7 +31,7 @@ impl RunImageForExport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunToml {
     /// `[[images]]`: only the first entry is used for run image selection.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<RunImageForExport>,
 }
 

@@ -34,4 +34,32 @@ pub struct SystemToml {
     pub system: System,
 }
 
+impl System {
+    /// Merges the system buildpacks into one order group (DT-04): `pre` buildpacks are prepended and
+    /// `post` buildpacks appended, each skipped when the group already has that ID (IDs only). Returns the
+    /// new group and how many were prepended and appended.
+    pub fn merge_into(&self, group: &[GroupElement]) -> (Vec<GroupElement>, usize, usize) {
+        let has = |id: &str| group.iter().any(|e| e.id == id);
+        let pre: Vec<GroupElement> = self
+            .pre
+            .buildpacks
+            .iter()
+            .filter(|b| !has(&b.id))
+            .cloned()
+            .collect();
+        let post: Vec<GroupElement> = self
+            .post
+            .buildpacks
+            .iter()
+            .filter(|b| !has(&b.id))
+            .cloned()
+            .collect();
+        let (n_pre, n_post) = (pre.len(), post.len());
+        let mut out = pre;
+        out.extend(group.iter().cloned());
+        out.extend(post);
+        (out, n_pre, n_post)
+    }
+}
+
 toml_file!(SystemToml, "a `system.toml`");

@@ -42,6 +42,50 @@ pub struct OsDistro {
     pub version: String,
 }
 
+impl OsDistro {
+    /// The distribution described by `/etc/os-release` text (`ID` and `VERSION_ID`, quotes removed);
+    /// `None` when both are missing or empty, as the reference (checklist ENV-05).
+    pub fn from_os_release(text: &str) -> Option<Self> {
+        let mut name = None;
+        let mut version = None;
+        for line in text.lines() {
+            let Some((k, v)) = line.trim().split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+            match k.trim() {
+                "ID" => name = Some(v),
+                "VERSION_ID" => version = Some(v),
+                _ => {}
+            }
+        }
+        let (name, version) = (name.unwrap_or_default(), version.unwrap_or_default());
+        (!name.is_empty() || !version.is_empty()).then_some(Self { name, version })
+    }
+}
+
+impl TargetMetadata {
+    /// Target data of an image from its config `os`, `architecture`, `variant` and labels
+    /// (`io.buildpacks.base.id`, `io.buildpacks.base.distro.name|version`); `label` looks a label up.
+    pub fn from_image_config(
+        os: &str,
+        arch: &str,
+        variant: &str,
+        label: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let get = |k: &str| label(k).unwrap_or_default();
+        let name = get(crate::labels::BASE_DISTRO_NAME);
+        let version = get(crate::labels::BASE_DISTRO_VERSION);
+        Self {
+            id: get(crate::labels::BASE_ID),
+            os: os.to_string(),
+            arch: arch.to_string(),
+            arch_variant: variant.to_string(),
+            distro: (!name.is_empty() || !version.is_empty()).then_some(OsDistro { name, version }),
+        }
+    }
+}
+
 fn field_matches(module: &str, base: &str) -> bool {
     module.is_empty() || base.is_empty() || module == base
 }

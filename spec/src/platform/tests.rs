@@ -192,3 +192,13 @@ fn metadata_toml_disk_round_trip() {
     );
     let _ = Require::new("x");
 }
+
+#[test]
+fn metadata_toml_never_inline_arrays() {
+    // BD-14: "prevent regression of inline table serialization".
+    let out = BuildMetadata::default()
+        .to_toml_string(PlatformApi::LATEST)
+        .unwrap();
+    assert!(!out.contains("processes ="), "{out}");
+    assert!(!out.contains(" = []"), "{out}");
+}

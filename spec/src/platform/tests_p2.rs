@@ -87,7 +87,7 @@ version = "22.04"
     assert!(bp.layers["node"].launch && bp.layers["node"].cache);
     assert_eq!(bp.layers["node"].data["version"].as_str(), Some("18"));
     assert_eq!(bp.store.as_ref().unwrap().metadata["k"].as_str(), Some("v"));
-    assert_eq!(a.metadata.run_image.export.mirrors, vec!["m/run"]);
+    assert_eq!(a.metadata.run_image.mirrors, vec!["m/run"]);
     let t = a.run_image_target();
     assert_eq!(t.arch_variant, "v7", "spec `variant` is read");
     assert_eq!(t.distro.as_ref().unwrap().version, "22.04");
@@ -261,4 +261,63 @@ fn target_matching() {
     };
     assert!(!no_distro.satisfies(&t("linux", "amd64", vec![ubuntu("")])));
     assert!(base.satisfies_any(&[]));
+}
+
+#[test]
+fn target_from_image_config_and_os_release() {
+    let labels = std::collections::HashMap::from([
+        (crate::labels::BASE_ID.to_string(), "my-target".to_string()),
+        (
+            crate::labels::BASE_DISTRO_NAME.to_string(),
+            "ubuntu".to_string(),
+        ),
+        (
+            crate::labels::BASE_DISTRO_VERSION.to_string(),
+            "24.04".to_string(),
+        ),
+    ]);
+    let t = TargetMetadata::from_image_config("linux", "arm64", "v8", |k| labels.get(k).cloned());
+    assert_eq!(t.id, "my-target");
+    assert_eq!(t.arch_variant, "v8");
+    assert_eq!(t.distro.unwrap().version, "24.04");
+    let bare = TargetMetadata::from_image_config("linux", "amd64", "", |_| None);
+    assert!(bare.distro.is_none());
+
+    let d = OsDistro::from_os_release(
+        "NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\n",
+    )
+    .unwrap();
+    assert_eq!((d.name.as_str(), d.version.as_str()), ("ubuntu", "22.04"));
+    assert_eq!(
+        OsDistro::from_os_release("ID=busybox\n").unwrap().version,
+        ""
+    );
+    assert!(OsDistro::from_os_release("NAME=x\n").is_none());
+}
+
+#[test]
+fn system_merge_skips_ids_already_in_group() {
+    // DT-04
+    use crate::buildpack::GroupElement;
+    let s = SystemToml::from_toml_str(
+        "[[system.pre.buildpacks]]\nid = \"P\"\nversion = \"1\"\n[[system.pre.buildpacks]]\nid = \"A\"\nversion = \"9\"\n[[system.post.buildpacks]]\nid = \"Z\"\nversion = \"1\"\n",
+    )
+    .unwrap();
+    let (g, pre, post) = s.system.merge_into(&[GroupElement::new("A", "1")]);
+    let ids: Vec<_> = g.iter().map(|e| e.to_string()).collect();
+    assert_eq!(ids, vec!["P@1", "A@1", "Z@1"]);
+    assert_eq!((pre, post), (1, 1));
+}
+
+#[test]
+fn empty_plan_and_group_are_empty_files() {
+    // DT-07: empty plan ⇒ zero-byte plan.toml.
+    assert_eq!(Plan::default().to_toml_string().unwrap(), "");
+    assert_eq!(Group::default().to_toml_string().unwrap(), "");
+    assert_eq!(
+        crate::buildpack::BuildpackPlan::default()
+            .to_toml_string()
+            .unwrap(),
+        ""
+    );
 }

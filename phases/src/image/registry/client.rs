@@ -11,10 +11,12 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Runtime;
 
 use super::error::RegistryError;
+use super::identity::IdentityExchange;
 use super::keychain::{Credential, Keychain};
 use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
 use super::reference::{normalise_registry, ImageRef};
@@ -183,6 +185,14 @@ pub struct RegistryClient {
     keychain: Arc<Keychain>,
     runtime: Arc<Runtime>,
     options: Arc<RegistryOptions>,
+    tls: Arc<TlsRoots>,
+    identity: Arc<Mutex<Option<Arc<IdentityExchange>>>>,
+}
+
+/// What the TLS stack trusts: system roots (when present) or the bundled ones, plus extra CAs.
+struct TlsRoots {
+    system_roots: bool,
+    extra: Vec<Certificate>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -201,12 +211,17 @@ impl RegistryClient {
         options: RegistryOptions,
     ) -> Result<RegistryClient, RegistryError> {
         let extra = load_ca_certs(&options.ca_certs)?;
-        let inner = build_oci_client(&options, extra)?;
+        let (inner, system_roots) = build_oci_client(&options, extra.clone())?;
         Ok(RegistryClient {
             inner,
             keychain,
             runtime: shared_runtime()?,
             options: Arc::new(options),
+            tls: Arc::new(TlsRoots {
+                system_roots,
+                extra,
+            }),
+            identity: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -220,28 +235,103 @@ impl RegistryClient {
         &self.keychain
     }
 
-    fn auth_for(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
-        match self.keychain.resolve(image.registry())? {
-            Credential::Anonymous => Ok(RegistryAuth::Anonymous),
-            Credential::Basic { username, password } => Ok(RegistryAuth::Basic(username, password)),
-            Credential::Bearer(t) => Ok(RegistryAuth::Bearer(t)),
-            Credential::IdentityToken(_) => Err(RegistryError::Unauthorized {
-                action: "authenticate to".into(),
-                image: image.to_string(),
-                registry: image.registry().to_string(),
-                detail: "identity tokens (X-Identity / identitytoken) are not supported yet; use a username \
-                         and password or a registry token"
-                    .into(),
-            }),
+    fn scheme(&self, image: &ImageRef) -> &'static str {
+        let insecure = self
+            .options
+            .insecure_registries
+            .iter()
+            .any(|r| normalise_registry(r) == image.registry());
+        if insecure {
+            "http"
+        } else {
+            "https"
         }
     }
 
-    async fn ensure_auth(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
-        let auth = self.auth_for(image)?;
+    /// The identity-token exchanger, with an HTTP client trusting the same roots as oci-client's.
+    fn identity(&self) -> Result<Arc<IdentityExchange>, RegistryError> {
+        let mut guard = self
+            .identity
+            .lock()
+            .map_err(|_| RegistryError::Setup("identity token lock poisoned".into()))?;
+        if let Some(x) = guard.as_ref() {
+            return Ok(x.clone());
+        }
+        let to_reqwest = |c: &Certificate| match c.encoding {
+            CertificateEncoding::Der => reqwest::Certificate::from_der(&c.data),
+            CertificateEncoding::Pem => reqwest::Certificate::from_pem(&c.data),
+        };
+        let setup =
+            |e: reqwest::Error| RegistryError::Setup(format!("identity token HTTP client: {e}"));
+        let extra = self
+            .tls
+            .extra
+            .iter()
+            .map(to_reqwest)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(30));
+        let builder = if self.tls.system_roots {
+            builder.tls_certs_merge(extra)
+        } else {
+            let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| reqwest::Certificate::from_der(c.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(setup)?;
+            builder.tls_certs_only(bundled.into_iter().chain(extra))
+        };
+        let x = Arc::new(IdentityExchange::new(builder.build().map_err(setup)?));
+        *guard = Some(x.clone());
+        Ok(x)
+    }
+
+    /// Registers `image`'s registry credentials with oci-client for `op` and returns the auth to pass to
+    /// oci-client calls. Identity tokens are exchanged here (push tokens also cover `mount_sources`).
+    async fn ensure_auth_for(
+        &self,
+        image: &ImageRef,
+        op: RegistryOperation,
+        mount_sources: &[ImageRef],
+    ) -> Result<RegistryAuth, RegistryError> {
+        let auth = match self.keychain.resolve(image.registry())? {
+            Credential::Anonymous => RegistryAuth::Anonymous,
+            Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
+            Credential::Bearer(t) => RegistryAuth::Bearer(t),
+            Credential::IdentityToken(refresh) => {
+                self.inner
+                    .store_auth_if_needed(image.registry(), &RegistryAuth::Anonymous)
+                    .await;
+                let exchange = self.identity()?;
+                let scheme = self.scheme(image);
+                exchange
+                    .ensure(&self.inner, scheme, image, op, &refresh, mount_sources)
+                    .await?;
+                return Ok(RegistryAuth::Anonymous);
+            }
+        };
         self.inner
             .store_auth_if_needed(image.registry(), &auth)
             .await;
         Ok(auth)
+    }
+
+    async fn ensure_auth(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
+        self.ensure_auth_for(image, RegistryOperation::Pull, &[])
+            .await
+    }
+
+    async fn ensure_push_auth(
+        &self,
+        image: &ImageRef,
+        mount_sources: &[ImageRef],
+    ) -> Result<RegistryAuth, RegistryError> {
+        self.ensure_auth_for(image, RegistryOperation::Pull, &[])
+            .await?;
+        self.ensure_auth_for(image, RegistryOperation::Push, mount_sources)
+            .await
     }
 
     fn map_err(
@@ -437,7 +527,8 @@ impl RegistryClient {
         from: &ImageRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.ensure_auth(image).await?;
+        self.ensure_push_auth(image, std::slice::from_ref(from))
+            .await?;
         let (oci, from_oci) = (image.to_oci(), from.to_oci());
         let (inner, oci_ref, from_ref) = (&self.inner, &oci, &from_oci);
         let res = with_retry(&self.options.retry, "mount blob", || async move {
@@ -448,8 +539,9 @@ impl RegistryClient {
             Ok(()) => Ok(true),
             // 202 Accepted: the registry started an upload instead of mounting.
             Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+            // Registries may refuse cross-repository mounts (scope, policy): upload instead.
             Err(e) => match classify(&e) {
-                Class::NotFound => Ok(false),
+                Class::NotFound | Class::Unauthorized | Class::Denied => Ok(false),
                 _ => Err(self.map_err("mount blob into", &format!("blob {digest}"), image, e)),
             },
         }
@@ -465,7 +557,7 @@ impl RegistryClient {
         image: &ImageRef,
         upload: &BlobUpload,
     ) -> Result<(), RegistryError> {
-        self.ensure_auth(image).await?;
+        self.ensure_push_auth(image, &upload.mount_from).await?;
         let oci = image.to_oci();
         let (inner, oci_ref, up) = (&self.inner, &oci, upload);
         with_retry(&self.options.retry, "upload blob", || async move {
@@ -543,7 +635,7 @@ impl RegistryClient {
                 reason: format!("media type '{media_type}' is not a valid header value"),
             })?;
         self.runtime.block_on(async {
-            self.ensure_auth(image).await?;
+            self.ensure_push_auth(image, &[]).await?;
             let oci = image.to_oci();
             let body = bytes::Bytes::copy_from_slice(bytes);
             let (inner, oci_ref, body_ref, ct) = (&self.inner, &oci, &body, &content_type);
@@ -603,7 +695,11 @@ impl RegistryClient {
             return Ok(false);
         }
         self.runtime.block_on(async {
-            self.ensure_auth(image).await?;
+            match self.ensure_push_auth(image, &[]).await {
+                Ok(_) => {}
+                Err(e) if e.is_auth() => return Ok(false),
+                Err(e) => return Err(e),
+            }
             let oci = image.to_oci();
             let probe = sha256_digest(b"");
             let (inner, oci_ref, probe_ref) = (&self.inner, &oci, &probe);
@@ -771,36 +867,76 @@ fn oci_config(options: &RegistryOptions) -> ClientConfig {
     }
 }
 
-/// Builds the oci-client client without ever reaching its panicking default: system roots (+ extra CAs)
-/// when the system has roots, else the bundled Mozilla roots (+ extra CAs).
+/// Builds the oci-client client without ever reaching its panicking default.
+///
+/// oci-client 0.18 constructs a default `reqwest::Client` inside `Client::try_from` (struct update
+/// syntax), and reqwest's default panics when rustls-native-certs finds no CA certificates. So we first
+/// probe for system roots with a builder that fails cleanly; without roots, we point rustls-native-certs
+/// at a temporary PEM file holding the bundled Mozilla roots (`SSL_CERT_FILE`, restored right after) while
+/// the client is built.
 fn build_oci_client(
     options: &RegistryOptions,
     extra: Vec<Certificate>,
-) -> Result<oci_client::Client, RegistryError> {
-    let system_roots_ok = oci_client::Client::try_from(oci_config(options)).is_ok();
-    if system_roots_ok {
-        let config = ClientConfig {
-            extra_root_certificates: extra,
-            ..oci_config(options)
-        };
-        return oci_client::Client::try_from(config).map_err(|e| {
-            RegistryError::Setup(format!("invalid CA certificates: {}", error_chain(&e)))
-        });
-    }
-    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
-    let mut roots: Vec<Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|c| Certificate {
-            encoding: CertificateEncoding::Der,
-            data: c.as_ref().to_vec(),
-        })
-        .collect();
-    roots.extend(extra);
-    let config = ClientConfig {
-        tls_certs_only: roots,
+) -> Result<(oci_client::Client, bool), RegistryError> {
+    static ENV_LOCK: Mutex<()> = Mutex::new(());
+    let config = || ClientConfig {
+        extra_root_certificates: extra.clone(),
         ..oci_config(options)
     };
-    oci_client::Client::try_from(config).map_err(|e| RegistryError::Setup(error_chain(&e)))
+    let build = |config: ClientConfig| {
+        oci_client::Client::try_from(config).map_err(|e| {
+            RegistryError::Setup(format!("invalid TLS configuration: {}", error_chain(&e)))
+        })
+    };
+    // Fails early (before the panicking default) exactly when the system has no usable roots.
+    if oci_client::Client::try_from(oci_config(options)).is_ok() {
+        return Ok((build(config())?, true));
+    }
+    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
+    let bundle = bundled_roots_pem()?;
+    let _guard = ENV_LOCK
+        .lock()
+        .map_err(|_| RegistryError::Setup("CA setup lock poisoned".into()))?;
+    let previous = std::env::var_os("SSL_CERT_FILE");
+    std::env::set_var("SSL_CERT_FILE", bundle.path());
+    let probe = oci_client::Client::try_from(oci_config(options)).is_ok();
+    let result = if probe {
+        build(config())
+    } else {
+        Err(RegistryError::Setup(
+            "no CA certificates could be loaded (system or bundled)".into(),
+        ))
+    };
+    match previous {
+        Some(v) => std::env::set_var("SSL_CERT_FILE", v),
+        None => std::env::remove_var("SSL_CERT_FILE"),
+    }
+    Ok((result?, false))
+}
+
+/// The bundled Mozilla roots as a temporary PEM file.
+fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
+    use base64::Engine as _;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    let setup =
+        |e: std::io::Error| RegistryError::Setup(format!("cannot write the bundled CA roots: {e}"));
+    let mut file = tempfile::Builder::new()
+        .prefix("cnb-ca-roots-")
+        .suffix(".pem")
+        .tempfile()
+        .map_err(setup)?;
+    file.write_all(pem.as_bytes()).map_err(setup)?;
+    file.flush().map_err(setup)?;
+    Ok(file)
 }
 
 #[cfg(test)]

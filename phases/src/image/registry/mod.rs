@@ -31,6 +31,7 @@
 
 mod client;
 mod error;
+mod identity;
 mod keychain;
 mod media_types;
 mod reference;
