@@ -46,7 +46,7 @@ impl RegistryImage {
         let manifest: ImageManifest = serde_json::from_slice(&resolved.manifest.bytes)
             .map_err(|e| invalid(format!("manifest: {e}")))?;
         let cfg_bytes = client
-            .pull_blob_bytes(&image, &manifest.config().digest().to_string())
+            .pull_blob_bytes(&image, manifest.config().digest().as_ref())
             .map_err(|e| reg_err(reference, e))?;
         let config: ImageConfiguration =
             serde_json::from_slice(&cfg_bytes).map_err(|e| invalid(format!("config: {e}")))?;
