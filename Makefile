@@ -98,3 +98,8 @@ bench-launcher: launcher-release
 
 # `make bench` runs bench_launcher through the generic loop; it needs the release launcher first.
 bench: launcher-release
+
+# --- export helper (issue 5): export benchmark ---------------------------------------------------
+.PHONY: bench-export
+bench-export:
+	$(CARGO) run --locked --release --example bench_export -p cnb-lifecycle
