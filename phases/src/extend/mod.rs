@@ -167,21 +167,25 @@ impl Extender {
         let layers = base.layer_paths();
         let outcome = sandbox::in_user_namespace(&self.mapping, || {
             if unpack {
+                let t = std::time::Instant::now();
                 std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
                 for l in &layers {
                     fsutil::apply_layer(&root, l)
                         .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
                 }
+                tracing::debug!("unpacked the base image in {:?}", t.elapsed());
             }
             apply::apply(&req)
         })?;
+        tracing::debug!("extension worker done");
         let output = match self.kind {
             Kind::Build => None,
             Kind::Run => {
                 if is_root_user(&root, &outcome.state.user) {
                     return Err(ExtendError::FinalUserRoot);
                 }
-                if outcome.state.user != base.state().user {
+                let uid_of = |u: &str| sandbox::resolve_user(&root, u).ok().map(|r| r.0);
+                if uid_of(&outcome.state.user) != uid_of(&base.state().user) {
                     tracing::warn!(
                         "the extended run image's user ({}) differs from the original ({})",
                         outcome.state.user,
@@ -196,12 +200,14 @@ impl Extender {
                 )?)
             }
         };
+        tracing::debug!("output written");
         if unpack {
             // The unpacked root may hold files only namespace root can delete.
             let _ = sandbox::in_user_namespace(&self.mapping, || {
                 std::fs::remove_dir_all(&root).map_err(|e| e.to_string())
             });
         }
+        tracing::debug!("cleaned up");
         Ok(Extended { outcome, output })
     }
 }
