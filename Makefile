@@ -114,3 +114,8 @@ extend-base-images:
 	sh samples/base-images/bookworm/build.sh target/extend-cache/bookworm/layout target/extend-cache/bookworm/rootfs
 	chmod -R a+rX target/extend-cache/busybox/layout target/extend-cache/bookworm/layout
 	touch target/extend-cache/busybox/layout.done target/extend-cache/bookworm/layout.done
+
+# --- export helper (issue 5): export benchmark ---------------------------------------------------
+.PHONY: bench-export
+bench-export:
+	$(CARGO) run --locked --release --example bench_export -p cnb-lifecycle

@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 use super::store::{
     layout_path, Destination, LayoutDestination, LayoutImage, SourceImage, StoreError,
 };
+use std::sync::Arc;
+
+use super::registry_store::{RegistryDestination, RegistryImage};
 use crate::cli::Inputs;
+use crate::image::registry::{
+    Keychain, KeychainError, RegistryClient, RegistryError, RegistryOptions,
+};
 
 /// Message for `-daemon` (issue 5 §5).
 pub const DAEMON_UNSUPPORTED: &str =
@@ -23,8 +29,8 @@ pub enum ImageAccess {
     },
     /// Images are in registries.
     Registry {
-        /// `-insecure-registry` values.
-        insecure: Vec<String>,
+        /// The registry client (keychain built before privileges are dropped).
+        client: RegistryClient,
     },
 }
 
@@ -37,6 +43,12 @@ pub enum AccessError {
     /// `-layout` without a layout dir.
     #[error("-layout requires -layout-dir (CNB_LAYOUT_DIR)")]
     NoLayoutDir,
+    /// The registry client could not be set up.
+    #[error("setting up registry access")]
+    Registry(#[source] RegistryError),
+    /// The keychain could not be read.
+    #[error("reading registry credentials")]
+    Keychain(#[source] KeychainError),
 }
 
 impl ImageAccess {
@@ -49,9 +61,14 @@ impl ImageAccess {
             let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
             return Ok(Self::Layout { dir });
         }
-        Ok(Self::Registry {
-            insecure: inputs.insecure_registries.clone(),
-        })
+        let keychain = Keychain::from_env().map_err(AccessError::Keychain)?;
+        let mut opts = RegistryOptions::from_env();
+        for r in &inputs.insecure_registries {
+            opts = opts.insecure(r);
+        }
+        let client =
+            RegistryClient::new(Arc::new(keychain), opts).map_err(AccessError::Registry)?;
+        Ok(Self::Registry { client })
     }
 
     /// Whether images live in layouts.
@@ -72,7 +89,8 @@ impl ImageAccess {
         match self {
             Self::Layout { dir } => Ok(LayoutImage::open(&layout_path(dir, reference))?
                 .map(|i| Box::new(i) as Box<dyn SourceImage>)),
-            Self::Registry { .. } => Err(registry_pending()),
+            Self::Registry { client } => Ok(RegistryImage::open(client, reference)?
+                .map(|i| Box::new(i) as Box<dyn SourceImage>)),
         }
     }
 
@@ -100,7 +118,7 @@ impl ImageAccess {
                 let tag = tag_of(reference);
                 Ok(Box::new(LayoutDestination::create(&path, &tag)?))
             }
-            Self::Registry { .. } => Err(registry_pending()),
+            Self::Registry { client } => Ok(Box::new(RegistryDestination::new(client, reference)?)),
         }
     }
 }
@@ -115,13 +133,6 @@ pub fn tag_of(reference: &str) -> String {
         Some((_, t)) if !reference.ends_with(last) || !t.is_empty() => t.to_string(),
         _ => "latest".to_string(),
     }
-}
-
-fn registry_pending() -> StoreError {
-    // TODO(integration): registry-backed SourceImage/Destination over image::registry.
-    StoreError::Unsupported(
-        "registry images are not yet wired in this lifecycle build; use -layout".to_string(),
-    )
 }
 
 #[cfg(test)]

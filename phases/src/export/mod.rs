@@ -9,6 +9,7 @@ pub mod layer_tar;
 pub mod metadata;
 pub mod phase;
 pub mod plan;
+pub mod registry_store;
 pub mod slices;
 pub mod store;
 

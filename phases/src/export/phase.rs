@@ -309,10 +309,8 @@ fn run_for_export(inputs: &Inputs, analyzed: &Analyzed, md: &BuildMetadata) -> R
                 .collect(),
             _ => Vec::new(),
         };
-    run_image_for_export(
-        &entries,
-        analyzed.run_image_image(),
-        !md.extensions.is_empty(),
-    )
-    .unwrap_or_default()
+    // With no run.toml, record the run image the analyzer used so the rebaser can find it (the
+    // reference records nothing here).
+    let has_ext = !md.extensions.is_empty() || entries.is_empty();
+    run_image_for_export(&entries, analyzed.run_image_image(), has_ext).unwrap_or_default()
 }

@@ -101,6 +101,10 @@ pub trait SourceImage: Send + Sync {
     fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, StoreError>;
     /// A local file holding the blob, if any (lets a layout destination hard-link instead of copy).
     fn blob_path(&self, digest: &str) -> Option<PathBuf>;
+    /// The registry reference, for registry images (lets a registry destination mount blobs).
+    fn registry_ref(&self) -> Option<String> {
+        None
+    }
     /// A config label.
     fn label(&self, key: &str) -> Option<String> {
         self.config()

@@ -1,14 +1,278 @@
 //! The restorer: restore layer metadata and cached layers before the build (platform spec "restorer";
-//! checklist §5).
+//! checklist §5). [`Restorer::restore`] works on resolved inputs and a [`Cache`]; [`run`] is the phase.
+//! A missing, empty or corrupt cache only warns: the build goes on without it.
 
 pub mod extract;
 pub mod plan;
 
-use crate::cli::Inputs;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cnb_spec::exit;
+use cnb_spec::platform::{Analyzed, Group};
+use cnb_spec::PlatformApi;
+use tracing::{debug, info, warn};
+
+use crate::cache::{sha_of, Cache, CacheMetadata, VolumeCache};
+use crate::cli::{Inputs, Phase};
+use crate::export::access::ImageAccess;
+use crate::export::metadata::LifecycleMetadata;
+use crate::export::phase::group_buildpacks;
+use crate::export::plan::GroupBuildpack;
 use crate::Failure;
+use extract::extract_anchored;
+use plan::{plan_restore, MetadataSource};
+
+/// Restorer errors, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Writing restored metadata failed.
+    #[error("writing '{}'", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What was restored (for logs and tests).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RestoreSummary {
+    /// `<bp>:<layer>` whose metadata was restored.
+    pub metadata: Vec<String>,
+    /// `<bp>:<layer>` whose data came back from the cache.
+    pub data: Vec<String>,
+    /// `<bp>:<layer>` skipped because the cache could not provide them.
+    pub skipped: Vec<String>,
+}
+
+/// The restorer on resolved inputs.
+pub struct Restorer<'a> {
+    /// `<layers>`.
+    pub layers_dir: PathBuf,
+    /// The group.
+    pub group: &'a [GroupBuildpack],
+    /// Platform API.
+    pub platform_api: PlatformApi,
+    /// `-skip-layers`.
+    pub skip_layers: bool,
+}
+
+fn write_err(path: &Path, source: io::Error) -> RestoreError {
+    RestoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn remove_layer(bp_dir: &Path, name: &str) {
+    let _ = fs::remove_dir_all(bp_dir.join(name));
+    let _ = fs::remove_file(bp_dir.join(format!("{name}.toml")));
+    let _ = fs::remove_file(bp_dir.join(format!("{name}.sha")));
+}
+
+impl Restorer<'_> {
+    /// Restores `store.toml`s, layer metadata and cached layer data (RS-09…RS-12).
+    pub fn restore(
+        &self,
+        app: &LifecycleMetadata,
+        cache: Option<&dyn Cache>,
+    ) -> Result<RestoreSummary, RestoreError> {
+        let mut summary = RestoreSummary::default();
+        // RS-09: store.toml, also with -skip-layers.
+        for bp in self.group {
+            if let Some(store) = app.buildpack(&bp.id).and_then(|b| b.store.as_ref()) {
+                let path = self.layers_dir.join(bp.escaped_id()).join("store.toml");
+                store
+                    .write(&path)
+                    .map_err(|e| write_err(&path, io::Error::other(e.to_string())))?;
+            }
+        }
+        if self.skip_layers {
+            info!("Skipping buildpack layer analysis");
+            return Ok(summary);
+        }
+        let cache_meta: CacheMetadata = match cache {
+            Some(c) => c.retrieve_metadata().unwrap_or_else(|e| {
+                warn!("Ignoring cache '{}': {}", c.name(), crate::error::chain(&e));
+                CacheMetadata::default()
+            }),
+            None => CacheMetadata::default(),
+        };
+        let restores = plan_restore(
+            self.group,
+            app,
+            &cache_meta,
+            self.platform_api.at_least(0, 14),
+        );
+        for r in &restores {
+            let Some(bp) = self.group.get(r.buildpack) else {
+                continue;
+            };
+            let bp_dir = self.layers_dir.join(bp.escaped_id());
+            let id = format!("{}:{}", bp.id, r.name);
+            let from = match r.source {
+                MetadataSource::AppImage => "app image",
+                MetadataSource::Cache => "cache",
+            };
+            info!("Restoring metadata for \"{id}\" from {from}");
+            fs::create_dir_all(&bp_dir).map_err(|e| write_err(&bp_dir, e))?;
+            let toml_path = bp_dir.join(format!("{}.toml", r.name));
+            let mut doc = toml::Table::new();
+            doc.insert(
+                "metadata".into(),
+                toml::Value::Table(r.metadata.data.clone()),
+            );
+            let text =
+                toml::to_string(&doc).map_err(|e| write_err(&toml_path, io::Error::other(e)))?;
+            write_atomic(&toml_path, text.as_bytes())?;
+            summary.metadata.push(id.clone());
+
+            if r.wrong_sha() {
+                info!("Removing \"{id}\", wrong sha");
+                remove_layer(&bp_dir, &r.name);
+                continue;
+            }
+            if !r.restore_data() {
+                continue;
+            }
+            let Some(cache) = cache else { continue };
+            let restored = cache
+                .verify_layer(&r.expected_sha)
+                .and_then(|()| cache.retrieve_layer(&r.expected_sha));
+            let result = restored
+                .map_err(|e| crate::error::chain(&e))
+                .and_then(|reader| {
+                    let anchor = [bp.escaped_id(), r.name.clone()];
+                    let anchor: Vec<&str> = anchor.iter().map(String::as_str).collect();
+                    extract_anchored(reader, &anchor, &bp_dir.join(&r.name))
+                        .map_err(|e| crate::error::chain(&e))
+                });
+            match result {
+                Ok(_) => {
+                    info!("Restoring data for \"{id}\" from cache");
+                    summary.data.push(id);
+                }
+                Err(e) => {
+                    warn!("Skipping restore for layer {id}: {e}");
+                    // Without its data the layer must be rebuilt: drop the metadata too.
+                    remove_layer(&bp_dir, &r.name);
+                    summary.skipped.push(id);
+                }
+            }
+        }
+        if self.platform_api.sboms_in_layers_dir() {
+            self.restore_sboms(&cache_meta, cache);
+        }
+        Ok(summary)
+    }
+
+    /// RS-12: the cache SBOM layer, then layer SBOMs copied next to their layers; `<layers>/sbom` removed.
+    fn restore_sboms(&self, meta: &CacheMetadata, cache: Option<&dyn Cache>) {
+        let sbom_root = self.layers_dir.join("sbom");
+        if let (Some(sha), Some(cache)) = (sha_of(&meta.sbom), cache) {
+            let r = cache
+                .retrieve_layer(sha)
+                .map_err(|e| crate::error::chain(&e))
+                .and_then(|rd| {
+                    extract_anchored(rd, &["sbom", "cache"], &sbom_root.join("cache"))
+                        .map_err(|e| crate::error::chain(&e))
+                });
+            if let Err(e) = r {
+                warn!("Skipping restore for SBOM layer: {e}");
+            }
+        }
+        for bp in self.group {
+            let bp_dir = self.layers_dir.join(bp.escaped_id());
+            for kind in ["cache", "launch"] {
+                let dir = sbom_root.join(kind).join(bp.escaped_id());
+                let Ok(layers) = fs::read_dir(&dir) else {
+                    continue;
+                };
+                for layer in layers.flatten() {
+                    let name = layer.file_name().to_string_lossy().into_owned();
+                    if !layer.path().is_dir()
+                        || !bp_dir.join(&name).exists()
+                            && !bp_dir.join(format!("{name}.toml")).exists()
+                    {
+                        continue;
+                    }
+                    for ext in ["cdx.json", "spdx.json", "syft.json"] {
+                        let src = layer.path().join(format!("sbom.{ext}"));
+                        if src.is_file() {
+                            let dst = bp_dir.join(format!("{name}.sbom.{ext}"));
+                            if let Err(e) = fs::copy(&src, &dst) {
+                                warn!("Failed to restore SBOM {}: {e}", dst.display());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&sbom_root);
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
+    crate::export::store::write_atomic(path, bytes)
+        .map_err(|e| write_err(path, io::Error::other(e.to_string())))
+}
+
+fn restore_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
+    Failure::new(exit::RESTORE_ERROR, "restore", e)
+}
+
+/// Opens the cache the inputs name; problems only warn (a build never fails for its cache).
+fn open_cache(inputs: &Inputs) -> Option<Box<dyn Cache>> {
+    if inputs.cache_image.is_some() {
+        // TODO(integration): cache image over the registry facade.
+        warn!("Ignoring cache image: cache images are not yet supported by this lifecycle build; use -cache-dir");
+        return None;
+    }
+    let dir = inputs.cache_dir.as_ref()?;
+    match VolumeCache::open(dir) {
+        Ok(c) => Some(Box::new(c)),
+        Err(e) => {
+            warn!("Ignoring cache: {}", crate::error::chain(&e));
+            None
+        }
+    }
+}
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let _ = inputs;
-    Err(Failure::not_implemented("restore"))
+    let _access = ImageAccess::from_inputs(inputs)
+        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;
+    let group = Group::read(&inputs.group_path).map_err(|e| restore_failure(&e))?;
+    let analyzed = match Analyzed::read_optional(&inputs.analyzed_path) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            warn!(
+                "Not using analyzed data, usable file not found: {}",
+                inputs.analyzed_path.display()
+            );
+            Analyzed::default()
+        }
+        Err(e) => return Err(restore_failure(&e)),
+    };
+    // TODO(issue 5): -build-image and run-image extension pulls (RS-05…RS-07) are not wired yet.
+    let bps = group_buildpacks(&group);
+    let cache = open_cache(inputs);
+    let restorer = Restorer {
+        layers_dir: inputs.layers_dir.clone(),
+        group: &bps,
+        platform_api: inputs.platform_api,
+        skip_layers: inputs.skip_layers,
+    };
+    let summary = restorer
+        .restore(&analyzed.metadata, cache.as_deref())
+        .map_err(|e| restore_failure(&e))?;
+    debug!("Restored: {summary:?}");
+    analyzed
+        .write(&inputs.analyzed_path)
+        .map_err(|e| restore_failure(&e))
 }

@@ -119,21 +119,16 @@ pub struct RunImageForRebase {
     /// `reference`: MUST uniquely identify the run image (image ID or digest reference).
     #[serde(default)]
     pub reference: String,
-    /// `image` (P≥0.12): the run image name resolved from `run.toml`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub image: String,
-    /// `mirrors` (P≥0.12): its mirrors.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mirrors: Vec<String>,
+    /// `image` and `mirrors` (P≥0.12): the run image name resolved from `run.toml` and its mirrors,
+    /// flattened into the `runImage` object.
+    #[serde(flatten)]
+    pub export: RunImageForExport,
 }
 
 impl RunImageForRebase {
     /// `image` and `mirrors` as a [`RunImageForExport`].
     pub fn to_export(&self) -> RunImageForExport {
-        RunImageForExport {
-            image: self.image.clone(),
-            mirrors: self.mirrors.clone(),
-        }
+        self.export.clone()
     }
     /// The deprecated `stack` copy of this run image.
     pub fn to_stack(&self) -> StackMetadata {
