@@ -58,8 +58,8 @@ bench:
 	  $(CARGO) run --locked --release -p cnb-lifecycle --example $$b || exit 1; \
 	done
 
-demo:
-	@echo "make demo: not ready yet — the end-to-end demo lands with issue 8."; exit 1
+demo: build
+	bash samples/demo.sh
 
 install: build
 	mkdir -p $(DESTDIR)/cnb/lifecycle
@@ -98,6 +98,22 @@ bench-launcher: launcher-release
 
 # `make bench` runs bench_launcher through the generic loop; it needs the release launcher first.
 bench: launcher-release
+
+# --- extend helper -------------------------------------------------------------------------------
+# bench-extend: our extender vs `buildah bud --isolation chroot --layers` (3 RUN steps on bookworm;
+# needs root or a subuid range, umoci, debootstrap on first run, buildah and the Debian mirror).
+# `make bench` runs it through the generic bench_*.rs loop.
+# extend-base-images: build (and cache) the sample base images the extender tests use.
+.PHONY: bench-extend extend-base-images
+bench-extend:
+	$(CARGO) run --locked --release --example bench_extend
+
+extend-base-images:
+	mkdir -p target/extend-cache/busybox target/extend-cache/bookworm
+	sh samples/base-images/busybox/build.sh target/extend-cache/busybox/layout
+	sh samples/base-images/bookworm/build.sh target/extend-cache/bookworm/layout target/extend-cache/bookworm/rootfs
+	chmod -R a+rX target/extend-cache/busybox/layout target/extend-cache/bookworm/layout
+	touch target/extend-cache/busybox/layout.done target/extend-cache/bookworm/layout.done
 
 # --- export helper (issue 5): export benchmark ---------------------------------------------------
 .PHONY: bench-export

@@ -56,6 +56,8 @@ fn bd_14_samples_build_into_layers_with_metadata() {
     // BD-04..BD-07, BD-12..BD-14, BD-16, LY-01, LY-04, SB-03, SB-04, ENV-08
     let root = samples_root();
     root.phase("detector").run().assert_code(0);
+    // BD-03: a stale <layers>/sbom is removed before any buildpack runs.
+    root.write("layers/sbom/launch/stale/sbom.cdx.json", "{}");
     let out = root.phase("builder").run();
     out.assert_code(0);
     out.assert_contains("---> samples/runtime build");
@@ -92,6 +94,7 @@ fn bd_14_samples_build_into_layers_with_metadata() {
     assert!(root.exists("layers/sbom/launch/samples_runtime/runtime/sbom.cdx.json"));
     assert!(root.exists("layers/sbom/cache/samples_runtime/runtime/sbom.cdx.json"));
     assert_eq!(root.read("layers/sbom/launch/sbom.legacy.json"), "null");
+    assert!(!root.exists("layers/sbom/launch/stale"));
     // The text uses [[processes]] tables (BD-14).
     assert!(root
         .read("layers/config/metadata.toml")
@@ -359,4 +362,36 @@ fn bd_01_refuses_to_run_as_root() {
     let out = root.phase("builder").as_current_user().run();
     out.assert_code(1);
     out.assert_contains("failed to build: refusing to run as root");
+}
+
+#[test]
+fn every_platform_api_detects_and_builds_the_samples() {
+    // DT-07, BD-14 across Platform API 0.7..0.15: the same samples build, and metadata.toml uses the
+    // API's command form (string before 0.10, array from 0.10).
+    for minor in 7..=15 {
+        let api = format!("0.{minor}");
+        let root = samples_root();
+        root.phase("detector")
+            .platform_api(&api)
+            .run()
+            .assert_code(0);
+        root.phase("builder")
+            .platform_api(&api)
+            .run()
+            .assert_code(0);
+        let md: toml::Table = toml::from_str(&root.read("layers/config/metadata.toml")).unwrap();
+        let web = &md["processes"].as_array().unwrap()[0];
+        if minor >= 10 {
+            assert!(web["command"].is_array(), "P{api}: {md}");
+        } else {
+            assert_eq!(web["command"].as_str(), Some("greet"), "P{api}: {md}");
+            assert_eq!(web["args"][0].as_str(), Some("web"), "P{api}: {md}");
+        }
+        // SBOM files are copied from Platform API 0.8.
+        assert_eq!(
+            root.exists("layers/sbom/launch/samples_runtime/runtime/sbom.cdx.json"),
+            minor >= 8,
+            "P{api}"
+        );
+    }
 }

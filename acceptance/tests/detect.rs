@@ -582,3 +582,44 @@ fn ds_08_extension_without_binaries_uses_prepopulated_outputs() {
     );
     assert_eq!(analyzed["run-image"]["extend"].as_bool(), Some(true));
 }
+
+#[test]
+fn ds_12_target_mismatch_is_an_error_and_target_env_is_api_gated() {
+    // DS-12 [P≥0.12], ENV-04 [BP≥0.10]
+    let root = ContainerRoot::new();
+    root.write(
+        "layers/analyzed.toml",
+        "[run-image]\nreference = \"r\"\n[run-image.target]\nos = \"linux\"\narch = \"amd64\"\n[run-image.target.distro]\nname = \"ubuntu\"\nversion = \"22.04\"\n",
+    );
+    let dir = "cnb/buildpacks/arm-only/1";
+    root.write(
+        format!("{dir}/buildpack.toml"),
+        "api = \"0.10\"\n[buildpack]\nid = \"arm-only\"\nversion = \"1\"\n[[targets]]\nos = \"linux\"\narch = \"arm64\"\n",
+    );
+    root.write_executable(format!("{dir}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.mkdir("workspace");
+    root.write("cnb/order.toml", order(&[&[("arm-only", "1", false)]]));
+    let out = root.phase("detector").run();
+    out.assert_code(21);
+    out.assert_contains("unable to satisfy target os/arch constraints");
+
+    // Target variables reach BP 0.10 modules (from analyzed.toml), not BP 0.9 ones.
+    let root = ContainerRoot::new();
+    root.write(
+        "layers/analyzed.toml",
+        "[run-image]\nreference = \"r\"\n[run-image.target]\nos = \"linux\"\narch = \"amd64\"\n[run-image.target.distro]\nname = \"ubuntu\"\nversion = \"22.04\"\n",
+    );
+    inline_bp(
+        &root,
+        "new",
+        "0.10",
+        "[ \"$CNB_TARGET_DISTRO_NAME\" = ubuntu ] && [ \"$CNB_TARGET_DISTRO_VERSION\" = 22.04 ] && [ \"$CNB_TARGET_ARCH\" = amd64 ] || exit 100",
+    );
+    inline_bp(&root, "old", "0.9", "[ -z \"$CNB_TARGET_OS\" ] || exit 100");
+    root.mkdir("workspace");
+    root.write(
+        "cnb/order.toml",
+        order(&[&[("new", "1", false), ("old", "1", false)]]),
+    );
+    root.phase("detector").run().assert_code(0);
+}

@@ -20,20 +20,34 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn time(iterations: usize, mut make: impl FnMut() -> Command) -> Duration {
-    let mut samples = Vec::with_capacity(iterations);
-    // Warm up the page cache.
+fn run_once(cmd: &mut Command) -> Duration {
+    let start = Instant::now();
+    let status = cmd.status().unwrap();
+    let elapsed = start.elapsed();
+    assert!(status.success(), "{cmd:?} failed: {status}");
+    elapsed
+}
+
+/// Alternates `a` and `b` (so load changes on a shared machine hit both alike) and returns the medians of
+/// `a`, of `b`, and of the paired differences `b - a`.
+fn time_pair(
+    iterations: usize,
+    a: impl Fn() -> Command,
+    b: impl Fn() -> Command,
+) -> (Duration, Duration, Duration) {
     for _ in 0..5 {
-        make().status().unwrap();
+        run_once(&mut a());
+        run_once(&mut b());
     }
+    let (mut sa, mut sb, mut diff) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..iterations {
-        let mut cmd = make();
-        let start = Instant::now();
-        let status = cmd.status().unwrap();
-        samples.push(start.elapsed());
-        assert!(status.success(), "{cmd:?} failed: {status}");
+        let da = run_once(&mut a());
+        let db = run_once(&mut b());
+        sa.push(da);
+        sb.push(db);
+        diff.push(db.saturating_sub(da));
     }
-    median(samples)
+    (median(sa), median(sb), median(diff))
 }
 
 fn write(p: &Path, s: &str) {
@@ -89,44 +103,40 @@ fn main() {
             .stdout(Stdio::null());
     };
 
-    let direct = time(iterations, || {
+    let direct = || {
         let mut c = Command::new(truebin);
         c.arg("x").stdout(Stdio::null());
         c
-    });
-    let via = time(iterations, || {
+    };
+    let via_launcher = || {
         let mut c = Command::new(&launcher);
         c.arg0("/cnb/process/web");
         launcher_env(&mut c);
         c
-    });
+    };
+    let (direct_ms, via, added) = time_pair(iterations, direct, via_launcher);
     // With one exec.d executable (a shell script: costs a shell start, reported separately).
     let execd = layers.join("bench_a/app/exec.d/noop");
     write(&execd, "#!/bin/sh\necho 'FROM_EXECD = \"1\"' >&3\n");
     std::fs::set_permissions(&execd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let via_execd = time(iterations, || {
-        let mut c = Command::new(&launcher);
-        c.arg0("/cnb/process/web");
-        launcher_env(&mut c);
-        c
-    });
+    let (_, via_execd, added_execd) = time_pair(iterations, direct, via_launcher);
 
     let size = std::fs::metadata(&launcher).unwrap().len();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("launcher benchmark ({iterations} iterations, medians)");
     println!(
         "  direct `true`:                      {:8.3} ms",
-        ms(direct)
+        ms(direct_ms)
     );
     println!("  via launcher (6 layers, env files): {:8.3} ms", ms(via));
     println!(
-        "  added by the launcher:              {:8.3} ms  (target <= 2 ms)",
-        ms(via.saturating_sub(direct))
+        "  added by the launcher:              {:8.3} ms  (median of paired differences; target <= 2 ms)",
+        ms(added)
     );
     println!(
-        "  via launcher + 1 exec.d (sh):       {:8.3} ms  (+{:.3} ms for the exec.d)",
+        "  via launcher + 1 exec.d (sh):       {:8.3} ms  (added {:.3} ms; the exec.d is a shell start)",
         ms(via_execd),
-        ms(via_execd.saturating_sub(via))
+        ms(added_execd)
     );
     println!(
         "  launcher size: {size} bytes ({:.2} MB; target <= 3 MB) at {}",

@@ -375,6 +375,72 @@ fn extraction_applies_whiteouts() {
     assert!(!root.join("opaque/.wh..wh..opq").exists());
 }
 
+/// Extended attributes are recorded on request and restored on extraction (user.* works unprivileged on
+/// most filesystems; the test is skipped where the temp filesystem has no xattr support).
+#[test]
+fn xattrs_round_trip_when_enabled() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let f = src.join("f");
+    fs::write(&f, "x").unwrap();
+    let c = std::ffi::CString::new(f.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid C strings and buffer.
+    let r = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.cnb".as_ptr(),
+            b"v1".as_ptr().cast(),
+            2,
+            0,
+        )
+    };
+    if r != 0 {
+        eprintln!("skipping: no user xattrs on {}", t.path().display());
+        return;
+    }
+    let mut b = LayerBuilder::new();
+    b.absolute_names(false).xattrs(true);
+    b.add(Source::Tree(TreeSource {
+        host: src.clone(),
+        path: "/".into(),
+        uid: 0,
+        gid: 0,
+        parents: Parents::Omit,
+    }));
+    let tar = tar_of(&b);
+    let mut plain = LayerBuilder::new();
+    plain.absolute_names(false);
+    plain.add(Source::Tree(TreeSource {
+        host: src,
+        path: "/".into(),
+        uid: 0,
+        gid: 0,
+        parents: Parents::Omit,
+    }));
+    assert_ne!(
+        sha(&tar),
+        sha(&tar_of(&plain)),
+        "xattrs change the layer only when enabled"
+    );
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let stats = archive::extract(&tar[..], &out, &ExtractOptions::default()).unwrap();
+    assert_eq!(stats.xattrs, 1);
+    let c = std::ffi::CString::new(out.join("f").as_os_str().as_encoded_bytes()).unwrap();
+    let mut buf = [0u8; 8];
+    // SAFETY: as above.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"user.cnb".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert_eq!(&buf[..n as usize], b"v1");
+}
+
 // ---------- property tests ----------
 
 #[derive(Debug, Clone)]

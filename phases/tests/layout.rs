@@ -150,7 +150,7 @@ fn shared_blobs_are_written_once_tags_move_and_gc_collects() {
     let layout = Layout::open(&base.layout).unwrap();
     let base_img = Image::from_layout(&base.layout, &Selector::Tag("latest".into()), None).unwrap();
     let info = layer_from(&t.path().join("src1"), &[("a", "one")], &layout);
-    let mut b1 = ImageBuilder::from_base(&base_img);
+    let mut b1 = ImageBuilder::from_base(&base_img).unwrap();
     b1.add_layer(
         &info,
         Some("Layer: 'layer', Created by buildpack: bp@1".into()),
@@ -164,7 +164,7 @@ fn shared_blobs_are_written_once_tags_move_and_gc_collects() {
     assert_eq!(r1.stats.blobs_reused, 2);
     // A second image reusing the first image's layer by diffID copies no layer bytes.
     let img1 = Image::from_layout(&base.layout, &Selector::Tag("app:v1".into()), None).unwrap();
-    let mut b2 = ImageBuilder::from_base(&base_img);
+    let mut b2 = ImageBuilder::from_base(&base_img).unwrap();
     b2.reuse_layer(&img1, &info.diff_id, None).unwrap();
     b2.set_env("EXTRA", "1");
     let r2 = b2.save_to_layout(&layout, &["app:v2".to_string()]).unwrap();
@@ -260,7 +260,7 @@ fn untagged_docker_typed_layout_is_read() {
     // A new image on a Docker base keeps Docker media types (IM-01), and new gzip layers get the Docker type.
     let out = Layout::create(t.path().join("out")).unwrap();
     let info = layer_from(&t.path().join("src"), &[("x", "y")], &out);
-    let mut b = ImageBuilder::from_base(&read);
+    let mut b = ImageBuilder::from_base(&read).unwrap();
     b.add_layer(&info, None).unwrap();
     let r = b.save_to_layout(&out, &["latest".into()]).unwrap();
     assert_eq!(r.manifest_media_type, oci::DOCKER_MANIFEST);
@@ -285,7 +285,7 @@ fn platform_is_selected_from_a_multi_platform_index() {
     let base = busybox_copy(&t.path().join("l"));
     let layout = Layout::open(&base.layout).unwrap();
     let amd = Image::from_layout(&base.layout, &Selector::Only, None).unwrap();
-    let mut other = ImageBuilder::from_base(&amd);
+    let mut other = ImageBuilder::from_base(&amd).unwrap();
     other.config_mut().architecture = "arm64".into();
     other.config_mut().variant = Some("v8".into());
     let arm = other.save_to_layout(&layout, &[]).unwrap();
@@ -339,7 +339,7 @@ fn reference_paths_and_missing_images() {
         .is_none());
     let img = Image::from_layout(&busybox().layout, &Selector::Only, None).unwrap();
     let dest = Layout::create(&p).unwrap();
-    let mut b = ImageBuilder::from_base(&img);
+    let mut b = ImageBuilder::from_base(&img).unwrap();
     b.set_label("k", "v");
     let r = b.save_to_layout(&dest, &["latest".into()]).unwrap();
     let read = Image::from_layout_dir(t.path(), "index.docker.io/library/busybox:latest")
@@ -427,7 +427,7 @@ fn killed_writer_leaves_previous_index_valid() {
         for i in 0.. {
             let tags: Vec<String> = (0..(i % 50)).map(|j| format!("tag-{i}-{j}")).collect();
             layout.add_manifest(&desc, &tags).unwrap();
-            let mut b = ImageBuilder::from_base(&img);
+            let mut b = ImageBuilder::from_base(&img).unwrap();
             b.set_label("i", &i.to_string());
             b.save_to_layout(&layout, &[format!("img-{}", i % 7)])
                 .unwrap();
@@ -491,6 +491,7 @@ fn registry_round_trip_keeps_digests_reuses_and_mounts() {
     // layout → registry
     let r1 = ImageRef::parse(&reg.image("base/busybox:latest")).unwrap();
     let pushed = ImageBuilder::from_base(&base)
+        .unwrap()
         .save_to_registry(&client, &r1, &[])
         .unwrap();
     assert_eq!(
@@ -505,19 +506,21 @@ fn registry_round_trip_keeps_digests_reuses_and_mounts() {
     let t = tempfile::tempdir().unwrap();
     let out = Layout::create(t.path().join("out")).unwrap();
     let back = ImageBuilder::from_base(&from_reg)
+        .unwrap()
         .save_to_layout(&out, &["latest".into()])
         .unwrap();
     assert_eq!(&back.manifest_digest, base.manifest_digest());
     check_with_tools(out.path(), "latest", t.path());
     // Pushing again uploads nothing (HEAD says the blobs exist).
     let again = ImageBuilder::from_base(&from_reg)
+        .unwrap()
         .save_to_registry(&client, &r1, &["v2".into()])
         .unwrap();
     assert_eq!(again.stats.blobs_written, 0);
     assert_eq!(again.stats.blobs_reused, 2);
     // An app image on the registry base, pushed to another repository: base layer mounted, new layer uploaded.
     let info = layer_from(&t.path().join("src"), &[("app", "x")], &out);
-    let mut app = ImageBuilder::from_base(&from_reg);
+    let mut app = ImageBuilder::from_base(&from_reg).unwrap();
     app.add_layer(&info, Some("Application Layer".into()))
         .unwrap();
     let r2 = ImageRef::parse(&reg.image("apps/app:latest")).unwrap();

@@ -320,21 +320,6 @@ impl BuildpackApi {
     }
 }
 
-// Gates used by phases/src/launch (the launcher).
-impl PlatformApi {
-    /// `[P≥0.10]` launcher: a process `command` may hold several entries (the entries after the first are
-    /// always-given args) and user-provided args replace the process's default `args` (when the buildpack
-    /// API allows it); earlier Platform APIs always append user-provided args.
-    pub fn launcher_user_args_override_process_args(self) -> bool {
-        self.at_least(0, 10)
-    }
-    /// `[P≥0.15]` launcher: only processes eligible for `CNB_EXEC_ENV` (no `exec-env`, or one holding `*`
-    /// or the current execution environment) can be selected.
-    pub fn launcher_filters_processes_by_exec_env(self) -> bool {
-        self.at_least(0, 15)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

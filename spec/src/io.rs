@@ -196,9 +196,15 @@ pub fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Fil
             format: "json",
             line: (e.line() > 0).then_some(e.line()),
             column: (e.column() > 0).then_some(e.column()),
-            message: e.to_string(),
+            message: strip_json_location(&e.to_string(), e.line(), e.column()),
         },
     })
+}
+
+/// serde_json appends " at line L column C" to its messages; the location is reported separately.
+fn strip_json_location(msg: &str, line: usize, column: usize) -> String {
+    let suffix = format!(" at line {line} column {column}");
+    msg.strip_suffix(&suffix).unwrap_or(msg).to_string()
 }
 
 /// Encodes a value as compact JSON.
@@ -337,6 +343,14 @@ mod tests {
         assert_eq!(read_toml::<T>(&p).unwrap(), T { a: "2".into() });
         let names: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn json_errors_report_location_once() {
+        let e = parse_json::<T>(Path::new("label"), "{\"a\": 1}").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("json: line 1, column "), "{s}");
+        assert_eq!(s.matches("line").count(), 1, "{s}");
     }
 
     #[test]

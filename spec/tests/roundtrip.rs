@@ -144,8 +144,7 @@ fn layers_md() -> impl Strategy<Value = LifecycleMetadata> {
                 run_image: RunImageForRebase {
                     top_layer: top,
                     reference,
-                    image: ex.image,
-                    mirrors: ex.mirrors,
+                    export: ex,
                 },
                 stack: stack.map(|run_image| StackMetadata { run_image }),
             },

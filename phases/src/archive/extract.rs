@@ -12,7 +12,7 @@ use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,10 @@ pub struct ExtractOptions {
     pub whiteouts: bool,
     /// Set modification times from the archive (default true).
     pub mtimes: bool,
+    /// Restore extended attributes from `SCHILY.xattr.*` PAX records on files and directories (default
+    /// true). Attributes the process may not set (e.g. `security.*` when not root) are counted in
+    /// [`ExtractStats::xattrs_skipped`], not fatal.
+    pub xattrs: bool,
 }
 
 impl Default for ExtractOptions {
@@ -57,6 +61,7 @@ impl Default for ExtractOptions {
             ownership: Ownership::FromArchive,
             whiteouts: true,
             mtimes: true,
+            xattrs: true,
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Device nodes skipped because the process may not create them.
     pub skipped_devices: u64,
+    /// Extended attributes restored.
+    pub xattrs: u64,
+    /// Extended attributes that could not be set (permission or filesystem support).
+    pub xattrs_skipped: u64,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -297,6 +306,25 @@ impl Extractor {
         Ok(())
     }
 
+    /// Sets extended attributes on an open file or directory (never through a symlink).
+    fn set_xattrs(&mut self, fd: &impl AsRawFd, xattrs: &[(Vec<u8>, Vec<u8>)]) {
+        for (k, v) in xattrs {
+            let Ok(name) = std::ffi::CString::new(k.clone()) else {
+                self.stats.xattrs_skipped += 1;
+                continue;
+            };
+            // SAFETY: valid descriptor, NUL-terminated name, value pointer/length from a live Vec.
+            let r = unsafe {
+                libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), v.as_ptr().cast(), v.len(), 0)
+            };
+            if r == 0 {
+                self.stats.xattrs += 1;
+            } else {
+                self.stats.xattrs_skipped += 1;
+            }
+        }
+    }
+
     fn owner(&self, uid: u64, gid: u64) -> Option<(u32, u32)> {
         if !self.chown {
             return None;
@@ -348,6 +376,16 @@ impl Extractor {
             return Ok(());
         }
         let leaf_os = OsStr::from_bytes(leaf);
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        if self.opts.xattrs {
+            if let Ok(Some(exts)) = e.pax_extensions() {
+                for ext in exts.flatten() {
+                    if let Some(k) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                        xattrs.push((k.to_vec(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+        }
         let h = e.header();
         let mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
         let uid = h.uid().map_err(|err| self.xerr(&name, err))?;
@@ -384,6 +422,19 @@ impl Extractor {
                     }
                     // Writable while extracting; the final mode is applied at the end.
                     chmod_dir(dirfd, leaf_os, mode | 0o700)?;
+                    if !xattrs.is_empty() {
+                        let fd = nix::fcntl::openat(
+                            dirfd,
+                            leaf_os,
+                            OFlag::O_DIRECTORY
+                                | OFlag::O_NOFOLLOW
+                                | OFlag::O_RDONLY
+                                | OFlag::O_CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(errno)?;
+                        self.set_xattrs(&fd, &xattrs);
+                    }
                     self.dirs.push((comps.clone(), mode, mtime));
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -407,6 +458,7 @@ impl Extractor {
                             .map_err(errno)?;
                     }
                     stat::fchmod(&f, Mode::from_bits_truncate(mode)).map_err(errno)?;
+                    self.set_xattrs(&f, &xattrs);
                 }
                 tar::EntryType::Symlink => {
                     let target = e

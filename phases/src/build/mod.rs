@@ -281,9 +281,8 @@ impl BuildPhase {
                 ));
             }
         }
-        let analyzed = files::read_analyzed(&self.analyzed_path)
-            .map_err(|e| Failure::new(exit::FAILED, "reading analyzed.toml", &e))?
-            .unwrap_or_default();
+        let analyzed = crate::detect::read_analyzed_or_warn(&self.analyzed_path)
+            .map_err(|e| Failure::new(exit::FAILED, "reading analyzed.toml", &e))?;
         let target = crate::detect::target::complete(analyzed.run_image_target(), &self.os_release);
         let ctx = ModuleContext {
             app_dir: self.app_dir.clone(),

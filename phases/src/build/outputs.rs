@@ -248,8 +248,34 @@ pub fn read_outputs(
             tracing::warn!("BOM table is deprecated in this buildpack api version, though it remains supported for backwards compatibility. Buildpack authors should write BOM information to <layer>.sbom.<ext>, launch.sbom.<ext>, or build.sbom.<ext>.");
         }
     }
+    warn_exec_d(bp_layers, &layers);
     out.layers = layers;
     Ok(out)
+}
+
+/// The launcher runs every file of a launch layer's `exec.d/` (and `exec.d/<process>/`); warn about
+/// entries it could not execute (buildpack spec "exec.d").
+fn warn_exec_d(bp_layers: &Path, layers: &BTreeMap<String, LayerTypes>) {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, t) in layers {
+        if !t.launch {
+            continue;
+        }
+        let dir = bp_layers.join(name).join("exec.d");
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_dir() => stack.push(p),
+                    Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                        tracing::warn!("exec.d entry {} is not executable", p.display());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// SB-01…SB-03: `*.sbom.<ext>.json` files, classified and checked against `sbom-formats`.
@@ -418,6 +444,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("multiple default process types"), "{e}");
+    }
+
+    #[test]
+    fn bd_11_legacy_bom_is_annotated_and_top_level_version_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = tmp.path();
+        std::fs::write(
+            l.join("launch.toml"),
+            "[[bom]]\nname = \"dep\"\n[bom.metadata]\nversion = \"1\"\n",
+        )
+        .unwrap();
+        let out = read_outputs(&desc((0, 10)), l, &[], BTreeMap::new()).unwrap();
+        assert_eq!(out.launch_bom[0].buildpack.id, "bp");
+        std::fs::write(
+            l.join("build.toml"),
+            "[[bom]]\nname = \"dep\"\nversion = \"1\"\n",
+        )
+        .unwrap();
+        let e = read_outputs(&desc((0, 10)), l, &[], BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("has a top level version which is not allowed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -447,4 +447,34 @@ mod tests {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// G-07: `-f=v`, `-f v`, `--f=v` and `--f v` parse to the same flags, for any value (even one
+        /// that starts with `-` or contains `=`), and the first positional ends the flags.
+        #[test]
+        fn forms_are_equivalent(
+            pairs in proptest::collection::vec((0usize..2, "[-=a-z/ ]{0,8}"), 0..6),
+            positional in "[a-z][a-z0-9/]{0,6}",
+            dashes in 1usize..3,
+        ) {
+            let names = ["app", "layers"];
+            let prefix = "-".repeat(dashes);
+            let mut joined = Vec::new();
+            let mut split = Vec::new();
+            for (n, v) in &pairs {
+                joined.push(format!("{prefix}{}={v}", names[*n]));
+                split.push(format!("{prefix}{}", names[*n]));
+                split.push(v.clone());
+            }
+            joined.push(positional.clone());
+            split.push(positional.clone());
+            joined.push("-layers=x".to_string());
+            split.push("-layers=x".to_string());
+            let a = parse(&joined, kinds).unwrap();
+            let b = parse(&split, kinds).unwrap();
+            proptest::prop_assert_eq!(&a, &b);
+            proptest::prop_assert_eq!(a.flags.len(), pairs.len());
+            proptest::prop_assert_eq!(a.positionals, vec![positional, "-layers=x".to_string()]);
+        }
+    }
 }

@@ -80,3 +80,65 @@ pub fn init(level: LogLevel, no_color: bool) {
         .finish();
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capture(level: LogLevel, color: bool, f: impl FnOnce()) -> (String, String) {
+        let (out, err) = (Buf::default(), Buf::default());
+        let (o, e) = (out.clone(), err.clone());
+        let writer = (move || e.clone())
+            .with_max_level(Level::WARN)
+            .or_else(move || o.clone());
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(tracing_level(level))
+            .with_writer(writer)
+            .event_format(LineFormat { color })
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        let s = |b: Buf| String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
+        (s(out), s(err))
+    }
+
+    #[test]
+    fn prefixes_streams_and_levels() {
+        // G-13
+        let (out, err) = capture(LogLevel::Info, false, || {
+            tracing::debug!("hidden");
+            tracing::info!("===> DETECTING");
+            tracing::warn!("No cached data will be used, no cache specified.");
+            tracing::error!("failed to detect: boom");
+        });
+        assert_eq!(out, "===> DETECTING\n");
+        assert_eq!(
+            err,
+            "Warning: No cached data will be used, no cache specified.\nERROR: failed to detect: boom\n"
+        );
+        let (out, err) = capture(LogLevel::Debug, false, || tracing::debug!("shown"));
+        assert_eq!((out.as_str(), err.as_str()), ("shown\n", ""));
+        let (out, err) = capture(LogLevel::Error, false, || {
+            tracing::info!("x");
+            tracing::warn!("y");
+        });
+        assert_eq!((out.as_str(), err.as_str()), ("", ""));
+        let (_, err) = capture(LogLevel::Info, true, || tracing::warn!("w"));
+        assert_eq!(err, "\x1b[33;1mWarning: \x1b[0mw\n");
+    }
+}

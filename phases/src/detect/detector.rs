@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use cnb_spec::{BuildpackApi, PlatformApi};
 
 use super::log::LogBuf;
-use super::model::{DetectOutcome, GroupMember, Kind, ModuleRef, Order, OrderElement, PlanEntry};
+use super::model::{DetectOutcome, GroupMember, Kind, Order, OrderElement, PlanEntry};
 use super::resolve::{resolve, GroupFailure};
 use super::store::{Descriptor, DescriptorStore, StoreError};
 use super::target::RunTarget;
@@ -245,25 +245,13 @@ impl Detector<'_> {
     }
 }
 
-/// Builds module references for a list of `(id, version)` pairs (tests and samples).
-pub fn group_of(kind: Kind, ids: &[(&str, &str)]) -> Vec<ModuleRef> {
-    ids.iter()
-        .map(|(id, v)| ModuleRef {
-            kind,
-            id: id.to_string(),
-            version: v.to_string(),
-            optional: kind == Kind::Extension,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use std::path::PathBuf;
     use std::sync::Mutex;
 
-    use super::super::model::{prepend_extensions, DetectPlan, DetectStatus, Require};
+    use super::super::model::{prepend_extensions, DetectPlan, DetectStatus, ModuleRef, Require};
     use super::super::store::Target;
     use super::*;
 

@@ -350,3 +350,33 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 pub fn supports_generate(api: BuildpackApi) -> bool {
     api.supports_extensions()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn gn_07_shared_and_specific_context_dirs_conflict() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(check_contexts("e", tmp.path()).is_ok());
+        std::fs::create_dir_all(tmp.path().join("context")).unwrap();
+        assert!(check_contexts("e", tmp.path()).is_ok());
+        std::fs::create_dir_all(tmp.path().join("context.run")).unwrap();
+        let e = check_contexts("e", tmp.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("image-specific context dir is provided together with a shared context"),
+            "{e}"
+        );
+        assert_eq!(
+            GenerateError::ExtensionFailed {
+                id: "e".into(),
+                version: "1".into(),
+                path: PathBuf::new(),
+                status: String::new()
+            }
+            .code(),
+            91
+        );
+    }
+}

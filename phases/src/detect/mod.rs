@@ -30,7 +30,6 @@ pub use generate::{GenerateError, Generated, Generator};
 
 use crate::env::Env;
 use exec::{ModuleContext, ProcessRunner};
-use files::Analyzed;
 use model::prepend_extensions;
 use store::{DescriptorStore, DirStore, StoreError};
 use target::RunTarget;
@@ -145,21 +144,7 @@ impl DetectPhase {
         let init = |e: &dyn std::fmt::Display| {
             Failure::msg(exit::FAILED, "initialize detector", e.to_string())
         };
-        let analyzed = if api.supports_extensions() {
-            match files::read_analyzed(&self.analyzed_path) {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    tracing::warn!(
-                        "analyzed file {} not found; no run image target data",
-                        self.analyzed_path.display()
-                    );
-                    Analyzed::default()
-                }
-                Err(e) => return Err(init(&e)),
-            }
-        } else {
-            Analyzed::default()
-        };
+        let analyzed = read_analyzed_or_warn(&self.analyzed_path).map_err(|e| init(&e))?;
         let (mut bps, exts) = files::read_order(&self.order_path)
             .map_err(|e| init(&format!("reading order: {e}")))?;
         if api.at_least(0, 15) {
@@ -239,6 +224,20 @@ impl DetectPhase {
             files::write_plan(&self.plan_path, &generated.plan).map_err(gen_err)?;
         }
         Ok(detected)
+    }
+}
+
+/// Reads `analyzed.toml`; a missing file is empty with the reference's warning (DT-02, BD-I1).
+pub fn read_analyzed_or_warn(path: &std::path::Path) -> Result<files::Analyzed, files::FileError> {
+    match files::read_analyzed(path)? {
+        Some(a) => Ok(a),
+        None => {
+            tracing::warn!(
+                "No analyzed metadata found at path {:?}",
+                path.display().to_string()
+            );
+            Ok(files::Analyzed::default())
+        }
     }
 }
 

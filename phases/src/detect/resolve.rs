@@ -540,4 +540,78 @@ mod tests {
         );
         assert_eq!(ids(&r.unwrap()), ["A", "B"]);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 3] = ["a", "b", "c"];
+
+        fn sections_strategy() -> impl Strategy<Value = PlanSections> {
+            (0u8..8, 0u8..8).prop_map(|(p, r)| {
+                let pick = |mask: u8| -> Vec<&str> {
+                    NAMES
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .map(|(_, n)| *n)
+                        .collect()
+                };
+                sections(&pick(p), &pick(r))
+            })
+        }
+
+        fn module_strategy() -> impl Strategy<Value = (bool, PlanSections, Vec<PlanSections>)> {
+            (
+                any::<bool>(),
+                sections_strategy(),
+                proptest::collection::vec(sections_strategy(), 0..2),
+            )
+        }
+
+        proptest! {
+            // BPL-03..BPL-07: whatever the plans, a resolved group keeps every non-optional module, in
+            // order, and every plan entry has providers and requirers that are participating modules.
+            #[test]
+            fn resolution_invariants(mods in proptest::collection::vec(module_strategy(), 1..5)) {
+                let members: Vec<GroupMember> = mods
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (opt, _, _))| {
+                        let m = ModuleRef::buildpack(format!("m{i}"), "1");
+                        member(if *opt { m.optional() } else { m })
+                    })
+                    .collect();
+                let outcomes = mods
+                    .iter()
+                    .map(|(_, top, or)| pass(top.clone(), or.clone()))
+                    .collect();
+                let (r, _) = run(&members, outcomes);
+                match r {
+                    Ok(r) => {
+                        let ids = ids(&r);
+                        let mut last = None;
+                        for id in &ids {
+                            let pos = members.iter().position(|m| &m.module.id == id).unwrap();
+                            prop_assert!(last.is_none_or(|l| pos > l));
+                            last = Some(pos);
+                        }
+                        for m in &members {
+                            if !m.module.optional {
+                                prop_assert!(ids.contains(&m.module.id));
+                            }
+                        }
+                        for e in &r.plan {
+                            prop_assert!(!e.providers.is_empty() && !e.requires.is_empty());
+                            for p in &e.providers {
+                                prop_assert!(ids.contains(&p.id));
+                            }
+                        }
+                        prop_assert!(r.group.iter().all(|g| !g.module.optional));
+                    }
+                    Err(f) => prop_assert_eq!(f, GroupFailure::Failed),
+                }
+            }
+        }
+    }
 }

@@ -169,6 +169,7 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
     let mut key = hex::encode(Sha256::digest(req.base_digest.as_bytes()));
     let mut before = snapshot::take(root, &req.ignore)
         .map_err(|e| format!("snapshotting {}: {e}", root.display()))?;
+    tracing::debug!("initial snapshot: {} entries", before.entries.len());
     let mut base_image = req.base_image.clone();
 
     for ext in &req.extensions {

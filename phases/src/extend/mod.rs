@@ -167,21 +167,25 @@ impl Extender {
         let layers = base.layer_paths();
         let outcome = sandbox::in_user_namespace(&self.mapping, || {
             if unpack {
+                let t = std::time::Instant::now();
                 std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
                 for l in &layers {
                     fsutil::apply_layer(&root, l)
                         .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
                 }
+                tracing::debug!("unpacked the base image in {:?}", t.elapsed());
             }
             apply::apply(&req)
         })?;
+        tracing::debug!("extension worker done");
         let output = match self.kind {
             Kind::Build => None,
             Kind::Run => {
                 if is_root_user(&root, &outcome.state.user) {
                     return Err(ExtendError::FinalUserRoot);
                 }
-                if outcome.state.user != base.state().user {
+                let uid_of = |u: &str| sandbox::resolve_user(&root, u).ok().map(|r| r.0);
+                if uid_of(&outcome.state.user) != uid_of(&base.state().user) {
                     tracing::warn!(
                         "the extended run image's user ({}) differs from the original ({})",
                         outcome.state.user,
@@ -196,12 +200,14 @@ impl Extender {
                 )?)
             }
         };
+        tracing::debug!("output written");
         if unpack {
             // The unpacked root may hold files only namespace root can delete.
             let _ = sandbox::in_user_namespace(&self.mapping, || {
                 std::fs::remove_dir_all(&root).map_err(|e| e.to_string())
             });
         }
+        tracing::debug!("cleaned up");
         Ok(Extended { outcome, output })
     }
 }
@@ -213,6 +219,27 @@ fn root_from_env() -> PathBuf {
     std::env::var_os("CNB_EXTENDER_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Fetches the manifest and config of `reference` into `layout` (what the restorer normally does).
+fn fetch_base(inputs: &Inputs, reference: &str, layout: &Path) -> Result<(), ExtendError> {
+    use crate::image::registry::{ImageRef, Keychain, RegistryClient, RegistryOptions};
+    let oci_err = |message: String| {
+        ExtendError::Oci(oci::OciError::Format {
+            path: layout.to_path_buf(),
+            message,
+        })
+    };
+    let image = ImageRef::parse(reference).map_err(|e| oci_err(format!("{reference}: {e}")))?;
+    let keychain = Keychain::from_env().map_err(|e| oci_err(e.to_string()))?;
+    let mut options = RegistryOptions::from_env();
+    for r in &inputs.insecure_registries {
+        options = options.insecure(r);
+    }
+    let client = RegistryClient::new(std::sync::Arc::new(keychain), options)
+        .map_err(|e| oci_err(e.to_string()))?;
+    oci::fetch_to_layout(&client, &image, layout, false)?;
+    Ok(())
 }
 
 /// Runs the phase on resolved inputs.
@@ -239,6 +266,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         tracing::info!("no Dockerfiles to apply");
     } else {
         let mapping = IdMapping::detect().map_err(|e| fail(e.into()))?;
+        if !plan.base_layout.join("index.json").is_file() {
+            // No restorer left the base for us (e.g. local use): read it from the registry. The
+            // client's runtime is dropped before any fork.
+            fetch_base(inputs, &plan.base_ref, &plan.base_layout).map_err(fail)?;
+        }
         let extender = Extender {
             kind,
             base_layout: plan.base_layout,

@@ -514,6 +514,14 @@ fn setup_and_exec(
     for d in ["pts", "shm"] {
         let _ = std::fs::create_dir_all(dev.join(d));
     }
+    // A private devpts instance (apt and others want ptys); optional.
+    let _ = mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    );
     let _ = mount(
         Some("tmpfs"),
         &dev.join("shm"),

@@ -2,7 +2,8 @@
 //! root, compares two records into a neutral change list (added/modified paths, deletions, opaque
 //! directories) and writes that list as an OCI layer (whiteouts `.wh.<name>`, opaque `.wh..wh..opq`).
 //!
-//! Compared: type+mode, uid, gid, size, mtime (ns), inode, device numbers and symlink target. `nlink`
+//! Compared: type+mode, uid, gid, size, mtime (ns), inode, device numbers, symlink target and
+//! the kept xattrs (`security.capability`, `user.*`, written as PAX `SCHILY.xattr.*`). `nlink`
 //! and `ctime` are ignored (deleting one hard link changes both on its siblings). A file rewritten in
 //! place with the same size and an mtime forced back is not detected (same as kaniko's default mode).
 //! Directories on another device (mount points) and the ignore list are not descended into.
@@ -39,6 +40,8 @@ pub struct Meta {
     pub nlink: u64,
     /// Symlink target.
     pub link: Option<PathBuf>,
+    /// Extended attributes kept in layers (`security.capability`, `user.*`), sorted.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 impl Meta {
@@ -52,6 +55,7 @@ impl Meta {
             && self.ino == o.ino
             && self.rdev == o.rdev
             && self.link == o.link
+            && self.xattrs == o.xattrs
     }
     fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
@@ -126,7 +130,65 @@ fn meta_of(path: &Path, m: &std::fs::Metadata) -> io::Result<Meta> {
         rdev: m.rdev(),
         nlink: m.nlink(),
         link,
+        xattrs: read_xattrs(path),
     })
+}
+
+/// Reads the extended attributes a layer keeps: `security.capability` (file capabilities) and `user.*`.
+/// Unreadable attributes are skipped.
+pub fn read_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut names = vec![0u8; 1024];
+    // SAFETY: `c` is NUL-terminated; the buffer pointer/length describe `names`.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(key) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if key != "security.capability" && !key.starts_with("user.") {
+            continue;
+        }
+        let Ok(ckey) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 4096];
+        // SAFETY: both strings are NUL-terminated; the buffer pointer/length describe `value`.
+        let len = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                ckey.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if len >= 0 {
+            value.truncate(len as usize);
+            out.push((key.to_string(), value));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A PAX record `"<len> <key>=<value>\n"` (the length counts the whole record).
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = key.len() + value.len() + 3; // space, '=', newline
+    let mut len = body + 1;
+    while len.to_string().len() + body != len {
+        len = len.to_string().len() + body;
+    }
+    let mut r = format!("{len} {key}=").into_bytes();
+    r.extend_from_slice(value);
+    r.push(b'\n');
+    r
 }
 
 /// Records every path under `root` except `ignore` and other file systems' directories.
@@ -320,6 +382,20 @@ pub fn write_layer(
                 tar.append_data(&mut h, tar_name(p), io::empty())?;
             }
             Item::Upsert(m) => {
+                if !m.xattrs.is_empty() {
+                    let mut data = Vec::new();
+                    for (k, v) in &m.xattrs {
+                        data.extend(pax_record(&format!("SCHILY.xattr.{k}"), v));
+                    }
+                    let mut x = tar::Header::new_ustar();
+                    x.set_entry_type(tar::EntryType::XHeader);
+                    x.set_mode(0o644);
+                    x.set_mtime(0);
+                    x.set_size(data.len() as u64);
+                    let name: PathBuf =
+                        Path::new("PaxHeaders").join(p.file_name().unwrap_or_default());
+                    tar.append_data(&mut x, name, data.as_slice())?;
+                }
                 h.set_mode(m.mode & 0o7777);
                 h.set_uid(u64::from(m.uid));
                 h.set_gid(u64::from(m.gid));
@@ -387,6 +463,63 @@ pub fn write_layer(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pax_record_lengths() {
+        assert_eq!(pax_record("a", b"b"), b"6 a=b\n");
+        let r = pax_record("SCHILY.xattr.user.k", &[b'x'; 90]);
+        let text = String::from_utf8(r.clone()).unwrap();
+        let n: usize = text.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(n, r.len());
+    }
+
+    #[test]
+    fn xattrs_travel_into_the_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::write(r.join("f"), "x").unwrap();
+        let c = std::ffi::CString::new(r.join("f").to_str().unwrap()).unwrap();
+        // SAFETY: NUL-terminated strings and a valid value buffer.
+        let rc = unsafe {
+            libc::lsetxattr(
+                c.as_ptr(),
+                c"user.cnb".as_ptr(),
+                b"v1".as_ptr().cast(),
+                2,
+                0,
+            )
+        };
+        if rc != 0 {
+            eprintln!("user xattrs unsupported on this file system; skipping");
+            return;
+        }
+        let after = take(r, &Ignore::default()).unwrap();
+        assert_eq!(
+            after.entries[Path::new("f")].xattrs,
+            vec![("user.cnb".to_string(), b"v1".to_vec())]
+        );
+        let changes = diff(&Snapshot::default(), &after);
+        let out = tempfile::tempdir().unwrap();
+        let layer = write_layer(r, &after, &changes, out.path())
+            .unwrap()
+            .unwrap();
+        let f = File::open(out.path().join(layer.digest.trim_start_matches("sha256:"))).unwrap();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let mut found = false;
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap() == Path::new("f") {
+                for ext in e.pax_extensions().unwrap().unwrap() {
+                    let ext = ext.unwrap();
+                    if ext.key().unwrap() == "SCHILY.xattr.user.cnb" {
+                        assert_eq!(ext.value_bytes(), b"v1");
+                        found = true;
+                    }
+                }
+            }
+        }
+        assert!(found);
+    }
 
     #[test]
     fn detects_add_modify_delete_and_opaque() {

@@ -64,7 +64,7 @@ pub struct SaveReport {
 /// let mut layer = LayerBuilder::new();
 /// layer.add_tree("/layers/bp/web", "/layers/bp/web", 1000, 1000);
 /// let info = layer.write(Compression::default(), Sink::BlobDir(dest.blob_dir()))?;
-/// let mut img = ImageBuilder::from_base(&base);
+/// let mut img = ImageBuilder::from_base(&base)?;
 /// img.add_layer(&info, Some("Layer: 'web', Created by buildpack: bp@1".into()))?;
 /// img.set_label("io.buildpacks.lifecycle.metadata", "{}");
 /// img.set_created(315_532_801);
@@ -83,19 +83,18 @@ pub struct ImageBuilder {
 
 impl ImageBuilder {
     /// Starts from `base`: its layers, history, env, labels, user, ... and its media-type family (Docker or
-    /// OCI, IM-01).
-    pub fn from_base(base: &Image) -> Self {
+    /// OCI, IM-01). Fails when the base's manifest and config disagree on the layer count.
+    pub fn from_base(base: &Image) -> Result<Self, ImageError> {
         let docker = base.manifest_media_type() == oci::DOCKER_MANIFEST;
         let layers = base
-            .layers()
-            .unwrap_or_default()
+            .layers()?
             .into_iter()
             .map(|layer| NewLayer {
                 layer,
                 origin: Origin::Store(base.store.clone()),
             })
             .collect();
-        Self {
+        Ok(Self {
             manifest_media_type: if docker {
                 oci::DOCKER_MANIFEST
             } else {
@@ -111,7 +110,7 @@ impl ImageBuilder {
             config: base.config().clone(),
             layers,
             annotations: None,
-        }
+        })
     }
 
     /// Starts from nothing (OCI media types) for `platform`.

@@ -35,11 +35,6 @@ use process::{LaunchProcess, SelectError};
 pub const PROCESS_DIR: &str = "/cnb/process";
 /// Directory of the lifecycle binaries; removed from the app's `PATH` (LN-06).
 pub const LIFECYCLE_DIR: &str = "/cnb/lifecycle";
-/// Execution environment variable (platform spec "launcher" inputs).
-/// TODO(integration): move to `cnb_spec::env` (`EXEC_ENV`, default `production`).
-pub const EXEC_ENV: &str = "CNB_EXEC_ENV";
-/// Default execution environment.
-pub const DEFAULT_EXEC_ENV: &str = "production";
 /// The app's own profile script, sourced last for shell processes.
 pub const APP_PROFILE: &str = ".profile";
 
@@ -182,7 +177,8 @@ impl LaunchInputs {
                 cnb_spec::env::defaults::LAYERS_DIR,
             ),
             app_dir: abs(cnb_spec::env::APP_DIR, cnb_spec::env::defaults::APP_DIR),
-            exec_env: var(EXEC_ENV).unwrap_or_else(|| DEFAULT_EXEC_ENV.to_string()),
+            exec_env: var(cnb_spec::env::EXEC_ENV)
+                .unwrap_or_else(|| cnb_spec::env::defaults::EXEC_ENV.to_string()),
             argv0,
             args,
             env,

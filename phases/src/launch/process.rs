@@ -60,11 +60,6 @@ pub fn type_from_argv0(argv0: &OsStr, md: &BuildMetadata) -> Option<String> {
     md.find_process(name).map(|_| name.to_string())
 }
 
-/// Whether `p` may run in execution environment `exec_env` (platform spec "launcher"; LN-03).
-pub fn eligible(p: &Process, api: PlatformApi, exec_env: &str) -> bool {
-    !api.launcher_filters_processes_by_exec_env() || p.applies_to_exec_env(exec_env)
-}
-
 /// Selects the process to start from the process type of argv0 (if any) and the user's arguments,
 /// applying the argument-override rules of the Platform and Buildpack APIs (LN-03..05).
 pub fn select(
@@ -78,9 +73,7 @@ pub fn select(
         return user_provided(user_args);
     };
     let p = md
-        .processes
-        .iter()
-        .find(|p| p.r#type == kind && eligible(p, api, exec_env))
+        .find_eligible_process(kind, api, exec_env)
         .ok_or_else(|| SelectError::NotFound(kind.to_string()))?;
     let os = |v: &[String]| v.iter().map(OsString::from).collect::<Vec<_>>();
     let bp_api = buildpack_api(md, p)?;
@@ -89,11 +82,11 @@ pub fn select(
         command: os(&p.command),
         args: os(&p.args),
         // A buildpack that supports default process args always has direct processes.
-        direct: p.direct || bp_api.is_some_and(|a| a.process_command_is_array()),
+        direct: p.direct || bp_api.is_some_and(|a| a.user_args_replace_process_args()),
         working_dir: p.working_dir.clone().filter(|w| !w.is_empty()),
         buildpack_id: p.buildpack_id.clone(),
     };
-    if !api.launcher_user_args_override_process_args() {
+    if !api.process_args_overridable() {
         out.args.extend(user_args.iter().cloned());
         return Ok(out);
     }
@@ -111,7 +104,7 @@ pub fn select(
             kind: p.r#type.clone(),
             buildpack: p.buildpack_id.clone(),
         })?;
-        if bp_api.process_command_is_array() {
+        if bp_api.user_args_replace_process_args() {
             out.args = user_args.to_vec();
         } else {
             out.args.extend(user_args.iter().cloned());

@@ -148,11 +148,11 @@ struct TomlStack {
 
 #[derive(Default, Serialize, Deserialize)]
 struct TomlLifecycleMetadata {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     app: Vec<LayerSha>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sbom: Option<LayerSha>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     buildpacks: Vec<TomlBuildpack>,
     #[serde(default)]
     config: LayerSha,
@@ -200,8 +200,10 @@ impl From<TomlLifecycleMetadata> for LifecycleMetadata {
             run_image: RunImageForRebase {
                 top_layer: t.run_image.top_layer,
                 reference: t.run_image.reference,
-                image: t.run_image.image,
-                mirrors: t.run_image.mirrors,
+                export: RunImageForExport {
+                    image: t.run_image.image,
+                    mirrors: t.run_image.mirrors,
+                },
             },
             stack: t.stack.map(|s| StackMetadata {
                 run_image: s.run_image,
@@ -244,8 +246,8 @@ impl From<&LifecycleMetadata> for TomlLifecycleMetadata {
             run_image: TomlRunImageForRebase {
                 top_layer: m.run_image.top_layer.clone(),
                 reference: m.run_image.reference.clone(),
-                image: m.run_image.image.clone(),
-                mirrors: m.run_image.mirrors.clone(),
+                image: m.run_image.export.image.clone(),
+                mirrors: m.run_image.export.mirrors.clone(),
             },
             stack: m.stack.as_ref().map(|s| TomlStack {
                 run_image: s.run_image.clone(),

@@ -1,13 +1,11 @@
 //! [`RegistryClient`]: a synchronous facade over oci-client running on a private, lazily created tokio
 //! runtime (never started before a phase needs a registry, so the extender can fork first).
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::StreamExt;
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -15,20 +13,19 @@ use oci_client::RegistryOperation;
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Runtime;
 
+use super::blob::{reader_stream, BlobPushOutcome, BlobUpload};
 use super::error::RegistryError;
 use super::identity::IdentityExchange;
 use super::keychain::{Credential, Keychain};
 use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
 use super::reference::{normalise_registry, ImageRef};
 use super::retry::{classify, with_retry, Class, RetryPolicy};
+use super::tls::{build_oci_client, load_ca_certs, TlsRoots};
 
 /// Environment variable naming extra CA certificates trusted for registries: a `:`-separated list of PEM
 /// files or directories (every `*.crt`/`*.pem` inside). They are added to the system roots; when the
 /// image has no system roots, to the bundled Mozilla roots.
 pub const REGISTRY_CA_CERTS_ENV: &str = "CNB_REGISTRY_CA_CERTS";
-
-const USER_AGENT: &str = concat!("cnb-lifecycle/", env!("CARGO_PKG_VERSION"));
-const READ_CHUNK: usize = 1 << 20;
 
 /// How a [`RegistryClient`] talks to registries.
 #[derive(Debug, Clone)]
@@ -95,68 +92,6 @@ impl RegistryOptions {
     }
 }
 
-/// Where the bytes of a blob to push come from. Sources can be reopened, so uploads can be retried.
-#[derive(Clone)]
-pub enum BlobSource {
-    /// A file (e.g. a blob in an OCI layout).
-    Path(PathBuf),
-    /// Bytes in memory (configs, manifests, small blobs).
-    Bytes(Arc<Vec<u8>>),
-    /// Any reader; called once per attempt.
-    Open(Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>),
-}
-
-impl std::fmt::Debug for BlobSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlobSource::Path(p) => write!(f, "Path({})", p.display()),
-            BlobSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            BlobSource::Open(_) => write!(f, "Open(..)"),
-        }
-    }
-}
-
-impl BlobSource {
-    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
-        match self {
-            BlobSource::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
-            BlobSource::Bytes(b) => Ok(Box::new(std::io::Cursor::new(ArcBytes(b.clone())))),
-            BlobSource::Open(f) => f(),
-        }
-    }
-}
-
-struct ArcBytes(Arc<Vec<u8>>);
-impl AsRef<[u8]> for ArcBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-/// One blob for [`RegistryClient::push_blob`].
-#[derive(Debug, Clone)]
-pub struct BlobUpload {
-    /// `sha256:<hex>` of the bytes.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Where the bytes come from.
-    pub source: BlobSource,
-    /// Repositories (in the same registry) that may hold the blob already: tried as cross-repository mounts.
-    pub mount_from: Vec<ImageRef>,
-}
-
-/// What [`RegistryClient::push_blob`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BlobPushOutcome {
-    /// The repository had the blob (HEAD answered 200); nothing was sent.
-    Exists,
-    /// The registry mounted it from the named repository.
-    Mounted(String),
-    /// The bytes were uploaded.
-    Uploaded,
-}
-
 fn shared_runtime() -> Result<Arc<Runtime>, RegistryError> {
     static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
     let mut guard = RUNTIME
@@ -187,12 +122,6 @@ pub struct RegistryClient {
     options: Arc<RegistryOptions>,
     tls: Arc<TlsRoots>,
     identity: Arc<Mutex<Option<Arc<IdentityExchange>>>>,
-}
-
-/// What the TLS stack trusts: system roots (when present) or the bundled ones, plus extra CAs.
-struct TlsRoots {
-    system_roots: bool,
-    extra: Vec<Certificate>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -257,33 +186,7 @@ impl RegistryClient {
         if let Some(x) = guard.as_ref() {
             return Ok(x.clone());
         }
-        let to_reqwest = |c: &Certificate| match c.encoding {
-            CertificateEncoding::Der => reqwest::Certificate::from_der(&c.data),
-            CertificateEncoding::Pem => reqwest::Certificate::from_pem(&c.data),
-        };
-        let setup =
-            |e: reqwest::Error| RegistryError::Setup(format!("identity token HTTP client: {e}"));
-        let extra = self
-            .tls
-            .extra
-            .iter()
-            .map(to_reqwest)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(setup)?;
-        let builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(30));
-        let builder = if self.tls.system_roots {
-            builder.tls_certs_merge(extra)
-        } else {
-            let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|c| reqwest::Certificate::from_der(c.as_ref()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(setup)?;
-            builder.tls_certs_only(bundled.into_iter().chain(extra))
-        };
-        let x = Arc::new(IdentityExchange::new(builder.build().map_err(setup)?));
+        let x = Arc::new(IdentityExchange::new(self.tls.http_client()?));
         *guard = Some(x.clone());
         Ok(x)
     }
@@ -723,7 +626,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -735,259 +638,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     out
-}
-
-/// Streams a reader in 1 MiB chunks from a helper thread (bounded: at most a few chunks in flight).
-fn reader_stream(
-    mut reader: Box<dyn Read + Send>,
-) -> Result<
-    impl futures_util::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static,
-    OciDistributionError,
-> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<oci_client::errors::Result<bytes::Bytes>>(4);
-    std::thread::Builder::new()
-        .name("cnb-blob-reader".into())
-        .spawn(move || loop {
-            let mut buf = vec![0u8; READ_CHUNK];
-            let mut filled = 0;
-            let res = loop {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == buf.len() {
-                            break Ok(());
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            match res {
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(OciDistributionError::IoError(e)));
-                    return;
-                }
-                Ok(()) if filled == 0 => return,
-                Ok(()) => {
-                    buf.truncate(filled);
-                    let last = filled < READ_CHUNK;
-                    if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() || last {
-                        return;
-                    }
-                }
-            }
-        })
-        .map_err(OciDistributionError::IoError)?;
-    Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
-}
-
-/// Reads PEM certificates from files and directories (`*.crt`, `*.pem`, `*.cert`).
-fn load_ca_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>, RegistryError> {
-    let mut certs = Vec::new();
-    for path in paths {
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| {
-                    RegistryError::Setup(format!(
-                        "cannot read CA directory {}: {e}",
-                        path.display()
-                    ))
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| matches!(x, "crt" | "pem" | "cert"))
-                })
-                .collect();
-            v.sort();
-            v
-        } else {
-            vec![path.clone()]
-        };
-        for file in files {
-            certs.extend(read_pem_file(&file)?);
-        }
-    }
-    Ok(certs)
-}
-
-fn read_pem_file(file: &Path) -> Result<Vec<Certificate>, RegistryError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        RegistryError::Setup(format!(
-            "cannot read CA certificate file {}: {e}",
-            file.display()
-        ))
-    })?;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = text.as_str();
-    while let Some(start) = rest.find(BEGIN) {
-        let Some(end) = rest[start..].find(END) else {
-            break;
-        };
-        let block = &rest[start..start + end + END.len()];
-        out.push(Certificate {
-            encoding: CertificateEncoding::Pem,
-            data: format!("{block}\n").into_bytes(),
-        });
-        rest = &rest[start + end + END.len()..];
-    }
-    if out.is_empty() {
-        return Err(RegistryError::Setup(format!(
-            "no PEM certificate found in CA certificate file {}",
-            file.display()
-        )));
-    }
-    Ok(out)
-}
-
-fn oci_config(options: &RegistryOptions) -> ClientConfig {
-    let insecure: Vec<String> = options
-        .insecure_registries
-        .iter()
-        .map(|r| normalise_registry(r))
-        .collect();
-    ClientConfig {
-        protocol: if insecure.is_empty() {
-            ClientProtocol::Https
-        } else {
-            ClientProtocol::HttpsExcept(insecure)
-        },
-        use_monolithic_push: true,
-        max_concurrent_upload: options.max_concurrent_uploads.max(1),
-        connect_timeout: Some(Duration::from_secs(30)),
-        user_agent: USER_AGENT,
-        platform_resolver: None,
-        ..ClientConfig::default()
-    }
-}
-
-/// Builds the oci-client client without ever reaching its panicking default.
-///
-/// oci-client 0.18 constructs a default `reqwest::Client` inside `Client::try_from` (struct update
-/// syntax), and reqwest's default panics when rustls-native-certs finds no CA certificates. So we first
-/// probe for system roots with a builder that fails cleanly; without roots, we point rustls-native-certs
-/// at a temporary PEM file holding the bundled Mozilla roots (`SSL_CERT_FILE`, restored right after) while
-/// the client is built.
-fn build_oci_client(
-    options: &RegistryOptions,
-    extra: Vec<Certificate>,
-) -> Result<(oci_client::Client, bool), RegistryError> {
-    static ENV_LOCK: Mutex<()> = Mutex::new(());
-    let config = || ClientConfig {
-        extra_root_certificates: extra.clone(),
-        ..oci_config(options)
-    };
-    let build = |config: ClientConfig| {
-        oci_client::Client::try_from(config).map_err(|e| {
-            RegistryError::Setup(format!("invalid TLS configuration: {}", error_chain(&e)))
-        })
-    };
-    // Fails early (before the panicking default) exactly when the system has no usable roots.
-    if oci_client::Client::try_from(oci_config(options)).is_ok() {
-        return Ok((build(config())?, true));
-    }
-    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
-    let bundle = bundled_roots_pem()?;
-    let _guard = ENV_LOCK
-        .lock()
-        .map_err(|_| RegistryError::Setup("CA setup lock poisoned".into()))?;
-    let previous = std::env::var_os("SSL_CERT_FILE");
-    std::env::set_var("SSL_CERT_FILE", bundle.path());
-    let probe = oci_client::Client::try_from(oci_config(options)).is_ok();
-    let result = if probe {
-        build(config())
-    } else {
-        Err(RegistryError::Setup(
-            "no CA certificates could be loaded (system or bundled)".into(),
-        ))
-    };
-    match previous {
-        Some(v) => std::env::set_var("SSL_CERT_FILE", v),
-        None => std::env::remove_var("SSL_CERT_FILE"),
-    }
-    Ok((result?, false))
-}
-
-/// The bundled Mozilla roots as a temporary PEM file.
-fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
-    use base64::Engine as _;
-    let mut pem = String::new();
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-    }
-    let setup =
-        |e: std::io::Error| RegistryError::Setup(format!("cannot write the bundled CA roots: {e}"));
-    let mut file = tempfile::Builder::new()
-        .prefix("cnb-ca-roots-")
-        .suffix(".pem")
-        .tempfile()
-        .map_err(setup)?;
-    file.write_all(pem.as_bytes()).map_err(setup)?;
-    file.flush().map_err(setup)?;
-    Ok(file)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn pem_bundles_are_split() {
-        let dir = tempfile::tempdir().unwrap();
-        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        std::fs::write(dir.path().join("a.crt"), format!("junk\n{one}{one}")).unwrap();
-        std::fs::write(dir.path().join("ignored.txt"), one).unwrap();
-        let certs = load_ca_certs(&[dir.path().to_path_buf()]).unwrap();
-        assert_eq!(certs.len(), 2);
-        std::fs::write(dir.path().join("empty.pem"), "nothing").unwrap();
-        let err = load_ca_certs(&[dir.path().join("empty.pem")]).unwrap_err();
-        assert!(err.to_string().contains("empty.pem"));
-    }
-
-    #[test]
-    fn reader_stream_chunks_everything() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let data: Vec<u8> = (0..(READ_CHUNK * 2 + 17))
-            .map(|i| (i % 251) as u8)
-            .collect();
-        let src = BlobSource::Bytes(Arc::new(data.clone()));
-        let got = rt.block_on(async {
-            let s = reader_stream(src.open().unwrap()).unwrap();
-            let chunks: Vec<_> = s.collect().await;
-            chunks
-                .into_iter()
-                .flat_map(|c| c.unwrap().to_vec())
-                .collect::<Vec<u8>>()
-        });
-        assert_eq!(got, data);
-    }
-
-    #[test]
-    fn env_options() {
-        let o = RegistryOptions::default()
-            .insecure("127.0.0.1:5000")
-            .ca_cert("/x.pem");
-        assert_eq!(o.insecure_registries, ["127.0.0.1:5000"]);
-        let cfg = oci_config(&o);
-        assert_eq!(
-            cfg.protocol,
-            ClientProtocol::HttpsExcept(vec!["127.0.0.1:5000".into()])
-        );
-        assert!(cfg.use_monolithic_push);
-    }
 }

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod blob;
 mod client;
 mod error;
 mod identity;
@@ -36,11 +37,10 @@ mod keychain;
 mod media_types;
 mod reference;
 mod retry;
+mod tls;
 
-pub use client::{
-    sha256_digest, BlobPushOutcome, BlobSource, BlobUpload, RegistryClient, RegistryOptions,
-    REGISTRY_CA_CERTS_ENV,
-};
+pub use blob::{BlobPushOutcome, BlobSource, BlobUpload};
+pub use client::{sha256_digest, RegistryClient, RegistryOptions, REGISTRY_CA_CERTS_ENV};
 pub use error::{KeychainError, RegistryError};
 pub use keychain::{Credential, Keychain, KeychainSource};
 pub use media_types::{

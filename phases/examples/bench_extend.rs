@@ -1,0 +1,193 @@
+//! `make bench` case `extend`: apply a Dockerfile with three RUN steps (one `apt-get install` on a
+//! Debian bookworm minbase image, two file writes) with our extender and with
+//! `buildah bud --isolation chroot --layers` on the same Dockerfile and base (an OCI layout), then
+//! rebuild both with warm caches. Prints both times, the ratio and the cached-rebuild times.
+//!
+//! Needs root (or a subuid range), `umoci`, `debootstrap` (first run), `buildah` and the Debian mirror.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cnb_lifecycle::extend::{
+    dockerfile, fsutil, sandbox, Extender, ExtensionInput, IdMapping, Kind, StepCache,
+};
+
+const DOCKERFILE: &str = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*\nRUN echo one > /one.txt\nRUN echo two > /two.txt\nUSER 1000:1000\n";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn bookworm_layout() -> PathBuf {
+    let dir = workspace().join("target/extend-cache/bookworm");
+    let layout = dir.join("layout");
+    if !dir.join("layout.done").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        eprintln!("building the bookworm base image (debootstrap, once)...");
+        let st = Command::new("sh")
+            .arg(workspace().join("samples/base-images/bookworm/build.sh"))
+            .arg(&layout)
+            .arg(dir.join("rootfs"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        Command::new("chmod")
+            .arg("-R")
+            .arg("a+rX")
+            .arg(&layout)
+            .status()
+            .unwrap();
+        std::fs::write(dir.join("layout.done"), "").unwrap();
+    }
+    layout
+}
+
+fn ours(
+    layout: &Path,
+    tmp: &Path,
+    cache: &Path,
+    root: Option<PathBuf>,
+) -> (Duration, usize, usize) {
+    let ctx = tmp.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let df = dockerfile::parse("bench/ext", &ctx.join("run.Dockerfile"), DOCKERFILE).unwrap();
+    let extended = tmp.join("extended");
+    let _ = std::fs::remove_dir_all(&extended);
+    let ext = Extender {
+        kind: Kind::Run,
+        base_layout: layout.to_path_buf(),
+        base_digest: None,
+        base_ref: "bookworm".into(),
+        root,
+        extensions: vec![ExtensionInput {
+            dockerfile: df,
+            context: ctx,
+            args: vec![],
+        }],
+        extended_dir: extended,
+        cache: Some(StepCache::new(cache, Duration::from_secs(3600))),
+        work_dir: tmp.join("work"),
+        mapping: IdMapping::detect().unwrap(),
+        ignore: vec![],
+    };
+    let t = Instant::now();
+    let done = ext.extend().unwrap();
+    (t.elapsed(), done.outcome.runs, done.outcome.cache_hits)
+}
+
+/// Unpacks the base into `dir` (outside the timed region): the "container's own root" case.
+fn unpacked_root(layout: &Path, dir: &Path) -> PathBuf {
+    let base = cnb_lifecycle::extend::oci::BaseImage::read(layout, None).unwrap();
+    let mapping = IdMapping::detect().unwrap();
+    let root = dir.to_path_buf();
+    sandbox::in_user_namespace(&mapping, || {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+        for l in base.layer_paths() {
+            fsutil::apply_layer(&root, &l).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    root
+}
+
+fn buildah(layout: &Path, tmp: &Path) -> Option<Duration> {
+    let dir = tmp.join("buildah-ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
+    let t = Instant::now();
+    let out = Command::new("buildah")
+        .arg("--root")
+        .arg(tmp.join("buildah-storage"))
+        .arg("--runroot")
+        .arg(tmp.join("buildah-run"))
+        .args(["--storage-driver", "vfs"])
+        .args([
+            "bud",
+            "--isolation",
+            "chroot",
+            "--layers",
+            "--network",
+            "host",
+        ])
+        .arg("--build-arg")
+        .arg(format!("base_image=oci:{}:latest", layout.display()))
+        .args(["-t", "bench-extended", "-f"])
+        .arg(dir.join("Dockerfile"))
+        .arg(&dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(t.elapsed()),
+        Ok(o) => {
+            eprintln!("buildah failed:\n{}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("buildah not runnable ({e}); `apt-get install buildah` to compare");
+            None
+        }
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn main() {
+    let layout = bookworm_layout();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("step-cache");
+
+    let (cold, runs, _) = ours(&layout, tmp.path(), &cache, None);
+    assert_eq!(runs, 3);
+    let (warm, runs_w, hits_w) = ours(&layout, tmp.path(), &cache, None);
+    assert_eq!((runs_w, hits_w), (0, 3));
+    let root = unpacked_root(&layout, &tmp.path().join("root"));
+    let (warm_in_place, runs_r, _) = ours(&layout, tmp.path(), &cache, Some(root));
+    assert_eq!(runs_r, 0);
+
+    let b_cold = buildah(&layout, tmp.path());
+    let b_warm = b_cold.and_then(|_| buildah(&layout, tmp.path()));
+    // Files written under namespaced ids are removed from inside the namespace.
+    let mapping = IdMapping::detect().unwrap();
+    let t = tmp.path().to_path_buf();
+    let _ = sandbox::in_user_namespace(&mapping, || {
+        let _ = std::fs::remove_dir_all(&t);
+        Ok(())
+    });
+
+    println!("extend benchmark: 3 RUN steps (apt-get install tree + 2 file writes) on debian bookworm minbase (OCI layout)");
+    println!(
+        "  cnb-lifecycle extender, cold (unpack base + 3 RUN + snapshots + layers): {:>7.2} s",
+        secs(cold)
+    );
+    println!(
+        "  cnb-lifecycle extender, cached rebuild (unpack base + cache hits):      {:>7.2} s",
+        secs(warm)
+    );
+    println!(
+        "  cnb-lifecycle extender, cached rebuild on an existing root (platform):  {:>7.2} s",
+        secs(warm_in_place)
+    );
+    match (b_cold, b_warm) {
+        (Some(bc), Some(bw)) => {
+            println!("  buildah bud --isolation chroot --layers, cold:                         {:>7.2} s", secs(bc));
+            println!("  buildah bud --isolation chroot --layers, cached rebuild:               {:>7.2} s", secs(bw));
+            println!(
+                "  ratio cold (buildah / ours):   {:.2}x",
+                secs(bc) / secs(cold)
+            );
+            println!(
+                "  ratio cached (buildah / ours): {:.2}x",
+                secs(bw) / secs(warm)
+            );
+        }
+        _ => println!("  buildah: not measured (see above)"),
+    }
+}

@@ -1,0 +1,241 @@
+//! TLS trust for registries: system roots (rustls-native-certs: `SSL_CERT_FILE`, `SSL_CERT_DIR` or the
+//! distribution's bundle) plus extra CA certificates, and the bundled Mozilla roots when an image has no
+//! system roots at all — without ever reaching oci-client's panicking default client.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+
+use super::client::{error_chain, RegistryOptions};
+use super::error::RegistryError;
+use super::reference::normalise_registry;
+
+pub(crate) const USER_AGENT: &str = concat!("cnb-lifecycle/", env!("CARGO_PKG_VERSION"));
+
+/// What the TLS stack trusts: system roots (when present) or the bundled ones, plus extra CAs.
+pub(crate) struct TlsRoots {
+    pub(crate) system_roots: bool,
+    pub(crate) extra: Vec<Certificate>,
+}
+
+impl TlsRoots {
+    /// A plain reqwest client trusting the same roots (for the identity-token exchange).
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client, RegistryError> {
+        let to_reqwest = |c: &Certificate| match c.encoding {
+            CertificateEncoding::Der => reqwest::Certificate::from_der(&c.data),
+            CertificateEncoding::Pem => reqwest::Certificate::from_pem(&c.data),
+        };
+        let setup =
+            |e: reqwest::Error| RegistryError::Setup(format!("identity token HTTP client: {e}"));
+        let extra = self
+            .extra
+            .iter()
+            .map(to_reqwest)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(30));
+        let builder = if self.system_roots {
+            builder.tls_certs_merge(extra)
+        } else {
+            let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| reqwest::Certificate::from_der(c.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(setup)?;
+            builder.tls_certs_only(bundled.into_iter().chain(extra))
+        };
+        builder.build().map_err(setup)
+    }
+}
+
+/// Reads PEM certificates from files and directories (`*.crt`, `*.pem`, `*.cert`).
+pub(crate) fn load_ca_certs(paths: &[PathBuf]) -> Result<Vec<Certificate>, RegistryError> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| {
+                    RegistryError::Setup(format!(
+                        "cannot read CA directory {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| matches!(x, "crt" | "pem" | "cert"))
+                })
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            certs.extend(read_pem_file(&file)?);
+        }
+    }
+    Ok(certs)
+}
+
+fn read_pem_file(file: &Path) -> Result<Vec<Certificate>, RegistryError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        RegistryError::Setup(format!(
+            "cannot read CA certificate file {}: {e}",
+            file.display()
+        ))
+    })?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let block = &rest[start..start + end + END.len()];
+        out.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: format!("{block}\n").into_bytes(),
+        });
+        rest = &rest[start + end + END.len()..];
+    }
+    if out.is_empty() {
+        return Err(RegistryError::Setup(format!(
+            "no PEM certificate found in CA certificate file {}",
+            file.display()
+        )));
+    }
+    Ok(out)
+}
+
+pub(crate) fn oci_config(options: &RegistryOptions) -> ClientConfig {
+    let insecure: Vec<String> = options
+        .insecure_registries
+        .iter()
+        .map(|r| normalise_registry(r))
+        .collect();
+    ClientConfig {
+        protocol: if insecure.is_empty() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(insecure)
+        },
+        use_monolithic_push: true,
+        max_concurrent_upload: options.max_concurrent_uploads.max(1),
+        connect_timeout: Some(Duration::from_secs(30)),
+        user_agent: USER_AGENT,
+        platform_resolver: None,
+        ..ClientConfig::default()
+    }
+}
+
+/// Builds the oci-client client without ever reaching its panicking default.
+///
+/// oci-client 0.18 constructs a default `reqwest::Client` inside `Client::try_from` (struct update
+/// syntax), and reqwest's default panics when rustls-native-certs finds no CA certificates. So we first
+/// probe for system roots with a builder that fails cleanly; without roots, we point rustls-native-certs
+/// at a temporary PEM file holding the bundled Mozilla roots (`SSL_CERT_FILE`, restored right after) while
+/// the client is built.
+pub(crate) fn build_oci_client(
+    options: &RegistryOptions,
+    extra: Vec<Certificate>,
+) -> Result<(oci_client::Client, bool), RegistryError> {
+    static ENV_LOCK: Mutex<()> = Mutex::new(());
+    let config = || ClientConfig {
+        extra_root_certificates: extra.clone(),
+        ..oci_config(options)
+    };
+    let build = |config: ClientConfig| {
+        oci_client::Client::try_from(config).map_err(|e| {
+            RegistryError::Setup(format!("invalid TLS configuration: {}", error_chain(&e)))
+        })
+    };
+    // Fails early (before the panicking default) exactly when the system has no usable roots.
+    if oci_client::Client::try_from(oci_config(options)).is_ok() {
+        return Ok((build(config())?, true));
+    }
+    tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
+    let bundle = bundled_roots_pem()?;
+    let _guard = ENV_LOCK
+        .lock()
+        .map_err(|_| RegistryError::Setup("CA setup lock poisoned".into()))?;
+    let previous = std::env::var_os("SSL_CERT_FILE");
+    std::env::set_var("SSL_CERT_FILE", bundle.path());
+    let probe = oci_client::Client::try_from(oci_config(options)).is_ok();
+    let result = if probe {
+        build(config())
+    } else {
+        Err(RegistryError::Setup(
+            "no CA certificates could be loaded (system or bundled)".into(),
+        ))
+    };
+    match previous {
+        Some(v) => std::env::set_var("SSL_CERT_FILE", v),
+        None => std::env::remove_var("SSL_CERT_FILE"),
+    }
+    Ok((result?, false))
+}
+
+/// The bundled Mozilla roots as a temporary PEM file.
+fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
+    use base64::Engine as _;
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    let setup =
+        |e: std::io::Error| RegistryError::Setup(format!("cannot write the bundled CA roots: {e}"));
+    let mut file = tempfile::Builder::new()
+        .prefix("cnb-ca-roots-")
+        .suffix(".pem")
+        .tempfile()
+        .map_err(setup)?;
+    file.write_all(pem.as_bytes()).map_err(setup)?;
+    file.flush().map_err(setup)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    #[test]
+    fn pem_bundles_are_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("a.crt"), format!("junk\n{one}{one}")).unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), one).unwrap();
+        let certs = load_ca_certs(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(certs.len(), 2);
+        std::fs::write(dir.path().join("empty.pem"), "nothing").unwrap();
+        let err = load_ca_certs(&[dir.path().join("empty.pem")]).unwrap_err();
+        assert!(err.to_string().contains("empty.pem"));
+    }
+
+    #[test]
+    fn env_options() {
+        let o = RegistryOptions::default()
+            .insecure("127.0.0.1:5000")
+            .ca_cert("/x.pem");
+        assert_eq!(o.insecure_registries, ["127.0.0.1:5000"]);
+        let cfg = oci_config(&o);
+        assert_eq!(
+            cfg.protocol,
+            ClientProtocol::HttpsExcept(vec!["127.0.0.1:5000".into()])
+        );
+        assert!(cfg.use_monolithic_push);
+    }
+}
