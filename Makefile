@@ -58,8 +58,8 @@ bench:
 	  $(CARGO) run --locked --release -p cnb-lifecycle --example $$b || exit 1; \
 	done
 
-demo:
-	@echo "make demo: not ready yet — the end-to-end demo lands with issue 8."; exit 1
+demo: build
+	bash samples/demo.sh
 
 install: build
 	mkdir -p $(DESTDIR)/cnb/lifecycle

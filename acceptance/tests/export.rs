@@ -273,3 +273,24 @@ fn exporter_saves_additional_tags() {
     assert!(index.contains(&report_digest(&root)));
     assert!(index.contains("\"org.opencontainers.image.ref.name\":\"v2\""));
 }
+
+/// XC: analyze error 32 (run image missing), restore error 42 (no group.toml), export error 62
+/// (no metadata.toml).
+#[test]
+fn phase_exit_codes() {
+    let root = ContainerRoot::new();
+    let out = analyze(&root);
+    out.assert_code(32)
+        .assert_contains("run image 'cnb/run' not found");
+    let out = root.phase("restorer").run();
+    out.assert_code(42).assert_contains("group.toml");
+    make_run_image(&root, "cnb/run");
+    analyze(&root).assert_success();
+    root.write(
+        "layers/group.toml",
+        "[[group]]\nid = \"bp/a\"\nversion = \"1.0\"\napi = \"0.10\"\n",
+    );
+    root.write("cnb/lifecycle/launcher", "x");
+    let out = export(&root, &[]);
+    out.assert_code(62).assert_contains("metadata.toml");
+}

@@ -134,3 +134,55 @@ fn registry_build_rebuild_and_rebase() {
         ],
     );
 }
+
+/// CA-05, RS-08, RS-11: a cache image written by the exporter restores the cache layer on the next
+/// build; an unchanged cache layer is not uploaded again.
+#[test]
+fn cache_image_restores_on_second_build() {
+    let reg = Registry::start(RegistryOptions::plain().access_log());
+    let root = ContainerRoot::new();
+    root.mkdir("home");
+    push_run_image(&root, &reg, "run-v1");
+    write_build_output(&root, "v1", "echo v1");
+    write_cache_layer(&root, "dep-v1");
+    let cache = format!("-cache-image={}", reg.image("app/cache:latest"));
+    analyze_reg(&root, &reg).assert_success();
+    let mut args = vec![
+        cache.clone(),
+        format!(
+            "-launcher={}",
+            root.join("cnb/lifecycle/launcher").display()
+        ),
+    ];
+    args.push(reg.image("app/img:latest"));
+    run_phase(&root, &reg, "exporter", args.clone())
+        .assert_success()
+        .assert_contains("Adding cache layer 'bp/a:deps'");
+    let cache_uploads = uploads(&reg, "app/cache");
+    assert!(cache_uploads >= 2, "cache layer and config uploaded");
+
+    std::fs::remove_dir_all(root.join("layers/bp_a")).unwrap();
+    analyze_reg(&root, &reg).assert_success();
+    run_phase(&root, &reg, "restorer", vec![cache.clone()])
+        .assert_success()
+        .assert_contains("Restoring data for \"bp/a:deps\" from cache");
+    assert_eq!(root.read("layers/bp_a/deps/lib/dep.txt"), "dep-v1");
+
+    root.write("layers/bp_a/web/bin/server", "v1");
+    root.write(
+        "layers/bp_a/web.toml",
+        "[types]\nlaunch = true\n[metadata]\nversion = \"1\"\n",
+    );
+    root.write(
+        "layers/bp_a/deps.toml",
+        "[types]\ncache = true\nbuild = true\n[metadata]\nv = \"1\"\n",
+    );
+    run_phase(&root, &reg, "exporter", args)
+        .assert_success()
+        .assert_contains("Reusing cache layer 'bp/a:deps'");
+    assert_eq!(
+        uploads(&reg, "app/cache"),
+        cache_uploads,
+        "unchanged cache: nothing uploaded"
+    );
+}

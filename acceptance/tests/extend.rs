@@ -209,3 +209,57 @@ fn errors_exit_102_and_leave_nothing_behind() {
         assert!(s.extended().is_empty(), "{:?}", s.extended());
     }
 }
+
+// EX-01 without a restorer: the run image's manifest and config come from a registry (loopback).
+#[test]
+fn reads_the_base_from_a_registry_when_no_layout_was_restored() {
+    if !running_as_root() {
+        eprintln!("the extender binary test drives a root-owned container root; run as root");
+        return;
+    }
+    use cnb_acceptance::registry::{Registry, RegistryOptions};
+    let s = setup("ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo from-registry > /r\nUSER 1000:1000\n");
+    let reg = Registry::start(RegistryOptions::plain());
+    // Move the restored layout away and push it to the registry instead.
+    let base_dir = s.fs().join("kaniko/cache/base");
+    let entry = std::fs::read_dir(&base_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let digest = entry.file_name().to_string_lossy().into_owned();
+    let layout = s.rootfs.path().join("pushed-layout");
+    std::fs::rename(entry.path(), &layout).unwrap();
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("docker://{}", reg.image("run:latest")))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let reference = format!("{}@{digest}", reg.image("run"));
+    s.root.write(
+        "layers/analyzed.toml",
+        format!("[run-image]\n  reference = \"{reference}\"\n  extend = true\n"),
+    );
+    let out = s
+        .root
+        .phase("extender")
+        .as_current_user()
+        .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+        .env("CNB_INSECURE_REGISTRIES", reg.host())
+        .arg("-kind=run")
+        .run();
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(s.extended().len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(s.fs().join("r")).unwrap(),
+        "from-registry\n"
+    );
+    // The base's manifest and config were cached where the restorer would have put them.
+    assert!(base_dir.join(&digest).join("index.json").is_file());
+}

@@ -17,6 +17,7 @@ use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
 use crate::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
 use crate::export::store::{SourceImage, StoreError};
+use crate::image::registry::ImageRef;
 use crate::restore::extract::{extract_blob_anchored, ExtractError};
 use crate::Failure;
 use run_image::{select_run_image, RunImageCandidates, RunImageError};
@@ -241,6 +242,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     crate::privilege::ensure_privileges(Phase::Analyzer, inputs)?;
     let run_image = resolve_run_image(inputs, &access)?;
+    check_registry_access(inputs, &access, &run_image)?;
     debug!("Run image: {run_image}");
     let analyzer = Analyzer {
         access: &access,
@@ -252,6 +254,44 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .analyze(inputs.previous_image.as_deref(), &run_image)
         .map_err(|e| analyze_failure(&e))?;
     write_analyzed(&analyzed, &inputs.analyzed_path)
+}
+
+/// AN-03: read access to the previous and run images; read+write access to the output image, every
+/// `-tag` and the cache image (registry mode only; layout images are always accessible).
+fn check_registry_access(
+    inputs: &Inputs,
+    access: &ImageAccess,
+    run_image: &str,
+) -> Result<(), Failure> {
+    let ImageAccess::Registry { client } = access else {
+        return Ok(());
+    };
+    let parse = |r: &str| {
+        ImageRef::parse(r).map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))
+    };
+    let denied = |kind: &str, r: &str| {
+        Failure::msg(
+            exit::ANALYZE_ERROR,
+            "initialize analyzer",
+            format!("failed to ensure registry {kind} access to {r}"),
+        )
+    };
+    let mut read: Vec<&str> = vec![run_image];
+    read.extend(inputs.previous_image.as_deref());
+    for r in read.into_iter().filter(|r| !r.is_empty()) {
+        if !client.check_read_access(&parse(r)?).unwrap_or(false) {
+            return Err(denied("read", r));
+        }
+    }
+    let mut write: Vec<&str> = inputs.output_images.iter().map(String::as_str).collect();
+    write.extend(inputs.additional_tags.iter().map(String::as_str));
+    write.extend(inputs.cache_image.as_deref());
+    for r in write.into_iter().filter(|r| !r.is_empty()) {
+        if !client.check_write_access(&parse(r)?).unwrap_or(false) {
+            return Err(denied("read/write", r));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `analyzed.toml` (atomic; AN-08), failing with the analyze exit code.

@@ -2,6 +2,7 @@
 //! checklist §20). The restorer reads a cache through [`Cache`]; the exporter fills a new one and
 //! commits it.
 
+pub mod image;
 pub mod metadata;
 mod volume;
 

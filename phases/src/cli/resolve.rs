@@ -294,14 +294,13 @@ fn seed(api: PlatformApi, ctx: &Context) -> Inputs {
             .unwrap_or_default(),
         output_images: Vec::new(),
         deprecated_run_image: None,
-        exec_env: ctx.var(EXEC_ENV).unwrap_or("production").to_string(),
+        exec_env: ctx.var(EXEC_ENV).unwrap_or(d::EXEC_ENV).to_string(),
         experimental_mode: ExperimentalMode::from_env_value(ctx.var(e::EXPERIMENTAL_MODE)),
     }
 }
 
-/// `CNB_EXEC_ENV` (Platform API 0.15).
-// TODO(integration): move to cnb_spec::env once the spec helper adds it.
-pub const EXEC_ENV: &str = "CNB_EXEC_ENV";
+/// `CNB_EXEC_ENV` (Platform API 0.15), re-exported from [`cnb_spec::env`].
+pub const EXEC_ENV: &str = e::EXEC_ENV;
 
 /// The feature name the reference uses for OCI layout export (G-15).
 pub const FEATURE_LAYOUT: &str = "export to OCI layout format";

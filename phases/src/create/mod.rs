@@ -1,10 +1,224 @@
-//! The creator: all phases in one process (platform spec "creator").
+//! The creator: all phases in one process (platform spec "creator"; checklist §9).
+//!
+//! It runs analyze → detect → restore → extend/build → export on one set of resolved inputs, writing the
+//! same intermediate files the separate phases write (`analyzed.toml`, `group.toml`, `plan.toml`,
+//! `<layers>/config/metadata.toml`, `report.toml`), so a failed build can be inspected. Like the
+//! reference it starts as any user, hands the volumes to the build user and drops privileges once, before
+//! any buildpack runs. It prints the familiar `===> ANALYZING` … `===> EXPORTING` sections and a timing
+//! summary.
 
-use crate::cli::Inputs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::cli::{ExtendKind, Inputs, Phase};
 use crate::Failure;
+
+/// The steps the creator runs, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `analyzer`.
+    Analyze,
+    /// `detector` (with generation when extensions pass).
+    Detect,
+    /// `restorer`.
+    Restore,
+    /// `extender -kind=build` (extends the build image, then builds).
+    ExtendBuild,
+    /// `builder`.
+    Build,
+    /// `extender -kind=run`.
+    ExtendRun,
+    /// `exporter`.
+    Export,
+}
+
+impl Step {
+    /// The section header the reference prints.
+    pub fn header(self) -> &'static str {
+        match self {
+            Step::Analyze => "ANALYZING",
+            Step::Detect => "DETECTING",
+            Step::Restore => "RESTORING",
+            Step::ExtendBuild => "EXTENDING (BUILD)",
+            Step::Build => "BUILDING",
+            Step::ExtendRun => "EXTENDING (RUN)",
+            Step::Export => "EXPORTING",
+        }
+    }
+}
+
+/// Which Dockerfiles the detector's generation step produced under `<generated>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Generated {
+    /// At least one `build.Dockerfile`.
+    pub build: bool,
+    /// At least one `run.Dockerfile`.
+    pub run: bool,
+}
+
+impl Generated {
+    /// Scans `dir` in both layouts: `<generated>/<escaped id>/{build,run}.Dockerfile` (Platform API ≥ 0.13)
+    /// and `<generated>/{build,run}/<escaped id>/Dockerfile` (earlier). A missing dir means none.
+    pub fn scan(dir: &Path) -> Self {
+        let mut g = Generated::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return g;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            match name.to_str() {
+                Some("build") if has_nested_dockerfile(&path) => g.build = true,
+                Some("run") if has_nested_dockerfile(&path) => g.run = true,
+                _ => {
+                    g.build |= path.join("build.Dockerfile").is_file();
+                    g.run |= path.join("run.Dockerfile").is_file();
+                }
+            }
+        }
+        g
+    }
+}
+
+fn has_nested_dockerfile(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|it| it.flatten().any(|e| e.path().join("Dockerfile").is_file()))
+        .unwrap_or(false)
+}
+
+/// The steps to run after detection, given what generation produced and whether restore is skipped.
+pub fn plan_after_detect(generated: Generated, skip_restore: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if !skip_restore {
+        steps.push(Step::Restore);
+    }
+    steps.push(if generated.build {
+        Step::ExtendBuild
+    } else {
+        Step::Build
+    });
+    if generated.run {
+        steps.push(Step::ExtendRun);
+    }
+    steps.push(Step::Export);
+    steps
+}
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let _ = inputs;
-    Err(Failure::not_implemented("create"))
+    if inputs.use_daemon {
+        return Err(Failure::msg(
+            cnb_spec::exit::INVALID_ARGS,
+            "create",
+            "exporting to a docker daemon (-daemon) is not supported: use a registry or -layout",
+        ));
+    }
+    drop_privileges(inputs)?;
+    let mut timings: Vec<(Step, Duration)> = Vec::new();
+    let result = run_steps(inputs, &mut timings);
+    print_summary(&timings, result.is_ok());
+    result
+}
+
+/// Hands the volumes to the build user and drops to it once (G-19), so every phase, and every
+/// buildpack, runs unprivileged. `HOME`/`USER` come from `/etc/passwd` when the user is listed there.
+fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
+    let (uid, gid) = (inputs.uid, inputs.gid);
+    let code = cnb_spec::exit::FAILED;
+    let volumes = crate::privilege::volumes_for(Phase::Creator, inputs);
+    crate::privilege::chown_volumes(uid, gid, &volumes)
+        .map_err(|e| Failure::new(code, "chown volumes", &e))?;
+    crate::privilege::drop_to(uid, gid)
+        .map_err(|e| Failure::new(code, format!("exec as user {uid}:{gid}"), &e))?;
+    if let Err(e) = crate::privilege::set_environment_for_user(uid) {
+        warn!("keeping HOME and USER: {e}");
+    }
+    Ok(())
+}
+
+fn run_steps(inputs: &Inputs, timings: &mut Vec<(Step, Duration)>) -> Result<(), Failure> {
+    step(Step::Analyze, timings, || crate::analyze::run(inputs))?;
+    step(Step::Detect, timings, || crate::detect::run(inputs))?;
+    let generated = Generated::scan(&inputs.generated_dir);
+    for s in plan_after_detect(generated, inputs.skip_restore) {
+        step(s, timings, || match s {
+            Step::Restore => crate::restore::run(inputs),
+            Step::Build => crate::build::run(inputs),
+            Step::ExtendBuild => crate::extend::run(&with_kind(inputs, ExtendKind::Build)),
+            Step::ExtendRun => crate::extend::run(&with_kind(inputs, ExtendKind::Run)),
+            Step::Export => crate::export::run(inputs),
+            Step::Analyze | Step::Detect => Ok(()),
+        })?;
+    }
+    Ok(())
+}
+
+fn with_kind(inputs: &Inputs, kind: ExtendKind) -> Inputs {
+    let mut i = inputs.clone();
+    i.extend_kind = kind;
+    i
+}
+
+fn step(
+    s: Step,
+    timings: &mut Vec<(Step, Duration)>,
+    f: impl FnOnce() -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    info!("===> {}", s.header());
+    let start = Instant::now();
+    let r = f();
+    timings.push((s, start.elapsed()));
+    r
+}
+
+fn print_summary(timings: &[(Step, Duration)], ok: bool) {
+    if timings.is_empty() {
+        return;
+    }
+    let total: Duration = timings.iter().map(|(_, d)| *d).sum();
+    let parts: Vec<String> = timings
+        .iter()
+        .map(|(s, d)| format!("{} {:.2}s", s.header().to_lowercase(), d.as_secs_f64()))
+        .collect();
+    info!(
+        "Timing{}: {} (total {:.2}s)",
+        if ok { "" } else { " (failed)" },
+        parts.join(", "),
+        total.as_secs_f64()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn scans_both_generated_layouts() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(Generated::scan(&d.path().join("missing")), Generated::default());
+        // Platform API >= 0.13: <generated>/<escaped id>/run.Dockerfile
+        std::fs::create_dir_all(d.path().join("samples_curl")).unwrap();
+        std::fs::write(d.path().join("samples_curl/run.Dockerfile"), "FROM x\n").unwrap();
+        assert_eq!(Generated::scan(d.path()), Generated { build: false, run: true });
+        // Platform API < 0.13: <generated>/build/<escaped id>/Dockerfile
+        std::fs::create_dir_all(d.path().join("build/samples_x")).unwrap();
+        std::fs::write(d.path().join("build/samples_x/Dockerfile"), "FROM x\n").unwrap();
+        assert_eq!(Generated::scan(d.path()), Generated { build: true, run: true });
+    }
+
+    #[test]
+    fn step_plan() {
+        use Step::*;
+        assert_eq!(
+            plan_after_detect(Generated::default(), false),
+            vec![Restore, Build, Export]
+        );
+        assert_eq!(
+            plan_after_detect(Generated { build: true, run: true }, true),
+            vec![ExtendBuild, ExtendRun, Export]
+        );
+    }
 }

@@ -25,7 +25,6 @@ use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
 use super::store::{LayoutImage, SourceImage};
 use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
-use crate::cache::VolumeCache;
 use crate::cli::{Inputs, Phase};
 use crate::Failure;
 
@@ -130,7 +129,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     })
     .map_err(|e| fail(&e))?;
 
-    let caching = inputs.cache_dir.is_some();
+    let caching = inputs.cache_dir.is_some() || inputs.cache_image.is_some();
     let keep_tars: Vec<String> = plan
         .iter()
         .filter(|p| {
@@ -254,7 +253,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))?;
 
-    if let Some(cache_dir) = &inputs.cache_dir {
+    if inputs.cache_dir.is_some() || inputs.cache_image.is_some() {
         let tars: BTreeMap<String, (std::path::PathBuf, String)> = outcome
             .layers
             .iter()
@@ -264,31 +263,31 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                     .map(|t| (l.id.clone(), (t, l.diff_id.clone())))
             })
             .collect();
-        let result = VolumeCache::open(cache_dir).and_then(|mut c| {
-            export_cache(
-                &mut c,
-                &CacheExport {
-                    layers_dir: &inputs.layers_dir,
-                    group: &group_bps,
-                    owner: Owner {
-                        uid: inputs.uid,
-                        gid: inputs.gid,
+        match crate::restore::open_cache(inputs, &access) {
+            Some(mut cache) => {
+                let result = export_cache(
+                    cache.as_mut(),
+                    &CacheExport {
+                        layers_dir: &inputs.layers_dir,
+                        group: &group_bps,
+                        owner: Owner {
+                            uid: inputs.uid,
+                            gid: inputs.gid,
+                        },
+                        tars: tars.clone(),
+                        scratch: &scratch,
+                        sbom: api.sboms_in_layers_dir(),
                     },
-                    tars: tars.clone(),
-                    scratch: &scratch,
-                    sbom: api.sboms_in_layers_dir(),
-                },
-            )
-        });
+                );
+                if let Err(e) = result {
+                    warn!("Failed to export cache: {}", crate::error::chain(&e));
+                }
+            }
+            None => warn!("Failed to export cache: the cache could not be opened"),
+        }
         for (t, _) in tars.values() {
             let _ = std::fs::remove_file(t);
         }
-        if let Err(e) = result {
-            warn!("Failed to export cache: {}", crate::error::chain(&e));
-        }
-    } else if inputs.cache_image.is_some() {
-        // TODO(integration): cache image export over the registry facade.
-        warn!("Failed to export cache: cache images are not yet supported by this lifecycle build; use -cache-dir");
     }
     Ok(())
 }

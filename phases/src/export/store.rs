@@ -294,10 +294,10 @@ impl LayoutDestination {
     pub fn create(dir: &Path, tag: &str) -> Result<Self, StoreError> {
         let blobs = dir.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(|e| StoreError::io(&blobs, e))?;
-        write_atomic(
-            &dir.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
+        let marker = dir.join("oci-layout");
+        if !marker.is_file() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             tag: tag.to_string(),

@@ -221,6 +221,27 @@ fn root_from_env() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
+/// Fetches the manifest and config of `reference` into `layout` (what the restorer normally does).
+fn fetch_base(inputs: &Inputs, reference: &str, layout: &Path) -> Result<(), ExtendError> {
+    use crate::image::registry::{ImageRef, Keychain, RegistryClient, RegistryOptions};
+    let oci_err = |message: String| {
+        ExtendError::Oci(oci::OciError::Format {
+            path: layout.to_path_buf(),
+            message,
+        })
+    };
+    let image = ImageRef::parse(reference).map_err(|e| oci_err(format!("{reference}: {e}")))?;
+    let keychain = Keychain::from_env().map_err(|e| oci_err(e.to_string()))?;
+    let mut options = RegistryOptions::from_env();
+    for r in &inputs.insecure_registries {
+        options = options.insecure(r);
+    }
+    let client = RegistryClient::new(std::sync::Arc::new(keychain), options)
+        .map_err(|e| oci_err(e.to_string()))?;
+    oci::fetch_to_layout(&client, &image, layout, false)?;
+    Ok(())
+}
+
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let fail = |e: ExtendError| {
@@ -245,6 +266,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         tracing::info!("no Dockerfiles to apply");
     } else {
         let mapping = IdMapping::detect().map_err(|e| fail(e.into()))?;
+        if !plan.base_layout.join("index.json").is_file() {
+            // No restorer left the base for us (e.g. local use): read it from the registry. The
+            // client's runtime is dropped before any fork.
+            fetch_base(inputs, &plan.base_ref, &plan.base_layout).map_err(fail)?;
+        }
         let extender = Extender {
             kind,
             base_layout: plan.base_layout,

@@ -293,3 +293,62 @@ pub fn open_layer(path: &Path) -> std::io::Result<Box<dyn Read>> {
         Box::new(r)
     })
 }
+
+/// Copies an image from a registry into an OCI layout at `dir` (manifest + config, and the layers
+/// when `with_layers`), as the restorer does for the extender (`<kaniko>/cache/base/<digest>`).
+/// Returns the manifest digest. Blobs already present are not fetched again.
+pub fn fetch_to_layout(
+    client: &crate::image::registry::RegistryClient,
+    image: &crate::image::registry::ImageRef,
+    dir: &Path,
+    with_layers: bool,
+) -> Result<String, OciError> {
+    let fmt = |message: String| OciError::Format {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let resolved = client
+        .pull_image_manifest(image)
+        .map_err(|e| fmt(format!("pulling {image}: {e}")))?;
+    let m = resolved.manifest;
+    let manifest: Value = serde_json::from_slice(&m.bytes).map_err(|e| fmt(e.to_string()))?;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+    let mut wanted = vec![manifest["config"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()];
+    if with_layers {
+        for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
+            wanted.push(l["digest"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    for d in wanted {
+        let dest = blob_path(dir, &d);
+        if dest.exists() {
+            continue;
+        }
+        let tmp = tempfile::NamedTempFile::new_in(&blobs).map_err(io_err(&blobs))?;
+        let mut w = std::io::BufWriter::new(tmp.reopen().map_err(io_err(tmp.path()))?);
+        client
+            .pull_blob_to(image, &d, &mut w)
+            .map_err(|e| fmt(format!("pulling {d} of {image}: {e}")))?;
+        std::io::Write::flush(&mut w).map_err(io_err(&dest))?;
+        drop(w);
+        tmp.persist(&dest).map_err(|e| OciError::Io {
+            path: dest.clone(),
+            source: e.error,
+        })?;
+    }
+    let mpath = blob_path(dir, &m.digest);
+    std::fs::write(&mpath, &m.bytes).map_err(io_err(&mpath))?;
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": m.media_type, "digest": m.digest, "size": m.bytes.len()}]
+    });
+    let ipath = dir.join("index.json");
+    std::fs::write(&ipath, index.to_string()).map_err(io_err(&ipath))?;
+    let marker = dir.join("oci-layout");
+    std::fs::write(&marker, r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(&marker))?;
+    Ok(m.digest)
+}

@@ -785,3 +785,48 @@ fn bookworm_apt_get_install_tree() {
     assert_eq!((second.outcome.runs, second.outcome.cache_hits), (0, 1));
     assert_eq!(second.output, first.output);
 }
+
+/// Local `-kind=run` without a container: the run image comes from a registry (loopback), is unpacked
+/// into a work dir and extended.
+#[test]
+fn kind_run_local_from_a_registry_image() {
+    use crate::image::registry::{ImageRef, Keychain, RegistryClient, RegistryOptions};
+    use cnb_acceptance::registry::{Registry, RegistryOptions as RegOpts};
+    let layout = sample_layout("busybox");
+    let reg = Registry::start(RegOpts::plain());
+    let st = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("docker://{}", reg.image("run:latest")))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let f = fixture();
+    let fetched = f.root.parent().unwrap().join("fetched");
+    {
+        let client = RegistryClient::new(
+            std::sync::Arc::new(Keychain::anonymous()),
+            RegistryOptions::default().insecure(&reg.host()),
+        )
+        .unwrap();
+        let image = ImageRef::parse(&reg.image("run:latest")).unwrap();
+        super::oci::fetch_to_layout(&client, &image, &fetched, true).unwrap();
+    }
+    let ext = extender_for(
+        &f,
+        &fetched,
+        "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo local > /local\nUSER 1000:1000\n",
+    );
+    let done = ext.extend().unwrap();
+    let bundle = f.root.parent().unwrap().join("bundle");
+    umoci_unpack_full(done.output.as_ref().unwrap(), &fetched, &bundle);
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/local")).unwrap(),
+        "local\n"
+    );
+    assert!(bundle.join("rootfs/bin/busybox").is_file());
+}

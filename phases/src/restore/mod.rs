@@ -14,6 +14,7 @@ use cnb_spec::platform::{Analyzed, Group};
 use cnb_spec::PlatformApi;
 use tracing::{debug, info, warn};
 
+use crate::cache::image::ImageCache;
 use crate::cache::{sha_of, Cache, CacheMetadata, VolumeCache};
 use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
@@ -225,12 +226,28 @@ fn restore_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::RESTORE_ERROR, "restore", e)
 }
 
-/// Opens the cache the inputs name; problems only warn (a build never fails for its cache).
-fn open_cache(inputs: &Inputs) -> Option<Box<dyn Cache>> {
-    if inputs.cache_image.is_some() {
-        // TODO(integration): cache image over the registry facade.
-        warn!("Ignoring cache image: cache images are not yet supported by this lifecycle build; use -cache-dir");
-        return None;
+/// Opens the cache the inputs name (`-cache-image` wins over `-cache-dir`); problems only warn (a
+/// build never fails for its cache).
+pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache>> {
+    if let Some(name) = inputs.cache_image.as_deref().filter(|s| !s.is_empty()) {
+        let previous = match access.open(name) {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => {
+                info!("Layer cache not found");
+                None
+            }
+            Err(e) => {
+                info!("Ignoring cache image \"{name}\" because it was corrupt: {e}");
+                None
+            }
+        };
+        return match access.destination(name) {
+            Ok(dest) => Some(Box::new(ImageCache::new(name, previous, dest))),
+            Err(e) => {
+                warn!("Ignoring cache image \"{name}\": {e}");
+                None
+            }
+        };
     }
     let dir = inputs.cache_dir.as_ref()?;
     match VolumeCache::open(dir) {
@@ -244,7 +261,7 @@ fn open_cache(inputs: &Inputs) -> Option<Box<dyn Cache>> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let _access = ImageAccess::from_inputs(inputs)
+    let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;
     let group = Group::read(&inputs.group_path).map_err(|e| restore_failure(&e))?;
@@ -261,7 +278,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     };
     // TODO(issue 5): -build-image and run-image extension pulls (RS-05…RS-07) are not wired yet.
     let bps = group_buildpacks(&group);
-    let cache = open_cache(inputs);
+    let cache = open_cache(inputs, &access);
     let restorer = Restorer {
         layers_dir: inputs.layers_dir.clone(),
         group: &bps,

@@ -36,8 +36,13 @@ pub struct BuildpackLayerMetadata {
     /// The layer's diffID.
     #[serde(default)]
     pub sha: String,
-    /// The layer's `[metadata]` (JSON key `data`, TOML key `metadata`). `null` reads as empty.
-    #[serde(default, deserialize_with = "de_table_or_null")]
+    /// The layer's `[metadata]` (JSON key `data`, TOML key `metadata`). `null` reads as empty; TOML
+    /// datetimes are written as RFC 3339 strings, as the reference does.
+    #[serde(
+        default,
+        deserialize_with = "de_table_or_null",
+        serialize_with = "ser_table_json"
+    )]
     pub data: toml::Table,
     /// `build` flag.
     #[serde(default)]
@@ -61,6 +66,40 @@ impl BuildpackLayerMetadata {
     }
 }
 
+/// Plain JSON for a TOML table: datetimes become their RFC 3339 text instead of toml's private
+/// `{"$__toml_private_datetime": ...}` encoding.
+pub(crate) fn table_to_json(t: &toml::Table) -> serde_json::Value {
+    serde_json::Value::Object(
+        t.iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+fn value_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(value_to_json).collect()),
+        toml::Value::Table(t) => table_to_json(t),
+    }
+}
+
+fn ser_table_json<S: serde::Serializer>(t: &toml::Table, s: S) -> Result<S::Ok, S::Error> {
+    table_to_json(t).serialize(s)
+}
+
+fn ser_store_json<S: serde::Serializer>(st: &Option<StoreToml>, s: S) -> Result<S::Ok, S::Error> {
+    match st {
+        Some(st) => serde_json::json!({ "metadata": table_to_json(&st.metadata) }).serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
 pub(crate) fn de_table_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<toml::Table, D::Error> {
     Ok(Option::<toml::Table>::deserialize(d)?.unwrap_or_default())
 }
@@ -78,7 +117,11 @@ pub struct BuildpackLayersMetadata {
     #[serde(default, deserialize_with = "de_map_or_null")]
     pub layers: BTreeMap<String, BuildpackLayerMetadata>,
     /// `store`: the buildpack's `store.toml`, when it wrote one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_store_json"
+    )]
     pub store: Option<StoreToml>,
 }
 

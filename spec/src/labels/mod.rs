@@ -12,6 +12,7 @@ mod lifecycle;
 mod tests;
 
 pub use build::{BuildMetadataLabel, GitMetadata, LauncherMetadata, SourceMetadata};
+pub(crate) use lifecycle::table_to_json;
 pub use lifecycle::{
     BuildpackLayerMetadata, BuildpackLayersMetadata, CacheMetadata, LayerSha, LifecycleMetadata,
     RunImageForRebase, StackMetadata,

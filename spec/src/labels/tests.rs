@@ -189,7 +189,12 @@ fn project_label_json() {
         j,
         json!({"source": {"type": "git", "metadata": {"url": "https://x"}}})
     );
-    let back = ProjectMetadata::from_label_json(&p.to_label_json().unwrap()).unwrap();
+    let text = p.to_label_json().unwrap();
+    assert!(
+        text.find("\"type\"") < text.find("\"metadata\""),
+        "reference field order: {text}"
+    );
+    let back = ProjectMetadata::from_label_json(&text).unwrap();
     assert_eq!(back.source.unwrap().kind.as_deref(), Some("git"));
 }
 
@@ -199,4 +204,36 @@ fn label_name_helpers() {
     assert!(is_base_image_label(STACK_ID));
     assert!(!is_base_image_label(LIFECYCLE_METADATA));
     assert!(parse_rebasable("true") && !parse_rebasable("false") && !parse_rebasable(""));
+}
+
+#[test]
+fn label_data_datetimes_are_plain_strings() {
+    let data: toml::Table = toml::from_str("d = 1979-05-27T07:32:00Z\n[t]\nn = 1.5\n").unwrap();
+    let m = LifecycleMetadata {
+        buildpacks: vec![BuildpackLayersMetadata {
+            key: "A".into(),
+            layers: [(
+                "l".to_string(),
+                BuildpackLayerMetadata {
+                    data: data.clone(),
+                    ..Default::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            store: Some(crate::buildpack::StoreToml { metadata: data }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let j = v(&m.to_json().unwrap());
+    assert_eq!(
+        j["buildpacks"][0]["layers"]["l"]["data"]["d"],
+        "1979-05-27T07:32:00Z"
+    );
+    assert_eq!(j["buildpacks"][0]["layers"]["l"]["data"]["t"]["n"], 1.5);
+    assert_eq!(
+        j["buildpacks"][0]["store"]["metadata"]["d"],
+        "1979-05-27T07:32:00Z"
+    );
 }

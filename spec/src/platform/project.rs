@@ -31,19 +31,31 @@ impl ProjectMetadata {
     /// The `io.buildpacks.project.metadata` label value: this structure as JSON, `{}` when absent, empty
     /// fields omitted.
     pub fn to_label_json(&self) -> Result<String, FileError> {
-        let mut m = self.clone();
-        if let Some(s) = &mut m.source {
-            if s.version.as_ref().is_some_and(toml::Table::is_empty) {
-                s.version = None;
-            }
-            if s.metadata.as_ref().is_some_and(toml::Table::is_empty) {
-                s.metadata = None;
-            }
-            if s.kind.as_deref() == Some("") {
-                s.kind = None;
-            }
+        use crate::labels::table_to_json;
+        #[derive(Serialize)]
+        struct JsonSource {
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            kind: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            version: Option<serde_json::Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            metadata: Option<serde_json::Value>,
         }
-        io::to_json(std::path::Path::new(crate::labels::PROJECT_METADATA), &m)
+        #[derive(Serialize)]
+        struct Json {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            source: Option<JsonSource>,
+        }
+        let non_empty =
+            |t: &Option<toml::Table>| t.as_ref().filter(|t| !t.is_empty()).map(table_to_json);
+        let json = Json {
+            source: self.source.as_ref().map(|s| JsonSource {
+                kind: s.kind.clone().filter(|k| !k.is_empty()),
+                version: non_empty(&s.version),
+                metadata: non_empty(&s.metadata),
+            }),
+        };
+        io::to_json(std::path::Path::new(crate::labels::PROJECT_METADATA), &json)
     }
     /// Decodes the `io.buildpacks.project.metadata` label.
     pub fn from_label_json(text: &str) -> Result<Self, FileError> {

@@ -1,0 +1,190 @@
+//! The cache image (`-cache-image`, registry only; checklist CA-05, CA-06): cached layers as gzip
+//! blobs of an image without base, metadata in its `io.buildpacks.lifecycle.cache.metadata` label.
+//! Unchanged layers are kept by reference to the previous cache image's blobs (nothing uploaded).
+
+use std::io::Read;
+use std::path::Path;
+
+use super::{cache_metadata_lenient, Cache, CacheError, CacheMetadata, METADATA_LABEL};
+use crate::export::config::{config_bytes, NORMALIZED_CREATED};
+use crate::export::layer_tar::OCI_LAYER_GZIP;
+use crate::export::store::{manifest_bytes, BlobRef, Destination, ImageLayer, SourceImage};
+
+/// diffID of the empty layer (1024 zero bytes) added when a cache has no layers (CA-05).
+pub const EMPTY_LAYER_DIFF_ID: &str =
+    "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
+/// A cache image: the previous one (if any) to read from, a destination to write the new one.
+pub struct ImageCache {
+    name: String,
+    previous: Option<Box<dyn SourceImage>>,
+    dest: Box<dyn Destination>,
+    layers: Vec<ImageLayer>,
+    metadata: CacheMetadata,
+    committed: bool,
+}
+
+impl ImageCache {
+    /// A cache named `name` reading `previous` (missing or corrupt → empty) and writing to `dest`.
+    pub fn new(
+        name: &str,
+        previous: Option<Box<dyn SourceImage>>,
+        dest: Box<dyn Destination>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            previous,
+            dest,
+            layers: Vec::new(),
+            metadata: CacheMetadata::default(),
+            committed: false,
+        }
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> CacheError {
+        CacheError::Image {
+            image: self.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    fn ensure_open(&self) -> Result<(), CacheError> {
+        if self.committed {
+            return Err(self.err("cache was already committed"));
+        }
+        Ok(())
+    }
+}
+
+impl Cache for ImageCache {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn retrieve_metadata(&self) -> Result<CacheMetadata, CacheError> {
+        Ok(self
+            .previous
+            .as_ref()
+            .and_then(|p| p.label(METADATA_LABEL))
+            .map(|l| cache_metadata_lenient(&l))
+            .unwrap_or_default())
+    }
+
+    fn retrieve_layer(&self, diff_id: &str) -> Result<Box<dyn Read + Send + '_>, CacheError> {
+        let prev = self
+            .previous
+            .as_ref()
+            .ok_or_else(|| self.err("no previous cache image"))?;
+        let layer = prev
+            .layer_by_diff_id(diff_id)
+            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))?;
+        let blob = prev
+            .open_blob(&layer.blob.digest)
+            .map_err(|e| self.err(crate::error::chain(&e)))?;
+        Ok(Box::new(flate2::read::GzDecoder::new(blob)))
+    }
+
+    fn verify_layer(&self, diff_id: &str) -> Result<(), CacheError> {
+        // The registry verified blob digests; only presence is checked (CA-05).
+        let prev = self
+            .previous
+            .as_ref()
+            .ok_or_else(|| self.err("no previous cache image"))?;
+        prev.layer_by_diff_id(diff_id)
+            .map(|_| ())
+            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))
+    }
+
+    fn add_layer_file(&mut self, tar: &Path, diff_id: &str) -> Result<(), CacheError> {
+        self.ensure_open()?;
+        if self.layers.iter().any(|l| l.diff_id == diff_id) {
+            return Ok(());
+        }
+        let blob_path = self
+            .dest
+            .scratch_dir()
+            .join(format!(".cache-blob-{}", diff_id.replace(':', "-")));
+        let (digest, size) = gzip_file(tar, &blob_path).map_err(|e| CacheError::io(tar, e))?;
+        let blob = BlobRef {
+            digest,
+            size,
+            media_type: OCI_LAYER_GZIP.into(),
+        };
+        self.dest
+            .put_blob_file(&blob_path, &blob)
+            .map_err(|e| self.err(crate::error::chain(&e)))?;
+        self.layers.push(ImageLayer {
+            diff_id: diff_id.to_string(),
+            blob,
+        });
+        Ok(())
+    }
+
+    fn reuse_layer(&mut self, diff_id: &str) -> Result<(), CacheError> {
+        self.ensure_open()?;
+        let prev = self
+            .previous
+            .as_ref()
+            .ok_or_else(|| self.err("no previous cache image"))?;
+        let layer = prev
+            .layer_by_diff_id(diff_id)
+            .cloned()
+            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))?;
+        self.dest
+            .copy_blob(prev.as_ref(), &layer.blob)
+            .map_err(|e| self.err(crate::error::chain(&e)))?;
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    fn set_metadata(&mut self, metadata: &CacheMetadata) -> Result<(), CacheError> {
+        self.ensure_open()?;
+        self.metadata = metadata.clone();
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), CacheError> {
+        self.ensure_open()?;
+        self.committed = true;
+        if self.layers.is_empty() {
+            let tmp = self.dest.scratch_dir().join(".cache-empty.tar");
+            std::fs::write(&tmp, [0u8; 1024]).map_err(|e| CacheError::io(&tmp, e))?;
+            self.committed = false;
+            self.add_layer_file(&tmp, EMPTY_LAYER_DIFF_ID)?;
+            self.committed = true;
+            let _ = std::fs::remove_file(&tmp);
+        }
+        let label = self.metadata.to_json().map_err(|e| self.err(e))?;
+        let cfg = serde_json::json!({
+            "architecture": "amd64",
+            "os": std::env::consts::OS,
+            "created": NORMALIZED_CREATED,
+            "config": {"Labels": {METADATA_LABEL: label}},
+            "rootfs": {"type": "layers", "diff_ids": self.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+        });
+        let cfg: oci_spec::image::ImageConfiguration =
+            serde_json::from_value(cfg).map_err(|e| self.err(e))?;
+        let cfg = config_bytes(&cfg).map_err(CacheError::Encode)?;
+        let blobs: Vec<BlobRef> = self.layers.iter().map(|l| l.blob.clone()).collect();
+        let manifest = manifest_bytes(&cfg, &blobs).map_err(CacheError::Encode)?;
+        self.dest
+            .put_image(&cfg, &manifest)
+            .map_err(|e| self.err(crate::error::chain(&e)))?;
+        Ok(())
+    }
+}
+
+/// Gzips `src` into `dst`; returns the blob digest and size.
+fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<(String, u64)> {
+    use crate::export::layer_tar::HashWriter;
+    use std::io::Write;
+    let out = HashWriter::new(std::io::BufWriter::new(std::fs::File::create(dst)?));
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    std::io::copy(
+        &mut std::io::BufReader::new(std::fs::File::open(src)?),
+        &mut gz,
+    )?;
+    let (digest, size, mut w) = gz.finish()?.finish();
+    w.flush()?;
+    Ok((digest, size))
+}
