@@ -478,7 +478,7 @@ fn spec_labels() {
   }
 }"#;
     let l = LifecycleMetadata::from_json(lifecycle).unwrap();
-    assert_eq!(l.run_image.export.image, "cnbs/sample-stack-run:bionic");
+    assert_eq!(l.run_image.image, "cnbs/sample-stack-run:bionic");
     assert!(l.layer("<buildpack-id>", "<layer-name>").is_some());
     assert_eq!(
         LifecycleMetadata::from_json(&l.to_json().unwrap()).unwrap(),

@@ -144,7 +144,8 @@ fn layers_md() -> impl Strategy<Value = LifecycleMetadata> {
                 run_image: RunImageForRebase {
                     top_layer: top,
                     reference,
-                    export: ex,
+                    image: ex.image,
+                    mirrors: ex.mirrors,
                 },
                 stack: stack.map(|run_image| StackMetadata { run_image }),
             },

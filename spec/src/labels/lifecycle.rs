@@ -162,16 +162,21 @@ pub struct RunImageForRebase {
     /// `reference`: MUST uniquely identify the run image (image ID or digest reference).
     #[serde(default)]
     pub reference: String,
-    /// `image` and `mirrors` (P≥0.12): the run image name resolved from `run.toml` and its mirrors,
-    /// flattened into the `runImage` object.
-    #[serde(flatten)]
-    pub export: RunImageForExport,
+    /// `image` (P≥0.12): the run image name resolved from `run.toml`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    /// `mirrors` (P≥0.12): its mirrors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
 }
 
 impl RunImageForRebase {
     /// `image` and `mirrors` as a [`RunImageForExport`].
     pub fn to_export(&self) -> RunImageForExport {
-        self.export.clone()
+        RunImageForExport {
+            image: self.image.clone(),
+            mirrors: self.mirrors.clone(),
+        }
     }
     /// The deprecated `stack` copy of this run image.
     pub fn to_stack(&self) -> StackMetadata {

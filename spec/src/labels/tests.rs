@@ -44,7 +44,7 @@ fn lifecycle_label_reads_reference_json() {
     assert!(bp.store.as_ref().unwrap().metadata.contains_key("k"));
     assert!(m.buildpack("other").unwrap().layers.is_empty());
     assert_eq!(m.run_image.top_layer, "sha256:top");
-    assert_eq!(m.run_image.export.mirrors, vec!["m/run"]);
+    assert_eq!(m.run_image.mirrors, vec!["m/run"]);
     assert_eq!(m.stack.as_ref().unwrap().run_image.image, "reg/run");
 }
 

@@ -200,10 +200,8 @@ impl From<TomlLifecycleMetadata> for LifecycleMetadata {
             run_image: RunImageForRebase {
                 top_layer: t.run_image.top_layer,
                 reference: t.run_image.reference,
-                export: RunImageForExport {
-                    image: t.run_image.image,
-                    mirrors: t.run_image.mirrors,
-                },
+                image: t.run_image.image,
+                mirrors: t.run_image.mirrors,
             },
             stack: t.stack.map(|s| StackMetadata {
                 run_image: s.run_image,
@@ -246,8 +244,8 @@ impl From<&LifecycleMetadata> for TomlLifecycleMetadata {
             run_image: TomlRunImageForRebase {
                 top_layer: m.run_image.top_layer.clone(),
                 reference: m.run_image.reference.clone(),
-                image: m.run_image.export.image.clone(),
-                mirrors: m.run_image.export.mirrors.clone(),
+                image: m.run_image.image.clone(),
+                mirrors: m.run_image.mirrors.clone(),
             },
             stack: m.stack.as_ref().map(|s| TomlStack {
                 run_image: s.run_image.clone(),

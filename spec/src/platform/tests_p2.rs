@@ -88,7 +88,7 @@ version = "22.04"
     assert!(bp.layers["node"].launch && bp.layers["node"].cache);
     assert_eq!(bp.layers["node"].data["version"].as_str(), Some("18"));
     assert_eq!(bp.store.as_ref().unwrap().metadata["k"].as_str(), Some("v"));
-    assert_eq!(a.metadata.run_image.export.mirrors, vec!["m/run"]);
+    assert_eq!(a.metadata.run_image.mirrors, vec!["m/run"]);
     let t = a.run_image_target();
     assert_eq!(t.arch_variant, "v7", "spec `variant` is read");
     assert_eq!(t.distro.as_ref().unwrap().version, "22.04");
