@@ -198,15 +198,30 @@ mod tests {
     #[test]
     fn scans_both_generated_layouts() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(Generated::scan(&d.path().join("missing")), Generated::default());
+        assert_eq!(
+            Generated::scan(&d.path().join("missing")),
+            Generated::default()
+        );
         // Platform API >= 0.13: <generated>/<escaped id>/run.Dockerfile
         std::fs::create_dir_all(d.path().join("samples_curl")).unwrap();
         std::fs::write(d.path().join("samples_curl/run.Dockerfile"), "FROM x\n").unwrap();
-        assert_eq!(Generated::scan(d.path()), Generated { build: false, run: true });
+        assert_eq!(
+            Generated::scan(d.path()),
+            Generated {
+                build: false,
+                run: true
+            }
+        );
         // Platform API < 0.13: <generated>/build/<escaped id>/Dockerfile
         std::fs::create_dir_all(d.path().join("build/samples_x")).unwrap();
         std::fs::write(d.path().join("build/samples_x/Dockerfile"), "FROM x\n").unwrap();
-        assert_eq!(Generated::scan(d.path()), Generated { build: true, run: true });
+        assert_eq!(
+            Generated::scan(d.path()),
+            Generated {
+                build: true,
+                run: true
+            }
+        );
     }
 
     #[test]
@@ -217,7 +232,13 @@ mod tests {
             vec![Restore, Build, Export]
         );
         assert_eq!(
-            plan_after_detect(Generated { build: true, run: true }, true),
+            plan_after_detect(
+                Generated {
+                    build: true,
+                    run: true
+                },
+                true
+            ),
             vec![ExtendBuild, ExtendRun, Export]
         );
     }
