@@ -389,10 +389,8 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             .map(|l| l.diff_id.clone())
             .unwrap_or_default(),
         reference: req.base.identifier(),
-        export: RunImageForExport {
-            image: req.run_image_name.clone(),
-            mirrors: req.run_image_mirrors.clone(),
-        },
+        image: req.run_image_name.clone(),
+        mirrors: req.run_image_mirrors.clone(),
     };
     m.stack = Some(StackMetadata {
         run_image: RunImageForExport {

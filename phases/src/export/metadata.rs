@@ -46,7 +46,7 @@ mod tests {
         let label = r#"{"app":[{"sha":"sha256:a1"}],"config":{"sha":"sha256:c"},"launcher":{"sha":"sha256:l"},"buildpacks":[{"key":"bp","version":"1","layers":{"web":{"sha":"sha256:w","data":{},"build":false,"launch":true,"cache":false}}}],"runImage":{"topLayer":"sha256:t","reference":"reg/run@sha256:x","image":"reg/run"},"stack":{"runImage":{"image":"reg/run"}}}"#;
         let m = metadata_from_label(Some(label));
         assert_eq!(m.run_image.top_layer, "sha256:t");
-        assert_eq!(m.run_image.export.image, "reg/run");
+        assert_eq!(m.run_image.image, "reg/run");
         assert_eq!(
             find_layer(&m.buildpacks, "bp", "web").unwrap().sha,
             "sha256:w"

@@ -121,8 +121,8 @@ impl Rebaser {
                 &to_check_target(&target_of(new_base)),
             ))?;
             let recorded = RunImageCandidates {
-                image: meta.run_image.export.image.clone(),
-                mirrors: meta.run_image.export.mirrors.clone(),
+                image: meta.run_image.image.clone(),
+                mirrors: meta.run_image.mirrors.clone(),
             };
             let stack = meta.stack.as_ref().map(|s| RunImageCandidates {
                 image: s.run_image.image.clone(),
@@ -133,11 +133,11 @@ impl Rebaser {
                 || stack.as_ref().is_some_and(|s| s.contains(new_base_name));
             if !known {
                 self.enforce(check_new_base_recorded(new_base_name, &recorded, &json))?;
-                meta.run_image.export.image = new_base_name.to_string();
-                meta.run_image.export.mirrors = Vec::new();
+                meta.run_image.image = new_base_name.to_string();
+                meta.run_image.mirrors = Vec::new();
                 meta.stack = Some(StackMetadata {
                     run_image: RunImageForExport {
-                        image: meta.run_image.export.image.clone(),
+                        image: meta.run_image.image.clone(),
                         mirrors: Vec::new(),
                     },
                 });
@@ -299,8 +299,8 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         Some(r) => r,
         None => {
             let mut cands = RunImageCandidates {
-                image: meta.run_image.export.image.clone(),
-                mirrors: meta.run_image.export.mirrors.clone(),
+                image: meta.run_image.image.clone(),
+                mirrors: meta.run_image.mirrors.clone(),
             };
             if cands.image.is_empty() {
                 if let Some(s) = &meta.stack {
