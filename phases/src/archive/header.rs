@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(&b[100..108], b"0000644\0");
         assert_eq!(&b[108..116], b"0001750\0");
         assert_eq!(&b[124..136], b"00000000005\0");
-        assert_eq!(&b[136..148], b"02263600001\0");
+        assert_eq!(&b[136..148], b"02263523001\0"); // 315532801 = 1980-01-01T00:00:01Z
         assert_eq!(&b[257..265], b"ustar\x0000");
         assert_eq!(&b[329..345], b"0000000\x000000000\0");
         assert_eq!(b[154], 0);
@@ -313,8 +313,8 @@ mod tests {
         assert_eq!(b[156], b'x');
         assert!(b.starts_with(b"/PaxHeaders.0/xxx"));
         let rec = pax_record("path", longer.as_bytes());
-        assert!(rec.starts_with(b"210 path=/xxx"));
-        assert_eq!(rec.len(), 210);
+        assert!(rec.starts_with(b"211 path=/xxx"));
+        assert_eq!(rec.len(), 211);
     }
 
     #[test]
