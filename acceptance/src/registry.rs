@@ -248,15 +248,27 @@ impl Registry {
             fs::write(dir.join("config.json"), "{}").expect("write config.json");
             return;
         };
-        let mut child = Command::new("docker")
+        let spawned = Command::new("docker")
             .arg("--config")
             .arg(dir)
             .args(["login", "-u", user, "--password-stdin", &self.host()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .expect("run docker (client only)");
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // No docker client on this machine: write what `docker login` writes.
+                println!("docker client not found; writing config.json as `docker login` would");
+                let header = self.basic_auth_header().expect("basic auth header");
+                let b64 = header.trim_start_matches("Basic ").to_string();
+                let json = format!(r#"{{"auths": {{"{}": {{"auth": "{b64}"}}}}}}"#, self.host());
+                fs::write(dir.join("config.json"), json).expect("write config.json");
+                return;
+            }
+            Err(e) => panic!("run docker (client only): {e}"),
+        };
         child
             .stdin
             .take()
