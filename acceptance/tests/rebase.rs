@@ -9,14 +9,16 @@ use cnb_acceptance::harness::{ContainerRoot, Output};
 use common::*;
 
 fn rebase(root: &ContainerRoot, extra: &[&str]) -> Output {
-    // TODO(integration): the cli flag table does not accept -layout/-layout-dir for the rebaser yet;
-    // the env variables reach it.
-    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    // The rebaser takes -layout/-layout-dir like the other registry phases (the reference has no
+    // layout rebase at all).
+    let mut args: Vec<String> = vec![
+        "-layout".into(),
+        format!("-layout-dir={}", root.join("layout").display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.push("app/img".into());
     root.phase("rebaser")
         .env("CNB_EXPERIMENTAL_MODE", "quiet")
-        .env("CNB_USE_LAYOUT", "true")
-        .env("CNB_LAYOUT_DIR", root.join("layout").display().to_string())
         .args(args)
         .run()
 }
