@@ -317,6 +317,6 @@ impl BuildPhase {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    crate::detect::refuse_root("build")?;
+    crate::privilege::refuse_root("build")?;
     BuildPhase::from_inputs(inputs).execute().map(|_| ())
 }

@@ -34,20 +34,6 @@ use model::prepend_extensions;
 use store::{DescriptorStore, DirStore, StoreError};
 use target::RunTarget;
 
-/// Refuses to run as root (checklist G-20, DT-01, BD-01).
-///
-/// TODO(integration): use `privilege::refuse_root` (cli helper) once it is in main.
-pub fn refuse_root(action: &str) -> Result<(), Failure> {
-    if nix::unistd::geteuid().is_root() {
-        return Err(Failure::msg(
-            exit::FAILED,
-            action,
-            "refusing to run as root",
-        ));
-    }
-    Ok(())
-}
-
 /// `CNB_EXEC_ENV` for Platform API ≥ 0.15 (default `production`), else empty.
 pub fn exec_env(api: PlatformApi) -> String {
     if !api.at_least(0, 15) {
@@ -308,6 +294,6 @@ fn known_run_images(path: &std::path::Path) -> Vec<String> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    refuse_root("detect")?;
+    crate::privilege::refuse_root("detect")?;
     DetectPhase::from_inputs(inputs).execute().map(|_| ())
 }
