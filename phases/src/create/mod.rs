@@ -115,6 +115,9 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             "exporting to a docker daemon (-daemon) is not supported: use a registry or -layout",
         ));
     }
+    if crate::privilege::is_root() {
+        pin_credentials(inputs);
+    }
     drop_privileges(inputs)?;
     let mut timings: Vec<(Step, Duration)> = Vec::new();
     let result = run_steps(inputs, &mut timings);
@@ -136,6 +139,77 @@ fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
         warn!("keeping HOME and USER: {e}");
     }
     Ok(())
+}
+
+/// Reads registry credentials while still privileged (G-17): a docker `config.json` or credential helper
+/// may be readable by root only. The resolved credentials of every registry the build will touch are
+/// added to this process's `CNB_REGISTRY_AUTH` (entries the platform already set win), which the phases
+/// read after the drop; `DOCKER_CONFIG` is then unset. Buildpacks never see either: their environment is
+/// built from an allow-list.
+fn pin_credentials(inputs: &Inputs) {
+    use crate::image::registry::{Credential, ImageRef, Keychain};
+    use base64::Engine as _;
+
+    let mut names: Vec<String> = inputs.output_images.clone();
+    names.extend(inputs.additional_tags.iter().cloned());
+    names.extend(inputs.previous_image.iter().cloned());
+    names.extend(inputs.run_image.iter().cloned());
+    names.extend(inputs.cache_image.iter().cloned());
+    if let Ok(c) = crate::analyze::run_image_candidates(inputs) {
+        names.push(c.image);
+        names.extend(c.mirrors);
+    }
+    let refs: Vec<ImageRef> = names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| ImageRef::parse(n).ok())
+        .collect();
+    if refs.is_empty() {
+        return;
+    }
+    let keychain = match Keychain::from_env() {
+        Ok(k) => k,
+        Err(e) => {
+            warn!("reading registry credentials: {e}");
+            return;
+        }
+    };
+    let mut auth: serde_json::Map<String, serde_json::Value> =
+        std::env::var(cnb_spec::env::REGISTRY_AUTH)
+            .ok()
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+    let before = auth.len();
+    for r in &refs {
+        let registry = r.registry().to_string();
+        if auth.contains_key(&registry) {
+            continue;
+        }
+        let header = match keychain.resolve(&registry) {
+            Ok(Credential::Basic { username, password }) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+            Ok(Credential::Bearer(t)) => format!("Bearer {t}"),
+            Ok(Credential::IdentityToken(t)) => format!("X-Identity {t}"),
+            Ok(Credential::Anonymous) => continue,
+            Err(e) => {
+                warn!("reading credentials for {registry}: {e}");
+                continue;
+            }
+        };
+        auth.insert(registry, serde_json::Value::String(header));
+    }
+    // Single-threaded here: no phase has started a runtime yet.
+    if auth.len() > before {
+        std::env::set_var(
+            cnb_spec::env::REGISTRY_AUTH,
+            serde_json::Value::Object(auth).to_string(),
+        );
+    }
+    // The phases must not try to re-read a config the build user cannot open: what it grants for the
+    // registries of this build is pinned above.
+    std::env::remove_var("DOCKER_CONFIG");
 }
 
 fn run_steps(inputs: &Inputs, timings: &mut Vec<(Step, Duration)>) -> Result<(), Failure> {
