@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
-use super::store::{BlobRef, Destination, ImageLayer, SourceImage, StoreError, OCI_MANIFEST};
+use super::store::{
+    pair_layers, BlobRef, Destination, ImageLayer, SourceImage, StoreError, OCI_MANIFEST,
+};
 use crate::image::registry::{
     BlobPushOutcome, BlobSource, BlobUpload, ImageRef, RegistryClient, RegistryError,
 };
@@ -50,25 +52,7 @@ impl RegistryImage {
             .map_err(|e| reg_err(reference, e))?;
         let config: ImageConfiguration =
             serde_json::from_slice(&cfg_bytes).map_err(|e| invalid(format!("config: {e}")))?;
-        let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(invalid(
-                "manifest layers and config diff_ids differ in number".into(),
-            ));
-        }
-        let layers = manifest
-            .layers()
-            .iter()
-            .zip(diff_ids)
-            .map(|(d, diff_id)| ImageLayer {
-                diff_id: diff_id.clone(),
-                blob: BlobRef {
-                    digest: d.digest().to_string(),
-                    size: d.size(),
-                    media_type: d.media_type().to_string(),
-                },
-            })
-            .collect();
+        let layers = pair_layers(&manifest, &config).map_err(invalid)?;
         Ok(Some(Self {
             client: client.clone(),
             image,

@@ -215,25 +215,7 @@ impl LayoutImage {
             .map_err(|e| invalid(format!("config {cdigest}: {e}")))?;
         let config: ImageConfiguration =
             serde_json::from_slice(&cbytes).map_err(|e| invalid(format!("config: {e}")))?;
-        let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(invalid(
-                "manifest layers and config diff_ids differ in number".into(),
-            ));
-        }
-        let layers = manifest
-            .layers()
-            .iter()
-            .zip(diff_ids)
-            .map(|(d, diff_id)| ImageLayer {
-                diff_id: diff_id.clone(),
-                blob: BlobRef {
-                    digest: d.digest().to_string(),
-                    size: d.size(),
-                    media_type: d.media_type().to_string(),
-                },
-            })
-            .collect();
+        let layers = pair_layers(&manifest, &config).map_err(invalid)?;
         Ok(Some(Self {
             dir: dir.to_path_buf(),
             manifest_digest,
@@ -446,6 +428,31 @@ fn oci_layer_media_type(mt: &str) -> &str {
         "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
         other => other,
     }
+}
+
+/// Pairs a manifest's layer blobs with the config's diffIDs (same order, same count), as both the layout
+/// and the registry sources read them.
+pub(crate) fn pair_layers(
+    manifest: &ImageManifest,
+    config: &ImageConfiguration,
+) -> Result<Vec<ImageLayer>, String> {
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers().len() {
+        return Err("manifest layers and config diff_ids differ in number".into());
+    }
+    Ok(manifest
+        .layers()
+        .iter()
+        .zip(diff_ids)
+        .map(|(d, diff_id)| ImageLayer {
+            diff_id: diff_id.clone(),
+            blob: BlobRef {
+                digest: d.digest().to_string(),
+                size: d.size(),
+                media_type: d.media_type().to_string(),
+            },
+        })
+        .collect())
 }
 
 #[cfg(test)]
