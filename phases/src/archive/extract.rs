@@ -156,6 +156,21 @@ fn chmod_dir(dir: BorrowedFd<'_>, leaf: &OsStr, mode: u32) -> io::Result<()> {
     stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(errno)
 }
 
+/// Sets `leaf`'s owner without following a symlink there, when ownership is being restored.
+fn chown_at(dir: BorrowedFd<'_>, leaf: &OsStr, owner: Option<(u32, u32)>) -> io::Result<()> {
+    let Some((u, g)) = owner else {
+        return Ok(());
+    };
+    unistd::fchownat(
+        dir,
+        leaf,
+        Some(Uid::from_raw(u)),
+        Some(Gid::from_raw(g)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(errno)
+}
+
 fn errno(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
@@ -411,15 +426,7 @@ impl Extractor {
                             Mode::from_bits_truncate(0o700),
                         ))?;
                     }
-                    if let Some((u, g)) = owner {
-                        io(unistd::fchownat(
-                            dirfd,
-                            leaf_os,
-                            Some(Uid::from_raw(u)),
-                            Some(Gid::from_raw(g)),
-                            AtFlags::AT_SYMLINK_NOFOLLOW,
-                        ))?;
-                    }
+                    chown_at(dirfd, leaf_os, owner)?;
                     // Writable while extracting; the final mode is applied at the end.
                     chmod_dir(dirfd, leaf_os, mode | 0o700)?;
                     if !xattrs.is_empty() {
@@ -469,15 +476,7 @@ impl Extractor {
                         dirfd,
                         leaf_os,
                     ))?;
-                    if let Some((u, g)) = owner {
-                        io(unistd::fchownat(
-                            dirfd,
-                            leaf_os,
-                            Some(Uid::from_raw(u)),
-                            Some(Gid::from_raw(g)),
-                            AtFlags::AT_SYMLINK_NOFOLLOW,
-                        ))?;
-                    }
+                    chown_at(dirfd, leaf_os, owner)?;
                 }
                 tar::EntryType::Link => {
                     let target = e
@@ -514,15 +513,7 @@ impl Extractor {
                         libc::makedev(major, minor),
                     ) {
                         Ok(()) => {
-                            if let Some((u, g)) = owner {
-                                io(unistd::fchownat(
-                                    dirfd,
-                                    leaf_os,
-                                    Some(Uid::from_raw(u)),
-                                    Some(Gid::from_raw(g)),
-                                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                                ))?;
-                            }
+                            chown_at(dirfd, leaf_os, owner)?;
                         }
                         Err(Errno::EPERM) if sflag != SFlag::S_IFIFO => {
                             self.stats.skipped_devices += 1;
