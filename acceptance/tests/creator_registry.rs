@@ -5,24 +5,10 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use cnb_acceptance::harness::{running_as_root, workspace_dir, ContainerRoot};
 use cnb_acceptance::images::busybox;
 use cnb_acceptance::registry::{Registry, RegistryOptions};
-
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
 
 #[test]
 fn creator_as_root_uses_a_root_only_docker_config_g17() {
@@ -41,12 +27,12 @@ fn creator_as_root_uses_a_root_only_docker_config_g17() {
     let root = ContainerRoot::new();
     let samples = workspace_dir().join("samples");
     for bp in ["runtime", "app-deps"] {
-        copy_dir(
-            &samples.join("buildpacks").join(bp),
-            &root.join(format!("cnb/buildpacks/samples_{bp}/0.1.0")),
+        root.copy_dir(
+            samples.join("buildpacks").join(bp),
+            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
         );
     }
-    copy_dir(&samples.join("apps/hello"), &root.join("workspace"));
+    root.copy_dir(samples.join("apps/hello"), "workspace");
     root.write(
         "cnb/order.toml",
         "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",

@@ -10,28 +10,15 @@ use std::path::Path;
 use cnb_acceptance::harness::{workspace_dir, ContainerRoot, Output};
 use common::*;
 
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
 fn setup(root: &ContainerRoot) {
     let samples = workspace_dir().join("samples");
     for bp in ["runtime", "app-deps"] {
-        copy_dir(
-            &samples.join("buildpacks").join(bp),
-            &root.join(format!("cnb/buildpacks/samples_{bp}/0.1.0")),
+        root.copy_dir(
+            samples.join("buildpacks").join(bp),
+            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
         );
     }
-    copy_dir(&samples.join("apps/hello"), &root.join("workspace"));
+    root.copy_dir(samples.join("apps/hello"), "workspace");
     root.write(
         "cnb/order.toml",
         "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",
