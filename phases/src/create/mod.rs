@@ -59,33 +59,31 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// Scans `dir` in both layouts: `<generated>/<escaped id>/{build,run}.Dockerfile` (Platform API ≥ 0.13)
-    /// and `<generated>/{build,run}/<escaped id>/Dockerfile` (earlier). A missing dir means none.
-    pub fn scan(dir: &Path) -> Self {
-        let mut g = Generated::default();
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return g;
+    /// Which of `extension_ids` (the group's extensions) have a build or run Dockerfile under
+    /// `generated`, at the path the extender reads (flat layout for Platform API ≥ 0.13).
+    pub fn find(generated: &Path, extension_ids: &[String], flat: bool) -> Self {
+        let has = |kind| {
+            extension_ids.iter().any(|id| {
+                crate::extend::inputs::dockerfile_path(generated, id, kind, flat).is_file()
+            })
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            match name.to_str() {
-                Some("build") if has_nested_dockerfile(&path) => g.build = true,
-                Some("run") if has_nested_dockerfile(&path) => g.run = true,
-                _ => {
-                    g.build |= path.join("build.Dockerfile").is_file();
-                    g.run |= path.join("run.Dockerfile").is_file();
-                }
-            }
+        Generated {
+            build: has(crate::extend::Kind::Build),
+            run: has(crate::extend::Kind::Run),
         }
-        g
     }
-}
 
-fn has_nested_dockerfile(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|it| it.flatten().any(|e| e.path().join("Dockerfile").is_file()))
-        .unwrap_or(false)
+    /// What generation produced for the group at `inputs.group_path` (none when it has no extensions).
+    pub fn of(inputs: &Inputs) -> Self {
+        let ids: Vec<String> = cnb_spec::platform::Group::read(&inputs.group_path)
+            .map(|g| g.group_extensions.into_iter().map(|e| e.id).collect())
+            .unwrap_or_default();
+        Self::find(
+            &inputs.generated_dir,
+            &ids,
+            inputs.platform_api.generated_flat_layout(),
+        )
+    }
 }
 
 /// The steps to run after detection, given what generation produced and whether restore is skipped.
@@ -215,7 +213,7 @@ fn pin_credentials(inputs: &Inputs) {
 fn run_steps(inputs: &Inputs, timings: &mut Vec<(Step, Duration)>) -> Result<(), Failure> {
     step(Step::Analyze, timings, || crate::analyze::run(inputs))?;
     step(Step::Detect, timings, || crate::detect::run(inputs))?;
-    let generated = Generated::scan(&inputs.generated_dir);
+    let generated = Generated::of(inputs);
     for s in plan_after_detect(generated, inputs.skip_restore) {
         step(s, timings, || match s {
             Step::Restore => crate::restore::run(inputs),
@@ -270,17 +268,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scans_both_generated_layouts() {
+    fn finds_both_generated_layouts() {
         let d = tempfile::tempdir().unwrap();
+        let ids = ["samples/curl".to_string(), "samples/x".to_string()];
         assert_eq!(
-            Generated::scan(&d.path().join("missing")),
+            Generated::find(&d.path().join("missing"), &ids, true),
             Generated::default()
         );
         // Platform API >= 0.13: <generated>/<escaped id>/run.Dockerfile
         std::fs::create_dir_all(d.path().join("samples_curl")).unwrap();
         std::fs::write(d.path().join("samples_curl/run.Dockerfile"), "FROM x\n").unwrap();
         assert_eq!(
-            Generated::scan(d.path()),
+            Generated::find(d.path(), &ids, true),
             Generated {
                 build: false,
                 run: true
@@ -290,11 +289,16 @@ mod tests {
         std::fs::create_dir_all(d.path().join("build/samples_x")).unwrap();
         std::fs::write(d.path().join("build/samples_x/Dockerfile"), "FROM x\n").unwrap();
         assert_eq!(
-            Generated::scan(d.path()),
+            Generated::find(d.path(), &ids, false),
             Generated {
                 build: true,
-                run: true
+                run: false
             }
+        );
+        // A Dockerfile of an extension that is not in the group does not count.
+        assert_eq!(
+            Generated::find(d.path(), &["other/ext".to_string()], true),
+            Generated::default()
         );
     }
 

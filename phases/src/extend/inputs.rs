@@ -94,6 +94,18 @@ pub fn read_args(path: &Path, kind: Kind) -> Result<Vec<(String, String)>, Input
         .collect()
 }
 
+/// Where generation puts extension `id`'s Dockerfile of `kind` (checklist GN-03): `flat` (Platform API
+/// ≥ 0.13) `<generated>/<escaped id>/<kind>.Dockerfile`, else `<generated>/<kind>/<escaped id>/Dockerfile`.
+pub fn dockerfile_path(generated: &Path, id: &str, kind: Kind, flat: bool) -> PathBuf {
+    let escaped = id.replace('/', "_");
+    let k = kind_name(kind);
+    if flat {
+        generated.join(escaped).join(format!("{k}.Dockerfile"))
+    } else {
+        generated.join(k).join(escaped).join("Dockerfile")
+    }
+}
+
 /// The Dockerfiles of `extension_ids` (group order) for `kind` under `generated`, skipping
 /// extensions without one and `.ignore`d ones.
 pub fn dockerfiles(
@@ -106,18 +118,9 @@ pub fn dockerfiles(
     let k = kind_name(kind);
     let mut out = Vec::new();
     for id in extension_ids {
-        let escaped = id.replace('/', "_");
-        let (df, config, ext_dir) = if flat {
-            let dir = generated.join(&escaped);
-            (
-                dir.join(format!("{k}.Dockerfile")),
-                dir.join("extend-config.toml"),
-                dir,
-            )
-        } else {
-            let dir = generated.join(k).join(&escaped);
-            (dir.join("Dockerfile"), dir.join("extend-config.toml"), dir)
-        };
+        let df = dockerfile_path(generated, id, kind, flat);
+        let ext_dir = df.parent().unwrap_or(generated).to_path_buf();
+        let config = ext_dir.join("extend-config.toml");
         if !df.is_file() {
             continue;
         }
