@@ -24,7 +24,7 @@ use super::metadata::{
 };
 use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
-use super::store::{LayoutImage, SourceImage};
+use super::store::SourceImage;
 use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
 use crate::cli::{Inputs, Phase};
 use crate::Failure;
@@ -65,6 +65,7 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    access.resolve_credentials(&registry_references(inputs));
     crate::privilege::ensure_privileges(Phase::Exporter, inputs)?;
     let api = inputs.platform_api;
     let Some(image_name) = inputs.output_images.first().cloned() else {
@@ -228,14 +229,18 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let mut tags = vec![image_name.clone()];
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
+        // The image as written under the first name is the source of every blob (a layout shares
+        // them, a registry mounts them).
         let saved = access.destination(extra).and_then(|d| {
-            let first = access
-                .layout_path(&image_name)
-                .and_then(|p| LayoutImage::open(&p).ok().flatten())
-                .ok_or_else(|| {
-                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
-                })?;
-            save_copy(d.as_ref(), &first, &outcome.config, &outcome.manifest)
+            let first = access.open(&image_name)?.ok_or_else(|| {
+                super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+            })?;
+            save_copy(
+                d.as_ref(),
+                first.as_ref(),
+                &outcome.config,
+                &outcome.manifest,
+            )
         });
         match saved {
             Ok(_) => tags.push(extra.clone()),
@@ -300,6 +305,20 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Every image the exporter may touch in a registry: the output image and its tags, the run and
+/// previous images from `analyzed.toml` (read here as the original user; an unreadable file is
+/// reported later), and the cache image (G-17).
+fn registry_references(inputs: &Inputs) -> Vec<String> {
+    let mut refs: Vec<String> = inputs.output_images.clone();
+    refs.extend(inputs.additional_tags.iter().cloned());
+    if let Ok(a) = Analyzed::read(&inputs.analyzed_path) {
+        refs.push(a.run_image_ref().to_string());
+        refs.push(a.previous_image_ref().to_string());
+    }
+    refs.extend(inputs.cache_image.iter().cloned());
+    refs
 }
 
 /// The extended run image under `<extended>/run`, when extensions extended the run image (EP-02,
