@@ -109,6 +109,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL).as_deref()))
         .unwrap_or_else(|| analyzed.metadata.clone());
 
+    if api.exports_lifecycle_sboms() {
+        super::sbom_copy::copy_lifecycle_sboms(
+            &inputs.layers_dir,
+            &super::sbom_copy::lifecycle_dir(),
+            &inputs.launcher_sbom_dir,
+        )
+        .map_err(|e| fail(&e))?;
+    }
     let slices: Vec<Vec<String>> = md.slices.iter().map(|s| s.paths.clone()).collect();
     let app_slices = slice_app(&inputs.app_dir, &slices).map_err(|e| {
         fail_msg(format!(
