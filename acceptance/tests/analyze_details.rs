@@ -167,3 +167,49 @@ fn undecodable_metadata_label_is_empty_metadata_an04() {
         .assert_not_contains("Restoring metadata");
     assert!(!root.exists("layers/bp_a"));
 }
+
+/// AN-07, AN-09: in layout mode the run image is read from `<layout-dir>/<registry>/<repo>/<tag>`
+/// without an access check; `analyzed.toml` records `reference` = `<layout path>@sha256:<manifest
+/// digest>`, `image` = the name as given, and the target from the config and `io.buildpacks.base.*`
+/// labels.
+#[test]
+fn layout_run_image_reference_and_target_an07_an09() {
+    let root = ContainerRoot::new();
+    let dir = make_run_image(&root, "cnb/run");
+    root.write(
+        "layers/group.toml",
+        "[[group]]\nid = \"bp/a\"\nversion = \"1.0\"\napi = \"0.10\"\n",
+    );
+    analyze(&root).assert_success();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let a: toml::Value = toml::from_str(&root.read("layers/analyzed.toml")).unwrap();
+    let run = &a["run-image"];
+    assert_eq!(
+        run["reference"].as_str().unwrap(),
+        format!("{}@{digest}", dir.display())
+    );
+    assert_eq!(run["image"].as_str(), Some("cnb/run"));
+    let t = &run["target"];
+    assert_eq!(t["os"].as_str(), Some("linux"));
+    assert_eq!(t["arch"].as_str(), Some("amd64"));
+    assert_eq!(t["id"].as_str(), Some("test-run"));
+    assert_eq!(t["distro"]["name"].as_str(), Some("busybox"));
+    assert_eq!(t["distro"]["version"].as_str(), Some("1"));
+    // No previous image: `[image]` is still written, with an empty reference (AN-04, AN-08).
+    assert_eq!(a["image"]["reference"].as_str(), Some(""));
+
+    // A run image that is not in the layout dir fails the analyzer (exit 32), naming it.
+    root.phase("analyzer")
+        .env("CNB_EXPERIMENTAL_MODE", "quiet")
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", root.join("layout").display()),
+            "-run-image=cnb/missing".to_string(),
+            "app/img".to_string(),
+        ])
+        .run()
+        .assert_code(32)
+        .assert_contains("cnb/missing");
+}
