@@ -150,16 +150,33 @@ fn task_steps(given: &BTreeMap<&str, String>, arrays: &BTreeMap<&str, Vec<String
     steps
 }
 
-/// The builder image's root filesystem: busybox (sh for script steps), /cnb/lifecycle, buildpacks, order.
-fn builder_rootfs(dir: &Path) -> PathBuf {
+/// What one sample needs: the builder's base root filesystem, its buildpacks (id suffix, optional) and app.
+struct Sample {
+    /// `None`: the busybox test image; else a root filesystem to copy.
+    base: Option<PathBuf>,
+    buildpacks: &'static [(&'static str, bool)],
+    app: &'static str,
+    /// The run image's OCI layout (tag `latest`).
+    run_layout: PathBuf,
+    /// A line the build step prints; the app's expected output.
+    build_says: &'static str,
+    app_says: &'static str,
+}
+
+/// The builder image's root filesystem: the sample's base (a shell for script steps), /cnb/lifecycle,
+/// buildpacks, order.toml; the app in the source workspace.
+fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
     let r = dir.join("builder");
-    images::busybox_rootfs(&r);
+    match &sample.base {
+        None => images::busybox_rootfs(&r),
+        Some(base) => copy_tree(base, &r),
+    }
     fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
     for b in ALL_BINARIES {
         fs::copy(bin_dir().join(b), r.join("cnb/lifecycle").join(b)).unwrap();
     }
     let mut order = String::from("[[order]]\n");
-    for (bp, optional) in [("runtime", false), ("app-deps", true)] {
+    for &(bp, optional) in sample.buildpacks {
         let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));
         fs::create_dir_all(&dest).unwrap();
         copy_tree(
@@ -181,6 +198,9 @@ fn builder_rootfs(dir: &Path) -> PathBuf {
         ("urandom", 9),
     ] {
         let p = r.join("dev").join(name);
+        if p.exists() {
+            continue;
+        }
         tool(
             "mknod",
             &[
@@ -204,7 +224,7 @@ fn builder_rootfs(dir: &Path) -> PathBuf {
         fs::create_dir_all(r.join(d)).unwrap();
     }
     copy_tree(
-        &workspace_dir().join("samples/apps/hello"),
+        &workspace_dir().join("samples/apps").join(sample.app),
         &r.join("workspace/source"),
     );
     tool("chmod", &["-R", "a+rX", r.join("cnb").to_str().unwrap()]);
@@ -257,21 +277,16 @@ fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
     logs
 }
 
-#[test]
-fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
-    if !running_as_root() {
-        println!("SKIPPED: runs each step in a chroot as the step's user; needs root");
-        return;
-    }
+/// Runs the Task twice for `sample`; returns (fresh, rebuild) seconds.
+fn run_task(sample: &Sample) -> (f64, f64) {
     let reg = Registry::start(RegistryOptions::plain());
     let tmp = tempfile::tempdir().unwrap();
-    let run = images::busybox();
     reg.skopeo_copy(
-        &format!("oci:{}", run.layout_ref()),
+        &format!("oci:{}:latest", sample.run_layout.display()),
         &format!("docker://{}", reg.image("samples/run:latest")),
     );
-    let rootfs = builder_rootfs(tmp.path());
-    let app_image = reg.image("samples/hello:latest");
+    let rootfs = builder_rootfs(tmp.path(), sample);
+    let app_image = reg.image(&format!("samples/{}:latest", sample.app));
     let given: BTreeMap<&str, String> = [
         ("APP_IMAGE", app_image.clone()),
         ("CNB_BUILDER_IMAGE", reg.image("samples/builder:latest")),
@@ -314,7 +329,7 @@ fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
     let logs = task_run(&rootfs, &steps);
     let fresh = start.elapsed().as_secs_f64();
     assert!(
-        logs["extend-or-build"].contains("samples/runtime build"),
+        logs["extend-or-build"].contains(sample.build_says),
         "{}",
         logs["extend-or-build"]
     );
@@ -340,7 +355,7 @@ fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
     let (ran, text) = run_bundle(&bundle);
     assert!(ran, "the app failed:\n{text}");
     assert!(
-        text.contains("Hello from the sample runtime: web --port 8080"),
+        text.contains(sample.app_says),
         "unexpected app output:\n{text}"
     );
 
@@ -355,7 +370,47 @@ fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
         "export did not reuse layers:\n{}",
         logs2["export"]
     );
+    (fresh, rebuild)
+}
+
+#[test]
+fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
+    if !running_as_root() {
+        println!("SKIPPED: runs each step in a chroot as the step's user; needs root");
+        return;
+    }
+    let (fresh, rebuild) = run_task(&Sample {
+        base: None,
+        buildpacks: &[("runtime", false), ("app-deps", true)],
+        app: "hello",
+        run_layout: images::busybox().layout.clone(),
+        build_says: "samples/runtime build",
+        app_says: "Hello from the sample runtime: web --port 8080",
+    });
     println!(
         "shell sample (Tekton phases task, registry): fresh {fresh:.2}s, rebuild {rebuild:.2}s"
+    );
+}
+
+/// Slower test: the builder is the bookworm + python3 root filesystem (built once, cached in
+/// `target/samples-cache/python`), the run image the Python run image pushed to the registry.
+#[test]
+fn tekton_phases_task_builds_the_python_sample_against_a_registry() {
+    if !running_as_root() {
+        println!("SKIPPED: runs each step in a chroot as the step's user; needs root");
+        return;
+    }
+    let images = e2e_support::sample_images("python");
+    let base = images.parent().unwrap().join("rootfs/python");
+    let (fresh, rebuild) = run_task(&Sample {
+        base: Some(base),
+        buildpacks: &[("python", false)],
+        app: "python",
+        run_layout: images.join("run"),
+        build_says: "installed greeting 1.2.0 from vendor/greeting",
+        app_says: "Hello from greeting 1.2.0: python sample on Python 3.",
+    });
+    println!(
+        "python sample (Tekton phases task, registry): fresh {fresh:.2}s, rebuild {rebuild:.2}s"
     );
 }
