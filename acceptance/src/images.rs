@@ -22,7 +22,7 @@ use cnb_lifecycle::image::{Image, ImageBuilder};
 use sha2::{Digest as _, Sha256};
 
 /// Bump when the recipe changes (invalidates cached images).
-const RECIPE: &str = "busybox-v1";
+const RECIPE: &str = "busybox-v2";
 /// Where the host's busybox-static lives.
 pub const BUSYBOX: &str = "/bin/busybox";
 /// The stack/target id the labels carry.
