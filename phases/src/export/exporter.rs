@@ -504,6 +504,8 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             LayerRole::ProcessTypes => m.process_types = sha,
         }
     }
+    // `runImage.image`/`mirrors` exist from Platform 0.12; `stack.runImage` always carries them (EP-05).
+    let with_image = req.config.platform_api.run_image_label_has_image();
     m.run_image = RunImageForRebase {
         top_layer: req
             .base
@@ -512,8 +514,16 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             .map(|l| l.diff_id.clone())
             .unwrap_or_default(),
         reference: req.base.identifier(),
-        image: req.run_image_name.clone(),
-        mirrors: req.run_image_mirrors.clone(),
+        image: if with_image {
+            req.run_image_name.clone()
+        } else {
+            String::new()
+        },
+        mirrors: if with_image {
+            req.run_image_mirrors.clone()
+        } else {
+            Vec::new()
+        },
     };
     m.stack = Some(StackMetadata {
         run_image: RunImageForExport {
