@@ -193,6 +193,20 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
         &digests[0],
         &raw,
     );
+    // Restoring again (a retried step) leaves the same single sparse layout.
+    restore_in_chroot(
+        &root,
+        "0.15",
+        &[("CNB_INSECURE_REGISTRIES", &reg.host())],
+        &[&format!("-build-image={build}")],
+    )
+    .assert_success();
+    assert_eq!(kaniko_entries(&root), vec![digests[0].clone()]);
+    assert_sparse_layout(
+        &root.join("kaniko/cache/base").join(&digests[0]),
+        &digests[0],
+        &raw,
+    );
     // No extensions in the group: the run image entry is left as is (RS-07).
     assert_eq!(a["run-image"]["reference"].as_str(), Some(run.as_str()));
 
