@@ -569,3 +569,21 @@ fn extender_consumes_the_restorers_sparse_run_image() {
         "the extended run image is the base plus one layer: {manifest}"
     );
 }
+
+/// RS-I4: `-daemon` exists for the restorer from Platform 0.12 on; this lifecycle has no daemon support
+/// and says so (exit 3) instead of silently reading registries; before 0.12 the flag is unknown (exit 2).
+#[test]
+fn daemon_is_rejected_clearly() {
+    let root = ContainerRoot::new();
+    root.write("layers/group.toml", GROUP);
+    root.phase("restorer")
+        .arg("-daemon")
+        .run()
+        .assert_code(3)
+        .assert_contains("-daemon");
+    root.phase("restorer")
+        .platform_api("0.11")
+        .arg("-daemon")
+        .run()
+        .assert_code(2);
+}
