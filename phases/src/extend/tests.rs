@@ -254,6 +254,78 @@ fn scenario_cached_rebuild_runs_nothing() {
 }
 
 #[test]
+fn copy_patterns_mtimes_and_trailing_heredocs() {
+    scenario_copy_patterns_mtimes_and_trailing_heredocs()
+}
+
+/// EX-02 Dockerfile coverage: `COPY` with patterns (Docker's `filepath.Match` per component), source
+/// mtimes kept in the root, `RUN cmd <<EOF` with the heredoc after the command; a pattern that
+/// matches nothing is an error naming the line; changed matched content misses the cache.
+fn scenario_copy_patterns_mtimes_and_trailing_heredocs() {
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture();
+    for (n, c) in [("a.txt", "A"), ("b.txt", "B"), ("c.md", "C")] {
+        std::fs::write(f.ctx.join(n), c).unwrap();
+    }
+    std::fs::create_dir_all(f.ctx.join("conf.d")).unwrap();
+    std::fs::write(f.ctx.join("conf.d/x.conf"), "x").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(f.ctx.join("a.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER 0\nCOPY *.txt /opt/txt/\nCOPY conf.?/*.conf /etc/app/\nRUN cat > /etc/app/greeting <<EOF\nhello $HOSTNAME_X\nEOF\nRUN cat <<'RAW' > /raw\n$NOT_EXPANDED\nRAW\n";
+    let o = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!(o.runs, 2);
+    let names: Vec<String> = std::fs::read_dir(f.root.join("opt/txt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, vec!["a.txt", "b.txt"]);
+    assert_eq!(
+        std::fs::metadata(f.root.join("opt/txt/a.txt"))
+            .unwrap()
+            .mtime(),
+        1_000_000_000
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("etc/app/x.conf")).unwrap(),
+        "x"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("etc/app/greeting")).unwrap(),
+        "hello \n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("raw")).unwrap(),
+        "$NOT_EXPANDED\n"
+    );
+    // Same context: all from the cache; a changed matched file misses from its step on.
+    in_ns(|| {
+        std::fs::remove_dir_all(&f.root).unwrap();
+        std::fs::remove_dir_all(&f.blobs).unwrap();
+        busybox_root(&f.root);
+    });
+    let again = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((again.runs, again.cache_hits), (0, 4));
+    std::fs::write(f.ctx.join("b.txt"), "B2").unwrap();
+    let changed = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((changed.runs, changed.cache_hits), (2, 0));
+    let err = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nCOPY *.none /x/\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(err.contains(":3:") && err.contains("*.none"), "{err}");
+}
+
+#[test]
 fn cache_hits_are_applied_lazily() {
     scenario_cache_hits_are_applied_lazily()
 }
