@@ -5,6 +5,7 @@
 #   make test                   fmt check, clippy -D warnings, unit + acceptance tests (what CI runs)
 #   make bench                  phases/examples/bench_*.rs in release mode
 #   make demo                   end-to-end demo (issue 8)
+#   make image                  the lifecycle itself as an OCI image layout in out/lifecycle-image
 #   make clean
 #
 # The target triple is explicit (.cargo/config.toml sets it and +crt-static) so that binaries are static
@@ -119,3 +120,19 @@ extend-base-images:
 .PHONY: bench-export
 bench-export:
 	$(CARGO) run --locked --release --example bench_export -p cnb-lifecycle
+
+# --- samples helper (issue 8): the lifecycle's own image, the sample base images -----------------------
+# image:          the lifecycle as an OCI image layout (static binaries at /cnb/lifecycle/, lifecycle.toml,
+#                 the reference's labels), written by our own writer (cnb-mkimage) into $(LIFECYCLE_IMAGE).
+# sample-images:  build (and cache) the Python sample's bookworm build/run images (needs root, debootstrap,
+#                 the Debian mirror on first run) under target/samples-cache/python/images/{build,run}.
+LIFECYCLE_IMAGE ?= out/lifecycle-image
+.PHONY: image sample-images
+image: build
+	sh samples/lifecycle-image.sh $(RELEASE) $(LIFECYCLE_IMAGE)
+
+sample-images: build-debug
+	mkdir -p target/samples-cache/python
+	sh samples/base-images/python/build.sh target/samples-cache/python/images target/samples-cache/python/rootfs
+	chmod -R a+rX target/samples-cache/python/images
+	touch target/samples-cache/python/images.done

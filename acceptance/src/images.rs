@@ -22,7 +22,7 @@ use cnb_lifecycle::image::{Image, ImageBuilder};
 use sha2::{Digest as _, Sha256};
 
 /// Bump when the recipe changes (invalidates cached images).
-const RECIPE: &str = "busybox-v1";
+const RECIPE: &str = "busybox-v2";
 /// Where the host's busybox-static lives.
 pub const BUSYBOX: &str = "/bin/busybox";
 /// The stack/target id the labels carry.
@@ -241,60 +241,44 @@ pub fn build_busybox(dir: &Path, opts: &BaseImageOptions) -> BaseImage {
     for (_, s) in entries {
         b.add(s);
     }
-    let layout =
-        Layout::create(dir).unwrap_or_else(|e| panic!("create layout {}: {e}", dir.display()));
-    let info = b
-        .write(
-            Compression::Gzip { level: 6 },
-            Sink::BlobDir(layout.blob_dir()),
-        )
-        .unwrap_or_else(|e| panic!("busybox layer: {e}"));
-    let mut img = ImageBuilder::empty(&Platform::current());
-    img.add_layer(
-        &info,
-        Some("busybox-static root filesystem (cnb-acceptance)".into()),
-    )
-    .unwrap();
-    img.set_env(
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    );
-    img.set_env("CNB_USER_ID", &opts.uid.to_string());
-    img.set_env("CNB_GROUP_ID", &opts.gid.to_string());
-    img.set_user(&format!("{}:{}", opts.uid, opts.gid));
-    img.set_working_dir("/");
-    img.set_cmd(Some(vec!["/bin/sh".into()]));
-    let version = "1.35.0";
-    for (k, v) in [
-        ("io.buildpacks.stack.id", opts.stack_id.as_str()),
-        ("io.buildpacks.base.id", opts.stack_id.as_str()),
-        ("io.buildpacks.base.distro.name", "busybox"),
-        ("io.buildpacks.base.distro.version", version),
-        ("io.buildpacks.base.maintainer", "cnb-lifecycle tests"),
-        ("io.buildpacks.base.homepage", "https://busybox.net"),
-        ("io.buildpacks.base.released", "1980-01-01T00:00:01Z"),
+    let mut spec = ImageSpec {
+        tag: opts.tag.clone(),
+        ..ImageSpec::default()
+    };
+    spec.build_user(opts.uid, opts.gid);
+    spec.env.insert(
+        0,
         (
-            "io.buildpacks.base.description",
-            "busybox-static build/run image for tests",
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         ),
-        ("io.buildpacks.base.metadata", "{}"),
-        ("io.buildpacks.rebasable", "true"),
-    ] {
-        img.set_label(k, v);
-    }
-    for (k, v) in &opts.labels {
-        img.set_label(k, v);
-    }
-    img.set_created(archive::NORMALIZED_MTIME);
-    let report = img
-        .save_to_layout(&layout, std::slice::from_ref(&opts.tag))
-        .unwrap_or_else(|e| panic!("save busybox image: {e}"));
+    );
+    spec.working_dir = Some("/".into());
+    spec.cmd = Some(vec!["/bin/sh".into()]);
+    spec.base_labels(&BaseLabels {
+        id: &opts.stack_id,
+        distro_name: "busybox",
+        distro_version: "1.35.0",
+        description: "busybox-static build/run image for tests",
+        homepage: "https://busybox.net",
+    });
+    spec.labels.extend(opts.labels.iter().cloned());
+    let report = write_image(
+        dir,
+        vec![ImageLayer {
+            layer: b,
+            created_by: "busybox-static root filesystem (cnb-acceptance)".into(),
+        }],
+        &spec,
+    )
+    .unwrap_or_else(|e| panic!("save busybox image: {e}"));
+    let info = report.diff_ids.last().cloned().unwrap_or_default();
     BaseImage {
         layout: dir.to_path_buf(),
         tag: opts.tag.clone(),
-        manifest_digest: report.manifest_digest.to_string(),
-        image_id: report.image_id.to_string(),
-        diff_id: info.diff_id.to_string(),
+        manifest_digest: report.manifest_digest,
+        image_id: report.image_id,
+        diff_id: info,
         options: opts.clone(),
     }
 }
@@ -384,4 +368,339 @@ pub fn busybox_rootfs(dest: &Path) {
         let r = image.open_blob(&l.descriptor.digest).unwrap();
         archive::extract(r, dest, &ExtractOptions::default()).unwrap();
     }
+}
+
+// ---- The shared image writer (used by `busybox` above and by the `cnb-mkimage` developer tool) ----------
+
+/// The configuration of an image written by [`write_image`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// Tag in `index.json` (`org.opencontainers.image.ref.name`).
+    pub tag: String,
+    /// `Env`, in order (a later key replaces an earlier one).
+    pub env: Vec<(String, String)>,
+    /// `User` (`uid:gid` or a name).
+    pub user: Option<String>,
+    /// `WorkingDir`.
+    pub working_dir: Option<String>,
+    /// `Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// `Labels`, in order (a later key replaces an earlier one).
+    pub labels: Vec<(String, String)>,
+    /// `created` (seconds since the epoch); 1980-01-01T00:00:01Z by default, for reproducible digests.
+    pub created: i64,
+    /// Layer compression.
+    pub compression: Compression,
+}
+
+impl Default for ImageSpec {
+    fn default() -> Self {
+        Self {
+            tag: "latest".into(),
+            env: Vec::new(),
+            user: None,
+            working_dir: None,
+            entrypoint: None,
+            cmd: None,
+            labels: Vec::new(),
+            created: archive::NORMALIZED_MTIME,
+            compression: Compression::Gzip { level: 6 },
+        }
+    }
+}
+
+/// The `io.buildpacks.*` labels a CNB build or run image carries (platform spec, "Build image" /
+/// "Run image"), set by [`ImageSpec::base_labels`].
+#[derive(Debug, Clone, Copy)]
+pub struct BaseLabels<'a> {
+    /// `io.buildpacks.base.id` and the deprecated `io.buildpacks.stack.id`.
+    pub id: &'a str,
+    /// `io.buildpacks.base.distro.name`.
+    pub distro_name: &'a str,
+    /// `io.buildpacks.base.distro.version`.
+    pub distro_version: &'a str,
+    /// `io.buildpacks.base.description`.
+    pub description: &'a str,
+    /// `io.buildpacks.base.homepage`.
+    pub homepage: &'a str,
+}
+
+impl ImageSpec {
+    /// The build user: `User uid:gid` and `CNB_USER_ID`/`CNB_GROUP_ID` in `Env`.
+    pub fn build_user(&mut self, uid: u32, gid: u32) {
+        self.user = Some(format!("{uid}:{gid}"));
+        self.env.push(("CNB_USER_ID".into(), uid.to_string()));
+        self.env.push(("CNB_GROUP_ID".into(), gid.to_string()));
+    }
+
+    /// The base-image labels (stack id, `io.buildpacks.base.*`, `io.buildpacks.rebasable=true`).
+    pub fn base_labels(&mut self, l: &BaseLabels<'_>) {
+        for (k, v) in [
+            ("io.buildpacks.stack.id", l.id),
+            ("io.buildpacks.base.id", l.id),
+            ("io.buildpacks.base.distro.name", l.distro_name),
+            ("io.buildpacks.base.distro.version", l.distro_version),
+            ("io.buildpacks.base.maintainer", "cnb-lifecycle samples"),
+            ("io.buildpacks.base.homepage", l.homepage),
+            ("io.buildpacks.base.released", "1980-01-01T00:00:01Z"),
+            ("io.buildpacks.base.description", l.description),
+            ("io.buildpacks.base.metadata", "{}"),
+            ("io.buildpacks.rebasable", "true"),
+        ] {
+            self.labels.push((k.into(), v.into()));
+        }
+    }
+}
+
+/// One layer of an image written by [`write_image`].
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    /// Its content.
+    pub layer: LayerBuilder,
+    /// The history entry's `created_by`.
+    pub created_by: String,
+}
+
+/// What [`write_image`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenImage {
+    /// `sha256:…` of the manifest.
+    pub manifest_digest: String,
+    /// `sha256:…` of the config (image ID).
+    pub image_id: String,
+    /// The layers' diffIDs, bottom first.
+    pub diff_ids: Vec<String>,
+}
+
+/// Writes an image of `layers` (bottom first) with `spec`'s configuration into the OCI layout `dir`
+/// (created when missing; other images in it are kept), OCI media types, platform of this machine.
+pub fn write_image(
+    dir: &Path,
+    layers: Vec<ImageLayer>,
+    spec: &ImageSpec,
+) -> Result<WrittenImage, String> {
+    let layout = Layout::create(dir).map_err(|e| format!("layout {}: {e}", dir.display()))?;
+    let mut img = ImageBuilder::empty(&Platform::current());
+    let mut diff_ids = Vec::new();
+    for l in layers {
+        let info = l
+            .layer
+            .write(spec.compression, Sink::BlobDir(layout.blob_dir()))
+            .map_err(|e| format!("layer '{}': {e}", l.created_by))?;
+        img.add_layer(&info, Some(l.created_by.clone()))
+            .map_err(|e| format!("layer '{}': {e}", l.created_by))?;
+        diff_ids.push(info.diff_id.to_string());
+    }
+    for (k, v) in &spec.env {
+        img.set_env(k, v);
+    }
+    if let Some(u) = &spec.user {
+        img.set_user(u);
+    }
+    if let Some(w) = &spec.working_dir {
+        img.set_working_dir(w);
+    }
+    img.set_entrypoint(spec.entrypoint.clone());
+    img.set_cmd(spec.cmd.clone());
+    for (k, v) in &spec.labels {
+        img.set_label(k, v);
+    }
+    img.set_created(spec.created);
+    let report = img
+        .save_to_layout(&layout, std::slice::from_ref(&spec.tag))
+        .map_err(|e| format!("save image to {}: {e}", dir.display()))?;
+    Ok(WrittenImage {
+        manifest_digest: report.manifest_digest.to_string(),
+        image_id: report.image_id.to_string(),
+        diff_ids,
+    })
+}
+
+/// What [`rootfs_layer`] left out of a root filesystem.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Device nodes, fifos and sockets (a runtime provides `/dev`); image paths.
+    pub special: Vec<String>,
+}
+
+/// A layer holding the root filesystem `rootfs` (its children at `/`), entries sorted, mtimes normalised.
+///
+/// With `owner`, every entry gets that owner. Without it each entry keeps its owner on the host: a
+/// subtree whose entries all share one owner is added as one tree (hard links kept), other entries one
+/// by one (hard links there are stored as copies). Device nodes, fifos and sockets are left out and
+/// listed in [`Skipped`].
+pub fn rootfs_layer(
+    rootfs: &Path,
+    owner: Option<(u32, u32)>,
+) -> Result<(LayerBuilder, Skipped), String> {
+    let mut b = LayerBuilder::new();
+    b.absolute_names(false);
+    let mut skipped = Skipped::default();
+    let md = fs::symlink_metadata(rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
+    if !md.is_dir() {
+        return Err(format!("{}: not a directory", rootfs.display()));
+    }
+    if let Some((uid, gid)) = owner {
+        b.add(Source::Tree(archive::TreeSource {
+            host: rootfs.to_path_buf(),
+            path: "/".into(),
+            uid: uid.into(),
+            gid: gid.into(),
+            parents: archive::Parents::Omit,
+        }));
+        return Ok((b, skipped));
+    }
+    let mut uniform = std::collections::HashMap::new();
+    scan_uniform(rootfs, &mut uniform)?;
+    add_children(&mut b, rootfs, "", &uniform, &mut skipped)?;
+    Ok((b, skipped))
+}
+
+/// Records, for every directory below `dir` (and `dir`), the single owner of its whole subtree, or `None`
+/// when owners differ or a device node, fifo or socket is inside. Returns the subtree's.
+fn scan_uniform(
+    dir: &Path,
+    out: &mut std::collections::HashMap<PathBuf, Option<(u32, u32)>>,
+) -> Result<Option<(u32, u32)>, String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let md = fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut own = Some((md.uid(), md.gid()));
+    for e in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let p = e.path();
+        let cmd = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let ft = cmd.file_type();
+        let child = if ft.is_dir() {
+            scan_uniform(&p, out)?
+        } else if ft.is_file() || ft.is_symlink() {
+            Some((cmd.uid(), cmd.gid()))
+        } else {
+            None
+        };
+        if child != own {
+            own = None;
+        }
+    }
+    out.insert(dir.to_path_buf(), own);
+    Ok(own)
+}
+
+fn add_children(
+    b: &mut LayerBuilder,
+    dir: &Path,
+    image_dir: &str,
+    uniform: &std::collections::HashMap<PathBuf, Option<(u32, u32)>>,
+    skipped: &mut Skipped,
+) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let mut names: Vec<std::ffi::OsString> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for n in names {
+        let host = dir.join(&n);
+        let name = n
+            .to_str()
+            .ok_or_else(|| format!("{}: file name is not UTF-8", host.display()))?;
+        let path = if image_dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{image_dir}/{name}")
+        };
+        let md = fs::symlink_metadata(&host).map_err(|e| format!("{}: {e}", host.display()))?;
+        let meta = Meta::new(md.mode() & 0o7777, md.uid().into(), md.gid().into());
+        let ft = md.file_type();
+        if ft.is_dir() {
+            if let Some(Some((uid, gid))) = uniform.get(&host) {
+                b.add(Source::Tree(archive::TreeSource {
+                    host,
+                    path,
+                    uid: (*uid).into(),
+                    gid: (*gid).into(),
+                    parents: archive::Parents::Omit,
+                }));
+            } else {
+                b.add(Source::Dir {
+                    path: path.clone(),
+                    meta,
+                });
+                add_children(b, &host, &path, uniform, skipped)?;
+            }
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&host).map_err(|e| format!("{}: {e}", host.display()))?;
+            let target = target
+                .to_str()
+                .ok_or_else(|| format!("{}: link target is not UTF-8", host.display()))?
+                .to_string();
+            b.add(Source::Symlink { path, target, meta });
+        } else if ft.is_file() {
+            b.add(Source::File { path, host, meta });
+        } else {
+            skipped.special.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The labels and working directory the reference gives its lifecycle image (`buildpacksio/lifecycle`),
+/// derived from `lifecycle.toml`: `io.buildpacks.lifecycle.version`, `io.buildpacks.lifecycle.apis`
+/// (`{"buildpack":{"deprecated":[…],"supported":[…]},"platform":{…}}`) and the legacy
+/// `io.buildpacks.builder.metadata` (`{"lifecycle":{"version":…},"api":{"buildpack":…,"platform":…}}`,
+/// the first supported version of each); `WorkingDir` `/layers`.
+pub fn apply_lifecycle_descriptor(
+    spec: &mut ImageSpec,
+    descriptor_toml: &str,
+) -> Result<(), String> {
+    let t: toml::Table = descriptor_toml
+        .parse()
+        .map_err(|e| format!("lifecycle.toml: {e}"))?;
+    let version = t
+        .get("lifecycle")
+        .and_then(|l| l.get("version"))
+        .and_then(|v| v.as_str())
+        .ok_or("lifecycle.toml: no [lifecycle] version")?
+        .to_string();
+    let set = |kind: &str| -> Result<(Vec<String>, Vec<String>), String> {
+        let s = t
+            .get("apis")
+            .and_then(|a| a.get(kind))
+            .ok_or_else(|| format!("lifecycle.toml: no [apis.{kind}]"))?;
+        let list = |k: &str| -> Vec<String> {
+            s.get(k)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok((list("deprecated"), list("supported")))
+    };
+    let (bp_dep, bp_sup) = set("buildpack")?;
+    let (pl_dep, pl_sup) = set("platform")?;
+    let apis = serde_json::json!({
+        "buildpack": {"deprecated": bp_dep, "supported": bp_sup},
+        "platform": {"deprecated": pl_dep, "supported": pl_sup},
+    });
+    let legacy = serde_json::json!({
+        "lifecycle": {"version": version},
+        "api": {
+            "buildpack": bp_sup.first().cloned().unwrap_or_default(),
+            "platform": pl_sup.first().cloned().unwrap_or_default(),
+        },
+    });
+    spec.labels
+        .push(("io.buildpacks.lifecycle.version".into(), version.clone()));
+    spec.labels
+        .push(("io.buildpacks.lifecycle.apis".into(), apis.to_string()));
+    spec.labels
+        .push(("io.buildpacks.builder.metadata".into(), legacy.to_string()));
+    spec.working_dir = Some("/layers".into());
+    Ok(())
 }

@@ -1,10 +1,13 @@
 #!/bin/sh
-# Builds a Debian bookworm minbase OCI image layout at $1 (tag "latest") with build user cnb
-# 1000:1000. $2 (optional) caches the debootstrapped root filesystem between runs.
+# Builds a Debian bookworm minbase OCI image layout at $1 (tag "latest") with build user cnb 1000:1000,
+# written by the project's own image writer (cnb-mkimage). $2 (optional) caches the debootstrapped root
+# filesystem between runs. Needs root, debootstrap and the Debian mirror (first run only with $2).
 set -eu
 LAYOUT=${1:?usage: build.sh LAYOUT [ROOTFS_CACHE]}
 CACHE=${2:-}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../mkimage.sh"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 if [ -n "$CACHE" ] && [ -f "$CACHE.complete" ]; then
@@ -21,15 +24,8 @@ else
   [ -z "$CACHE" ] || touch "$CACHE.complete"
 fi
 rm -rf "$LAYOUT"
-umoci init --layout "$LAYOUT"
-umoci new --image "$LAYOUT:latest"
-umoci insert --image "$LAYOUT:latest" "$R" /
-umoci config --image "$LAYOUT:latest" \
-  --config.user 1000:1000 \
-  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  --config.env CNB_USER_ID=1000 --config.env CNB_GROUP_ID=1000 \
-  --config.label io.buildpacks.base.distro.name=debian \
-  --config.label io.buildpacks.base.distro.version=12 \
-  --config.label io.buildpacks.stack.id=io.buildpacks.stacks.bookworm \
-  --os linux --architecture amd64
-umoci gc --layout "$LAYOUT"
+mkimage --layout "$LAYOUT" --tag latest --rootfs "$R" \
+  --build-user 1000:1000 \
+  --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  --base "io.buildpacks.stacks.bookworm,debian,12,Debian bookworm minbase sample build/run image,https://www.debian.org" \
+  --cmd '["/bin/bash"]' >/dev/null

@@ -1,0 +1,416 @@
+//! The Tekton phases Task end to end (issue 8 item 5a; checklist §9, G-07/G-08, G-17): reads
+//! `samples/tekton/task-phases.yaml`, substitutes its params, workspaces and results, and runs every step
+//! as a separate process exactly as written (command + args, or its script), as the user its
+//! securityContext names, with the stepTemplate's and the step's env. Each step runs in a chroot of one
+//! "builder image" root filesystem (busybox + our static binaries at `/cnb/lifecycle/`, the sample
+//! buildpacks at `/cnb/buildpacks/`, `/cnb/order.toml`), with the Task's volumes (`/layers`, `/platform`,
+//! fresh per TaskRun) and workspaces (`/workspace/source`, `/workspace/cache`) shared between steps, against
+//! a real loopback registry. The pushed image is copied back with skopeo, checked with oci-image-tool and
+//! umoci, unpacked and its default process run through the launcher; a second TaskRun reuses layers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod e2e_support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cnb_acceptance::harness::{bin_dir, running_as_root, workspace_dir, ALL_BINARIES};
+use cnb_acceptance::images;
+use cnb_acceptance::registry::{Registry, RegistryOptions};
+use e2e_support::{check_and_unpack, chroot_bin, copy_tree, run_bundle, tool};
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// One step of the Task, after substitution.
+#[derive(Debug)]
+struct Step {
+    name: String,
+    argv: Vec<String>,
+    env: BTreeMap<String, String>,
+    uid: u32,
+    gid: u32,
+    script: Option<String>,
+}
+
+fn s(y: &Yaml) -> Option<String> {
+    match y {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Substitutes `$(params.X)`, `$(workspaces.X.path)` and `$(results.X.path)` in one string.
+fn subst(text: &str, params: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("$(") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(')').map(|e| i + e).unwrap();
+        let key = &rest[i + 2..end];
+        let value = if let Some(p) = key.strip_prefix("params.") {
+            params
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| panic!("unknown param {p}"))
+        } else if let Some(w) = key.strip_prefix("workspaces.") {
+            format!("/workspace/{}", w.strip_suffix(".path").unwrap())
+        } else if let Some(r) = key.strip_prefix("results.") {
+            format!("/tekton/results/{}", r.strip_suffix(".path").unwrap())
+        } else {
+            panic!("unknown substitution $({key})")
+        };
+        out.push_str(&value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn env_of(list: &Yaml, params: &BTreeMap<String, String>, into: &mut BTreeMap<String, String>) {
+    for e in list.as_vec().into_iter().flatten() {
+        into.insert(
+            s(&e["name"]).unwrap(),
+            subst(&s(&e["value"]).unwrap_or_default(), params),
+        );
+    }
+}
+
+/// The Task's steps with `given` params (others take their defaults; array params from `arrays`).
+fn task_steps(given: &BTreeMap<&str, String>, arrays: &BTreeMap<&str, Vec<String>>) -> Vec<Step> {
+    let text = fs::read_to_string(workspace_dir().join("samples/tekton/task-phases.yaml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let spec = &doc["spec"];
+    let mut params = BTreeMap::new();
+    for p in spec["params"].as_vec().unwrap() {
+        let name = s(&p["name"]).unwrap();
+        if let Some(v) = given.get(name.as_str()) {
+            params.insert(name, v.clone());
+        } else if let Some(d) = s(&p["default"]) {
+            params.insert(name, d);
+        } else if p["default"].as_vec().is_none() {
+            panic!("required param {name} not given");
+        }
+    }
+    let tmpl = &spec["stepTemplate"];
+    let user = |sc: &Yaml, default: (u32, u32)| -> (u32, u32) {
+        (
+            sc["runAsUser"].as_i64().map_or(default.0, |v| v as u32),
+            sc["runAsGroup"].as_i64().map_or(default.1, |v| v as u32),
+        )
+    };
+    let base_user = user(&tmpl["securityContext"], (0, 0));
+    assert_eq!(
+        tmpl["securityContext"]["runAsNonRoot"].as_bool(),
+        Some(true)
+    );
+    let mut steps = Vec::new();
+    for st in spec["steps"].as_vec().unwrap() {
+        let name = s(&st["name"]).unwrap();
+        let mut env = BTreeMap::new();
+        env_of(&tmpl["env"], &params, &mut env);
+        env_of(&st["env"], &params, &mut env);
+        let (uid, gid) = user(&st["securityContext"], base_user);
+        let mut args = Vec::new();
+        for a in st["args"].as_vec().into_iter().flatten() {
+            let a = s(a).unwrap();
+            // `$(params.ARRAY[*])` as a whole element expands to the array's elements.
+            if let Some(p) = a
+                .strip_prefix("$(params.")
+                .and_then(|r| r.strip_suffix("[*])"))
+            {
+                args.extend(arrays.get(p).cloned().unwrap_or_default());
+            } else {
+                args.push(subst(&a, &params));
+            }
+        }
+        let script = s(&st["script"]).map(|t| subst(&t, &params));
+        let mut argv: Vec<String> = st["command"]
+            .as_vec()
+            .into_iter()
+            .flatten()
+            .map(|c| subst(&s(c).unwrap(), &params))
+            .collect();
+        if script.is_some() {
+            argv = vec![format!("/tekton/scripts/{name}")];
+        }
+        argv.extend(args);
+        steps.push(Step {
+            name,
+            argv,
+            env,
+            uid,
+            gid,
+            script,
+        });
+    }
+    steps
+}
+
+/// What one sample needs: the builder's base root filesystem, its buildpacks (id suffix, optional) and app.
+struct Sample {
+    /// `None`: the busybox test image; else a root filesystem to copy.
+    base: Option<PathBuf>,
+    buildpacks: &'static [(&'static str, bool)],
+    app: &'static str,
+    /// The run image's OCI layout (tag `latest`).
+    run_layout: PathBuf,
+    /// A line the build step prints; the app's expected output.
+    build_says: &'static str,
+    app_says: &'static str,
+}
+
+/// The builder image's root filesystem: the sample's base (a shell for script steps), /cnb/lifecycle,
+/// buildpacks, order.toml; the app in the source workspace.
+fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
+    let r = dir.join("builder");
+    match &sample.base {
+        None => images::busybox_rootfs(&r),
+        Some(base) => copy_tree(base, &r),
+    }
+    fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
+    for b in ALL_BINARIES {
+        fs::copy(bin_dir().join(b), r.join("cnb/lifecycle").join(b)).unwrap();
+    }
+    let mut order = String::from("[[order]]\n");
+    for &(bp, optional) in sample.buildpacks {
+        let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));
+        fs::create_dir_all(&dest).unwrap();
+        copy_tree(
+            &workspace_dir().join("samples/buildpacks").join(bp),
+            &dest.join("0.1.0"),
+        );
+        order.push_str(&format!(
+            "[[order.group]]\nid = \"samples/{bp}\"\nversion = \"0.1.0\"\noptional = {optional}\n"
+        ));
+    }
+    fs::write(r.join("cnb/order.toml"), order).unwrap();
+    // A container runtime's /dev.
+    fs::create_dir_all(r.join("dev")).unwrap();
+    for (name, minor) in [
+        ("null", 3),
+        ("zero", 5),
+        ("full", 7),
+        ("random", 8),
+        ("urandom", 9),
+    ] {
+        let p = r.join("dev").join(name);
+        if p.exists() {
+            continue;
+        }
+        tool(
+            "mknod",
+            &[
+                "-m",
+                "666",
+                p.to_str().unwrap(),
+                "c",
+                "1",
+                &minor.to_string(),
+            ],
+        );
+    }
+    // Tekton's own mounts: workspaces (owned by the step user, like an fsGroup volume), /tekton.
+    for d in [
+        "workspace/cache",
+        "workspace/dockerconfig",
+        "tekton/home",
+        "tekton/results",
+        "tekton/scripts",
+    ] {
+        fs::create_dir_all(r.join(d)).unwrap();
+    }
+    copy_tree(
+        &workspace_dir().join("samples/apps").join(sample.app),
+        &r.join("workspace/source"),
+    );
+    tool("chmod", &["-R", "a+rX", r.join("cnb").to_str().unwrap()]);
+    tool("chmod", &["-R", "0777", r.join("tekton").to_str().unwrap()]);
+    tool(
+        "chown",
+        &["-R", "1000:1000", r.join("workspace").to_str().unwrap()],
+    );
+    r
+}
+
+/// One TaskRun: fresh `/layers` and `/platform` (emptyDir volumes), then every step in order.
+fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
+    for v in ["layers", "platform"] {
+        let _ = fs::remove_dir_all(rootfs.join(v));
+        fs::create_dir_all(rootfs.join(v)).unwrap();
+        fs::set_permissions(rootfs.join(v), fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let mut logs = BTreeMap::new();
+    for st in steps {
+        if let Some(script) = &st.script {
+            let p = rootfs.join("tekton/scripts").join(&st.name);
+            fs::write(&p, script).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut cmd = Command::new(chroot_bin());
+        cmd.env_clear()
+            // The builder image's config env.
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("CNB_USER_ID", "1000")
+            .env("CNB_GROUP_ID", "1000")
+            .envs(&st.env)
+            .arg(format!("--userspec={}:{}", st.uid, st.gid))
+            .arg(rootfs)
+            .args(&st.argv);
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "step {} ({:?}) failed:\n{text}",
+            st.name,
+            st.argv
+        );
+        logs.insert(st.name.clone(), text);
+    }
+    logs
+}
+
+/// Runs the Task twice for `sample`; returns (fresh, rebuild) seconds.
+fn run_task(sample: &Sample) -> (f64, f64) {
+    let reg = Registry::start(RegistryOptions::plain());
+    let tmp = tempfile::tempdir().unwrap();
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", sample.run_layout.display()),
+        &format!("docker://{}", reg.image("samples/run:latest")),
+    );
+    let rootfs = builder_rootfs(tmp.path(), sample);
+    let app_image = reg.image(&format!("samples/{}:latest", sample.app));
+    let given: BTreeMap<&str, String> = [
+        ("APP_IMAGE", app_image.clone()),
+        ("CNB_BUILDER_IMAGE", reg.image("samples/builder:latest")),
+        ("CNB_RUN_IMAGE", reg.image("samples/run:latest")),
+        ("CNB_INSECURE_REGISTRIES", reg.host()),
+    ]
+    .into_iter()
+    .collect();
+    let arrays: BTreeMap<&str, Vec<String>> =
+        [("CNB_ENV_VARS", vec!["GREETING_FROM=tekton".to_string()])]
+            .into_iter()
+            .collect();
+    let steps = task_steps(&given, &arrays);
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "prepare",
+            "analyze",
+            "detect",
+            "restore",
+            "extend-or-build",
+            "export",
+            "results"
+        ]
+    );
+    // Rootless: every step runs as 1000:1000; credentials only where the Task gives them.
+    for st in &steps {
+        assert_eq!((st.uid, st.gid), (1000, 1000), "{}", st.name);
+        let creds = st.env.contains_key("DOCKER_CONFIG");
+        assert_eq!(
+            creds,
+            ["analyze", "restore", "export"].contains(&st.name.as_str()),
+            "{}",
+            st.name
+        );
+    }
+
+    let start = std::time::Instant::now();
+    let logs = task_run(&rootfs, &steps);
+    let fresh = start.elapsed().as_secs_f64();
+    assert!(
+        logs["extend-or-build"].contains(sample.build_says),
+        "{}",
+        logs["extend-or-build"]
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("platform/env/GREETING_FROM")).unwrap(),
+        "tekton"
+    );
+    let digest = fs::read_to_string(rootfs.join("tekton/results/APP_IMAGE_DIGEST")).unwrap();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(
+        fs::read_to_string(rootfs.join("tekton/results/APP_IMAGE_URL")).unwrap(),
+        app_image
+    );
+
+    // The pushed image, copied back by an independent client and checked, runs.
+    let copy = tmp.path().join("copy");
+    reg.skopeo_copy(
+        &format!("docker://{app_image}"),
+        &format!("oci:{}:latest", copy.display()),
+    );
+    let bundle = tmp.path().join("bundle");
+    check_and_unpack(&copy, "latest", &bundle);
+    let (ran, text) = run_bundle(&bundle);
+    assert!(ran, "the app failed:\n{text}");
+    assert!(
+        text.contains(sample.app_says),
+        "unexpected app output:\n{text}"
+    );
+
+    // A second TaskRun (fresh /layers and /platform, same cache workspace) reuses the layers.
+    let start = std::time::Instant::now();
+    let logs2 = task_run(&rootfs, &steps);
+    let rebuild = start.elapsed().as_secs_f64();
+    let digest2 = fs::read_to_string(rootfs.join("tekton/results/APP_IMAGE_DIGEST")).unwrap();
+    assert_eq!(digest, digest2, "export:\n{}", logs2["export"]);
+    assert!(
+        logs2["export"].contains("Reusing"),
+        "export did not reuse layers:\n{}",
+        logs2["export"]
+    );
+    (fresh, rebuild)
+}
+
+#[test]
+fn tekton_phases_task_builds_the_shell_sample_against_a_registry() {
+    if !running_as_root() {
+        println!("SKIPPED: runs each step in a chroot as the step's user; needs root");
+        return;
+    }
+    let (fresh, rebuild) = run_task(&Sample {
+        base: None,
+        buildpacks: &[("runtime", false), ("app-deps", true)],
+        app: "hello",
+        run_layout: images::busybox().layout.clone(),
+        build_says: "samples/runtime build",
+        app_says: "Hello from the sample runtime: web --port 8080",
+    });
+    println!(
+        "shell sample (Tekton phases task, registry): fresh {fresh:.2}s, rebuild {rebuild:.2}s"
+    );
+}
+
+/// Slower test: the builder is the bookworm + python3 root filesystem (built once, cached in
+/// `target/samples-cache/python`), the run image the Python run image pushed to the registry.
+#[test]
+fn tekton_phases_task_builds_the_python_sample_against_a_registry() {
+    if !running_as_root() {
+        println!("SKIPPED: runs each step in a chroot as the step's user; needs root");
+        return;
+    }
+    let images = e2e_support::sample_images("python");
+    let base = images.parent().unwrap().join("rootfs/python");
+    let (fresh, rebuild) = run_task(&Sample {
+        base: Some(base),
+        buildpacks: &[("python", false)],
+        app: "python",
+        run_layout: images.join("run"),
+        build_says: "installed greeting 1.2.0 from vendor/greeting",
+        app_says: "Hello from greeting 1.2.0: python sample on Python 3.",
+    });
+    println!(
+        "python sample (Tekton phases task, registry): fresh {fresh:.2}s, rebuild {rebuild:.2}s"
+    );
+}
