@@ -478,13 +478,20 @@ fn creator_applies_build_and_run_extensions_in_the_build_image() {
         ),
         Some("from-run-extension\n".to_string())
     );
-    // TODO(integration): once the exporter consumes <layers>/extended/run (helper `export`), assert
-    // that the app image holds /etc/cnb-run-extension.
+    // The exporter built the app image on the extended run image: the run extension's file is there.
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/cnb-run-extension")).unwrap_or_default(),
+        "from-run-extension\n",
+        "the app image lacks the run extension's layer"
+    );
 
     let t = std::time::Instant::now();
     let second = s.creator("0.14", std::slice::from_ref(&flag));
     let rebuild = t.elapsed();
     second.assert_success();
+    // The extender's step cache serves both RUN steps on the rebuild.
+    second.assert_contains("0 RUN step(s) executed, 1 from cache");
+    second.assert_not_contains("Adding layer 'test/marker:marker'");
     println!(
         "TIMING creator -build-image with build+run extensions: fresh {:.2}s, rebuild {:.2}s",
         fresh.as_secs_f64(),

@@ -277,7 +277,12 @@ fn run_steps(
     }
     for s in plan_after_detect(generated, inputs.skip_restore) {
         step(s, timings, || match (s, &mut *place) {
-            (Step::Restore, _) => crate::restore::run(inputs),
+            // The creator prepares the build image itself; the restorer's -build-image pull (for a
+            // separate extender) is not wanted.
+            (Step::Restore, _) => crate::restore::run(&Inputs {
+                build_image: None,
+                ..inputs.clone()
+            }),
             (Step::ExtendBuild, Place::Host) => {
                 crate::extend::run(&with_kind(inputs, ExtendKind::Build))
             }

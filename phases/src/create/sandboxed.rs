@@ -604,12 +604,10 @@ impl BuildRoot {
         let extended = as_root(self, || {
             let r = extender.extend().map_err(|e| fail(&e))?;
             // The exporter reads the result as the build user.
-            crate::privilege::chown_volumes(
-                self.uid,
-                self.gid,
-                std::slice::from_ref(&inputs.extended_dir),
-            )
-            .map_err(|e| Failure::new(cnb_spec::exit::FAILED, "chown volumes", &e))?;
+            let mut written = vec![inputs.extended_dir.clone(), inputs.extended_dir.join("run")];
+            written.extend(r.output.iter().cloned());
+            crate::privilege::chown_volumes(self.uid, self.gid, &written)
+                .map_err(|e| Failure::new(cnb_spec::exit::FAILED, "chown volumes", &e))?;
             Ok(r)
         })?;
         info!(
