@@ -15,12 +15,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use cnb_acceptance::harness::{bin_dir, running_as_root, workspace_dir, ALL_BINARIES};
+use cnb_acceptance::harness::{running_as_root, workspace_dir};
 use cnb_acceptance::images;
 use cnb_acceptance::registry::{Registry, RegistryOptions};
-use e2e_support::{check_and_unpack, chroot_bin, copy_tree, run_bundle, tool};
+use e2e_support::{check_and_unpack, copy_tree, run_bundle, tool, Sample};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One step of the Task, after substitution.
@@ -150,70 +149,10 @@ fn task_steps(given: &BTreeMap<&str, String>, arrays: &BTreeMap<&str, Vec<String
     steps
 }
 
-/// What one sample needs: the builder's base root filesystem, its buildpacks (id suffix, optional) and app.
-struct Sample {
-    /// `None`: the busybox test image; else a root filesystem to copy.
-    base: Option<PathBuf>,
-    buildpacks: &'static [(&'static str, bool)],
-    app: &'static str,
-    /// The run image's OCI layout (tag `latest`).
-    run_layout: PathBuf,
-    /// A line the build step prints; the app's expected output.
-    build_says: &'static str,
-    app_says: &'static str,
-}
-
-/// The builder image's root filesystem: the sample's base (a shell for script steps), /cnb/lifecycle,
-/// buildpacks, order.toml; the app in the source workspace.
+/// The builder root filesystem plus Tekton's mounts: workspaces (owned by the step user, like an fsGroup
+/// volume, the app in `source`) and `/tekton`.
 fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
-    let r = dir.join("builder");
-    match &sample.base {
-        None => images::busybox_rootfs(&r),
-        Some(base) => copy_tree(base, &r),
-    }
-    fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
-    for b in ALL_BINARIES {
-        fs::copy(bin_dir().join(b), r.join("cnb/lifecycle").join(b)).unwrap();
-    }
-    let mut order = String::from("[[order]]\n");
-    for &(bp, optional) in sample.buildpacks {
-        let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));
-        fs::create_dir_all(&dest).unwrap();
-        copy_tree(
-            &workspace_dir().join("samples/buildpacks").join(bp),
-            &dest.join("0.1.0"),
-        );
-        order.push_str(&format!(
-            "[[order.group]]\nid = \"samples/{bp}\"\nversion = \"0.1.0\"\noptional = {optional}\n"
-        ));
-    }
-    fs::write(r.join("cnb/order.toml"), order).unwrap();
-    // A container runtime's /dev.
-    fs::create_dir_all(r.join("dev")).unwrap();
-    for (name, minor) in [
-        ("null", 3),
-        ("zero", 5),
-        ("full", 7),
-        ("random", 8),
-        ("urandom", 9),
-    ] {
-        let p = r.join("dev").join(name);
-        if p.exists() {
-            continue;
-        }
-        tool(
-            "mknod",
-            &[
-                "-m",
-                "666",
-                p.to_str().unwrap(),
-                "c",
-                "1",
-                &minor.to_string(),
-            ],
-        );
-    }
-    // Tekton's own mounts: workspaces (owned by the step user, like an fsGroup volume), /tekton.
+    let r = e2e_support::builder_rootfs(dir, sample);
     for d in [
         "workspace/cache",
         "workspace/dockerconfig",
@@ -250,28 +189,7 @@ fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
             fs::write(&p, script).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let mut cmd = Command::new(chroot_bin());
-        cmd.env_clear()
-            // The builder image's config env.
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("CNB_USER_ID", "1000")
-            .env("CNB_GROUP_ID", "1000")
-            .envs(&st.env)
-            .arg(format!("--userspec={}:{}", st.uid, st.gid))
-            .arg(rootfs)
-            .args(&st.argv);
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "step {} ({:?}) failed:\n{text}",
-            st.name,
-            st.argv
-        );
+        let text = e2e_support::run_step(rootfs, &st.name, &st.argv, &st.env, (st.uid, st.gid));
         logs.insert(st.name.clone(), text);
     }
     logs
