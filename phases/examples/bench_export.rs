@@ -136,6 +136,7 @@ fn export_once(
             },
             run_image_name: "bench/run".into(),
             run_image_mirrors: vec![],
+            extension: vec![],
         })
         .unwrap();
     start.elapsed().as_secs_f64()

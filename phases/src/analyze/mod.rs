@@ -126,10 +126,11 @@ impl Analyzer<'_> {
             })?
             .ok_or_else(|| AnalyzeError::RunImageNotFound(run_image.to_string()))?;
         let target = target_of(run.as_ref());
-        if target.os.is_empty() {
+        let new_api = self.platform_api.uses_run_toml();
+        // AN-07: target data (and the OS check) exist from Platform 0.12 on.
+        if new_api && target.os.is_empty() {
             return Err(AnalyzeError::NoOs(run_image.to_string()));
         }
-        let new_api = self.platform_api.uses_run_toml();
         analyzed.run_image = Some(RunImage {
             reference: run.identifier(),
             image: if new_api {
@@ -236,10 +237,54 @@ fn analyze_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::ANALYZE_ERROR, "analyze", e)
 }
 
+/// G-17: resolves registry credentials for `images` now (credential helpers run, docker config read),
+/// so that they still work after privileges are dropped. Unparsable names are skipped (they fail
+/// later with a clear error); layout mode needs no credentials.
+pub fn resolve_credentials(access: &ImageAccess, images: &[String]) {
+    let ImageAccess::Registry { client } = access else {
+        return;
+    };
+    let refs: Vec<ImageRef> = images
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| ImageRef::parse(s).ok())
+        .collect();
+    client.keychain().resolve_now(&refs);
+}
+
+/// Every registry image the analyzer may touch: outputs, tags, previous, run (and its mirrors), cache.
+fn registry_images(inputs: &Inputs) -> Vec<String> {
+    let mut images: Vec<String> = inputs.output_images.clone();
+    images.extend(inputs.additional_tags.iter().cloned());
+    images.extend(inputs.previous_image.clone());
+    images.extend(inputs.run_image.clone());
+    images.extend(inputs.cache_image.clone());
+    // Read quietly: resolve_run_image reads these files again and logs what it finds.
+    let candidates = if inputs.platform_api.uses_run_toml() {
+        RunToml::read_optional(&inputs.run_path)
+            .ok()
+            .flatten()
+            .and_then(|r| r.images.into_iter().next())
+            .map(|e| (e.image, e.mirrors))
+    } else {
+        StackToml::read_optional(&inputs.stack_path)
+            .ok()
+            .flatten()
+            .map(|s| (s.run_image.image, s.run_image.mirrors))
+    };
+    if let Some((image, mirrors)) = candidates {
+        images.push(image);
+        images.extend(mirrors);
+    }
+    images
+}
+
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    // G-17: credential helpers and root-only docker configs are read before privileges drop.
+    resolve_credentials(&access, &registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Analyzer, inputs)?;
     let run_image = resolve_run_image(inputs, &access)?;
     check_registry_access(inputs, &access, &run_image)?;

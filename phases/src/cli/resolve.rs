@@ -496,9 +496,14 @@ pub fn finish(
 /// The reference's `ValidateImageRefs` + `ValidateTargetsAreSameRegistry` (G-21).
 fn validate_image_refs(i: &Inputs) -> Result<(), RegistryError> {
     let destinations = i.destination_images();
+    // The creator's -build-image may be an OCI layout path instead of a reference.
+    let build_image = i
+        .build_image
+        .clone()
+        .filter(|b| !crate::create::build_image::is_path(b));
     let others = [
         &i.previous_image,
-        &i.build_image,
+        &build_image,
         &i.run_image,
         &i.deprecated_run_image,
         &i.cache_image,

@@ -200,7 +200,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("build-config", Str, BuildConfig, Some(e::BUILD_CONFIG_DIR), "/cnb/build-config", "path to build config directory",
         [DT: R::since(0, 11), BD: R::since(0, 11), CR: R::since(0, 11)]),
     flag!("build-image", Str, BuildImage, Some(e::BUILD_IMAGE), "", "build image tag name",
-        [RS: R::since(0, 10)]),
+        [RS: R::since(0, 10), CR: A]),
     flag!("buildpacks", Str, Buildpacks, Some(e::BUILDPACKS_DIR), "/cnb/buildpacks", "path to buildpacks directory",
         [DT: A, EX: A, BD: A, CR: A]),
     flag!("cache-dir", Str, CacheDir, Some(e::CACHE_DIR), "", "path to cache directory",

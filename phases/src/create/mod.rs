@@ -15,6 +15,9 @@ use tracing::{info, warn};
 use crate::cli::{ExtendKind, Inputs, Phase};
 use crate::Failure;
 
+pub mod build_image;
+pub mod sandboxed;
+
 /// The steps the creator runs, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -24,7 +27,7 @@ pub enum Step {
     Detect,
     /// `restorer`.
     Restore,
-    /// `extender -kind=build` (extends the build image, then builds).
+    /// `extender -kind=build`: applies `build.Dockerfile`s to the build image.
     ExtendBuild,
     /// `builder`.
     Build,
@@ -92,11 +95,10 @@ pub fn plan_after_detect(generated: Generated, skip_restore: bool) -> Vec<Step> 
     if !skip_restore {
         steps.push(Step::Restore);
     }
-    steps.push(if generated.build {
-        Step::ExtendBuild
-    } else {
-        Step::Build
-    });
+    if generated.build {
+        steps.push(Step::ExtendBuild);
+    }
+    steps.push(Step::Build);
     if generated.run {
         steps.push(Step::ExtendRun);
     }
@@ -116,9 +118,35 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     if crate::privilege::is_root() {
         pin_credentials(inputs);
     }
+    if let Some(name) = build_image_flag(inputs) {
+        return sandboxed::run(inputs, &name);
+    }
     drop_privileges(inputs)?;
+    pipeline(inputs, &mut Place::Host)
+}
+
+/// `-build-image`, only when given as a flag: the reference creator has no such input, so a
+/// `CNB_BUILD_IMAGE` that a platform sets for its restorer must not change what the creator does.
+fn build_image_flag(inputs: &Inputs) -> Option<String> {
+    let given = std::env::args().skip(1).any(|a| {
+        let a = a.trim_start_matches('-');
+        a == "build-image" || a.starts_with("build-image=")
+    });
+    inputs.build_image.clone().filter(|_| given)
+}
+
+/// Where detect and build run.
+pub enum Place<'a> {
+    /// On this machine, as the build user (buildpacks use the host's tools).
+    Host,
+    /// Inside the build image's root filesystem (`-build-image`).
+    Image(&'a mut sandboxed::BuildRoot),
+}
+
+/// Runs the steps and prints the timing summary.
+pub(crate) fn pipeline(inputs: &Inputs, place: &mut Place<'_>) -> Result<(), Failure> {
     let mut timings: Vec<(Step, Duration)> = Vec::new();
-    let result = run_steps(inputs, &mut timings);
+    let result = run_steps(inputs, place, &mut timings);
     print_summary(&timings, result.is_ok());
     result
 }
@@ -153,6 +181,13 @@ fn pin_credentials(inputs: &Inputs) {
     names.extend(inputs.previous_image.iter().cloned());
     names.extend(inputs.run_image.iter().cloned());
     names.extend(inputs.cache_image.iter().cloned());
+    names.extend(
+        inputs
+            .build_image
+            .iter()
+            .filter(|n| !build_image::is_path(n))
+            .cloned(),
+    );
     if let Ok(c) = crate::analyze::run_image_candidates(inputs) {
         names.push(c.image);
         names.extend(c.mirrors);
@@ -210,21 +245,50 @@ fn pin_credentials(inputs: &Inputs) {
     std::env::remove_var("DOCKER_CONFIG");
 }
 
-fn run_steps(inputs: &Inputs, timings: &mut Vec<(Step, Duration)>) -> Result<(), Failure> {
+fn run_steps(
+    inputs: &Inputs,
+    place: &mut Place<'_>,
+    timings: &mut Vec<(Step, Duration)>,
+) -> Result<(), Failure> {
     step(Step::Analyze, timings, || crate::analyze::run(inputs))?;
-    step(Step::Detect, timings, || crate::detect::run(inputs))?;
+    step(Step::Detect, timings, || match place {
+        Place::Host => crate::detect::run(inputs),
+        Place::Image(b) => b.run_phase(Phase::Detector, inputs),
+    })?;
     let generated = Generated::of(inputs);
+    if generated.build && matches!(place, Place::Host) && !host_extension_root_given() {
+        return Err(Failure::msg(
+            cnb_spec::exit::EXTEND_ERROR,
+            "extend",
+            "the group's image extensions generated build.Dockerfiles, and applying them would change \
+             this machine's root filesystem: pass -build-image <OCI layout path or image reference> to \
+             build inside the build image",
+        ));
+    }
     for s in plan_after_detect(generated, inputs.skip_restore) {
-        step(s, timings, || match s {
-            Step::Restore => crate::restore::run(inputs),
-            Step::Build => crate::build::run(inputs),
-            Step::ExtendBuild => crate::extend::run(&with_kind(inputs, ExtendKind::Build)),
-            Step::ExtendRun => crate::extend::run(&with_kind(inputs, ExtendKind::Run)),
-            Step::Export => crate::export::run(inputs),
-            Step::Analyze | Step::Detect => Ok(()),
+        step(s, timings, || match (s, &mut *place) {
+            (Step::Restore, _) => crate::restore::run(inputs),
+            (Step::ExtendBuild, Place::Host) => {
+                crate::extend::run(&with_kind(inputs, ExtendKind::Build))
+            }
+            (Step::ExtendBuild, Place::Image(b)) => b.extend_build(inputs),
+            // The host extender builds right after extending (as `extender -kind=build` does).
+            (Step::Build, Place::Host) if generated.build => Ok(()),
+            (Step::Build, Place::Host) => crate::build::run(inputs),
+            (Step::Build, Place::Image(b)) => b.run_phase(Phase::Builder, inputs),
+            (Step::ExtendRun, _) => crate::extend::run(&with_kind(inputs, ExtendKind::Run)),
+            (Step::Export, Place::Host) => crate::export::run(inputs),
+            (Step::Export, Place::Image(b)) => b.export(inputs),
+            (Step::Analyze | Step::Detect, _) => Ok(()),
         })?;
     }
     Ok(())
+}
+
+/// `CNB_EXTENDER_ROOT` names an explicit root for the extender (tests, local use): then the host
+/// creator may extend that tree instead of `/`.
+fn host_extension_root_given() -> bool {
+    std::env::var_os("CNB_EXTENDER_ROOT").is_some_and(|v| !v.is_empty() && v != "/")
 }
 
 fn with_kind(inputs: &Inputs, kind: ExtendKind) -> Inputs {
@@ -317,7 +381,7 @@ mod tests {
                 },
                 true
             ),
-            vec![ExtendBuild, ExtendRun, Export]
+            vec![ExtendBuild, Build, ExtendRun, Export]
         );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::registry_store::{RegistryDestination, RegistryImage};
 use crate::cli::Inputs;
 use crate::image::registry::{
-    Keychain, KeychainError, RegistryClient, RegistryError, RegistryOptions,
+    ImageRef, Keychain, KeychainError, RegistryClient, RegistryError, RegistryOptions,
 };
 
 /// Message for `-daemon` (issue 5 §5).
@@ -69,6 +69,21 @@ impl ImageAccess {
         let client =
             RegistryClient::new(Arc::new(keychain), opts).map_err(AccessError::Registry)?;
         Ok(Self::Registry { client })
+    }
+
+    /// Resolves the registry credentials of every image in `references` now, running credential
+    /// helpers while the process still has its original user's access (G-17): call it before
+    /// `ensure_privileges`. References that are not registry references (layout paths) are skipped.
+    pub fn resolve_credentials<S: AsRef<str>>(&self, references: &[S]) {
+        if let Self::Registry { client } = self {
+            let refs: Vec<ImageRef> = references
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|r| !r.is_empty() && !r.starts_with('/'))
+                .filter_map(|r| ImageRef::parse(r).ok())
+                .collect();
+            client.keychain().resolve_now(&refs);
+        }
     }
 
     /// Whether images live in layouts.

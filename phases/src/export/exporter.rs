@@ -15,6 +15,7 @@ use oci_spec::image::ImageConfiguration;
 use tracing::info;
 
 use super::config::{build_config, config_bytes, ConfigInputs};
+use super::extended::{normalize_layer, ExtensionLayer};
 use super::layer_tar::{self, Owner, OCI_LAYER_GZIP};
 use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
@@ -103,6 +104,9 @@ pub struct ExportRequest<'a> {
     pub run_image_name: String,
     /// Run image mirrors.
     pub run_image_mirrors: Vec<String>,
+    /// Extension layers appended after the run image's layers (EP-07); `base_config` is then the
+    /// extended run image's config, whose history covers them.
+    pub extension: Vec<ExtensionLayer>,
 }
 
 /// The result of an export.
@@ -160,6 +164,29 @@ impl<'d> Exporter<'d> {
             }
         }
         let hash_first = req.previous.is_some();
+        let mut base_config = req.base_config.clone();
+        let mut base_blobs: Vec<BlobRef> =
+            req.base.layers().iter().map(|l| l.blob.clone()).collect();
+        if !req.extension.is_empty() {
+            let mut diff_ids: Vec<String> = req
+                .base
+                .layers()
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect();
+            for ext in &req.extension {
+                let (diff_id, blob, outcome) = self.export_extension_layer(ext)?;
+                match outcome {
+                    LayerOutcome::Reused => info!("Reusing layer '{}'", ext.id),
+                    LayerOutcome::Added => info!("Adding layer '{}'", ext.id),
+                }
+                diff_ids.push(diff_id);
+                base_blobs.push(blob);
+            }
+            let mut rootfs = base_config.rootfs().clone();
+            rootfs.set_diff_ids(diff_ids);
+            base_config.set_rootfs(rootfs);
+        }
 
         let mut exported = Vec::with_capacity(req.plan.len());
         for layer in &req.plan {
@@ -185,9 +212,9 @@ impl<'d> Exporter<'d> {
             0,
             (super::metadata::LIFECYCLE_METADATA_LABEL.to_string(), label),
         );
-        let cfg = build_config(&req.base_config, &config);
+        let cfg = build_config(&base_config, &config);
         let cfg_bytes = config_bytes(&cfg).map_err(ExportError::Encode)?;
-        let mut blobs: Vec<BlobRef> = req.base.layers().iter().map(|l| l.blob.clone()).collect();
+        let mut blobs = base_blobs;
         blobs.extend(exported.iter().map(|e| e.blob.clone()));
         let manifest = manifest_bytes(&cfg_bytes, &blobs).map_err(ExportError::Encode)?;
         let (digest, manifest_size) = self
@@ -207,6 +234,42 @@ impl<'d> Exporter<'d> {
             config: cfg_bytes,
             manifest,
         })
+    }
+
+    /// Rewrites an extension layer (IM-11) and stores its blob unless the destination has it.
+    fn export_extension_layer(
+        &self,
+        ext: &ExtensionLayer,
+    ) -> Result<(String, BlobRef, LayerOutcome), ExportError> {
+        let tmp = self
+            .dest
+            .scratch_dir()
+            .join(format!(".blob-{}", sanitize(&ext.id)));
+        let n = normalize_layer(&ext.blob, &tmp, crate::archive::NORMALIZED_MTIME).map_err(
+            |source| ExportError::Layer {
+                id: ext.id.clone(),
+                source,
+            },
+        )?;
+        let blob = BlobRef {
+            digest: n.digest,
+            size: n.size,
+            media_type: OCI_LAYER_GZIP.into(),
+        };
+        let outcome = if self
+            .dest
+            .has_blob(&blob.digest)
+            .map_err(|e| self.store_err(e))?
+        {
+            let _ = std::fs::remove_file(&tmp);
+            LayerOutcome::Reused
+        } else {
+            self.dest
+                .put_blob_file(&tmp, &blob)
+                .map_err(|e| self.store_err(e))?;
+            LayerOutcome::Added
+        };
+        Ok((n.diff_id, blob, outcome))
     }
 
     fn export_layer(
@@ -532,6 +595,7 @@ mod tests {
                 },
                 run_image_name: "run".into(),
                 run_image_mirrors: vec![],
+                extension: vec![],
             })
             .unwrap();
         (out, dest.blob_writes())

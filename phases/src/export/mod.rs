@@ -4,6 +4,7 @@ pub mod access;
 pub mod cache_export;
 pub mod config;
 pub mod exporter;
+pub mod extended;
 mod glob;
 pub mod layer_tar;
 pub mod metadata;

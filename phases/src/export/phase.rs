@@ -17,13 +17,14 @@ use super::access::ImageAccess;
 use super::cache_export::{export_cache, CacheExport};
 use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
 use super::exporter::{save_copy, ExportRequest, Exporter};
+use super::extended::{self, ExtendedRun};
 use super::layer_tar::Owner;
 use super::metadata::{
     metadata_from_label, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL, PROJECT_METADATA_LABEL,
 };
 use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
-use super::store::{LayoutImage, SourceImage};
+use super::store::SourceImage;
 use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
 use crate::cli::{Inputs, Phase};
 use crate::Failure;
@@ -64,6 +65,7 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    access.resolve_credentials(&registry_references(inputs));
     crate::privilege::ensure_privileges(Phase::Exporter, inputs)?;
     let api = inputs.platform_api;
     let Some(image_name) = inputs.output_images.first().cloned() else {
@@ -91,7 +93,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .open_identifier(&run_ref)
         .map_err(|e| fail(&e))?
         .ok_or_else(|| fail_msg(format!("run image '{run_ref}' not found")))?;
-    // TODO(issue 5): extended run image from `<extended>/run` (EP-04, EP-07) is not wired yet.
+    let extended = open_extended(inputs, &analyzed, base.as_ref())?;
     let previous: Option<Box<dyn SourceImage>> = match analyzed.previous_image_ref() {
         "" => None,
         r => match access.open_identifier(r) {
@@ -171,6 +173,12 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         (PROJECT_METADATA_LABEL.to_string(), project_label),
     ];
     labels.extend(md.labels.iter().map(|l| (l.key.clone(), l.value.clone())));
+    if let Some(x) = &extended {
+        labels.push((
+            super::extended::REBASABLE_LABEL.to_string(),
+            x.rebasable().to_string(),
+        ));
+    }
     if api.supports_exec_env() {
         labels.push((
             cnb_spec::labels::EXEC_ENV.to_string(),
@@ -198,7 +206,9 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 gid: inputs.gid,
             },
             base: base.as_ref(),
-            base_config: base.config().clone(),
+            base_config: extended
+                .as_ref()
+                .map_or_else(|| base.config().clone(), |x| x.config.clone()),
             previous: previous.as_deref(),
             keep_tars,
             config: ConfigInputs {
@@ -212,20 +222,25 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             },
             run_image_name: run_for_export.image,
             run_image_mirrors: run_for_export.mirrors,
+            extension: extended.map(|x| x.layers).unwrap_or_default(),
         })
         .map_err(|e| fail(&e))?;
 
     let mut tags = vec![image_name.clone()];
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
+        // The image as written under the first name is the source of every blob (a layout shares
+        // them, a registry mounts them).
         let saved = access.destination(extra).and_then(|d| {
-            let first = access
-                .layout_path(&image_name)
-                .and_then(|p| LayoutImage::open(&p).ok().flatten())
-                .ok_or_else(|| {
-                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
-                })?;
-            save_copy(d.as_ref(), &first, &outcome.config, &outcome.manifest)
+            let first = access.open(&image_name)?.ok_or_else(|| {
+                super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+            })?;
+            save_copy(
+                d.as_ref(),
+                first.as_ref(),
+                &outcome.config,
+                &outcome.manifest,
+            )
         });
         match saved {
             Ok(_) => tags.push(extra.clone()),
@@ -290,6 +305,56 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Every image the exporter may touch in a registry: the output image and its tags, the run and
+/// previous images from `analyzed.toml` (read here as the original user; an unreadable file is
+/// reported later), and the cache image (G-17).
+fn registry_references(inputs: &Inputs) -> Vec<String> {
+    let mut refs: Vec<String> = inputs.output_images.clone();
+    refs.extend(inputs.additional_tags.iter().cloned());
+    if let Ok(a) = Analyzed::read(&inputs.analyzed_path) {
+        refs.push(a.run_image_ref().to_string());
+        refs.push(a.previous_image_ref().to_string());
+    }
+    refs.extend(inputs.cache_image.iter().cloned());
+    refs
+}
+
+/// The extended run image under `<extended>/run`, when extensions extended the run image (EP-02,
+/// EP-04, EP-07): only from Platform 0.12 on, behind the experimental guard before 0.13. With
+/// `run-image.extend = true` it must exist.
+fn open_extended(
+    inputs: &Inputs,
+    analyzed: &Analyzed,
+    base: &dyn SourceImage,
+) -> Result<Option<ExtendedRun>, Failure> {
+    let api = inputs.platform_api;
+    if !api.supports_run_image_extension() {
+        return Ok(None);
+    }
+    let marked = analyzed.run_image.as_ref().is_some_and(|r| r.extend);
+    let Some(dir) = extended::find(&inputs.extended_dir).map_err(|e| fail(&e))? else {
+        if marked {
+            return Err(fail(&extended::missing(&inputs.extended_dir)));
+        }
+        return Ok(None);
+    };
+    if api.extensions_experimental() {
+        if let Some(w) = crate::cli::resolve::guard_experimental(
+            inputs.experimental_mode,
+            crate::cli::resolve::FEATURE_DOCKERFILES,
+        )? {
+            warn!("{w}");
+        }
+    }
+    let x = extended::open(&dir, base).map_err(|e| fail(&e))?;
+    info!(
+        "Using extended run image '{}' ({} extension layer(s))",
+        dir.display(),
+        x.layers.len()
+    );
+    Ok(Some(x))
 }
 
 fn run_for_export(inputs: &Inputs, analyzed: &Analyzed, md: &BuildMetadata) -> RunImageCandidates {

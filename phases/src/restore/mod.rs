@@ -3,6 +3,7 @@
 //! A missing, empty or corrupt cache only warns: the build goes on without it.
 
 pub mod extract;
+pub mod images;
 pub mod plan;
 
 use std::fs;
@@ -259,14 +260,48 @@ pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache
     }
 }
 
+/// Every registry image the restorer may touch (for resolving credentials before privileges drop,
+/// G-17): the cache image, the build image and the run image recorded in `analyzed.toml`.
+fn registry_images(inputs: &Inputs) -> Vec<String> {
+    let mut images: Vec<String> = Vec::new();
+    images.extend(inputs.cache_image.clone());
+    images.extend(inputs.build_image.clone());
+    if let Ok(Some(a)) = Analyzed::read_optional(&inputs.analyzed_path) {
+        if let Some(run) = a.run_image {
+            images.push(run.image);
+            images.push(run.reference);
+        }
+    }
+    images.retain(|s| !s.is_empty());
+    images
+}
+
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    // G-17: credential helpers and root-only docker configs are read before privileges drop.
+    crate::analyze::resolve_credentials(&access, &registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;
     let group = Group::read(&inputs.group_path).map_err(|e| restore_failure(&e))?;
     let analyzed = match Analyzed::read_optional(&inputs.analyzed_path) {
-        Ok(Some(a)) => a,
+        Ok(Some(mut a)) => {
+            let step = images::RestoreImages {
+                access: &access,
+                platform_api: inputs.platform_api,
+                kaniko_dir: inputs.kaniko_dir.clone(),
+                run_path: inputs.run_path.clone(),
+                build_image: inputs.build_image.clone(),
+            };
+            let done = step
+                .apply(&mut a, &group)
+                .map_err(|e| restore_failure(&e))?;
+            debug!("Image metadata: {done:?}");
+            // RS-03: analyzed.toml is re-written when it was read.
+            a.write(&inputs.analyzed_path)
+                .map_err(|e| restore_failure(&e))?;
+            a
+        }
         Ok(None) => {
             warn!(
                 "Not using analyzed data, usable file not found: {}",
@@ -276,7 +311,6 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         }
         Err(e) => return Err(restore_failure(&e)),
     };
-    // TODO(issue 5): -build-image and run-image extension pulls (RS-05…RS-07) are not wired yet.
     let bps = group_buildpacks(&group);
     let cache = open_cache(inputs, &access);
     let restorer = Restorer {
@@ -289,7 +323,5 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .restore(&analyzed.metadata, cache.as_deref())
         .map_err(|e| restore_failure(&e))?;
     debug!("Restored: {summary:?}");
-    analyzed
-        .write(&inputs.analyzed_path)
-        .map_err(|e| restore_failure(&e))
+    Ok(())
 }

@@ -1,0 +1,380 @@
+//! `creator -build-image` (issue 8 item 2; checklist §9 CR-01, CR-05, CR-07): detect and build run inside
+//! the build image's root filesystem (user namespace + chroot), not on the host. The build image is the
+//! busybox test image plus a marker file the host does not have; the test buildpack copies that file
+//! into a launch layer, so the app image can only contain it if the build really ran in the build image.
+//! The app image goes to an OCI layout, is unpacked with umoci and its default process runs through the
+//! launcher in a chroot. A rebuild reuses the unpacked build image and every layer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cnb_acceptance::harness::{bin_dir, running_as_root, ContainerRoot, Output};
+use cnb_acceptance::images::{busybox, copy_layout};
+use cnb_acceptance::registry::{Registry, RegistryOptions};
+use cnb_lifecycle::archive::{Compression, LayerBuilder, Meta, Sink, Source};
+use cnb_lifecycle::image::layout::{Layout, Selector};
+use cnb_lifecycle::image::{Image, ImageBuilder};
+
+const MARKER: &str = "only-in-the-busybox-build-image";
+const APP: &str = "localhost/test/app:latest";
+
+/// The busybox image plus `/etc/cnb-build-image-marker`, as an OCI layout at `dir`.
+fn build_image(dir: &Path, with_user_env: bool) -> PathBuf {
+    let base = busybox();
+    let img = Image::from_layout(&base.layout, &Selector::Tag(base.tag.clone()), None).unwrap();
+    let layout = Layout::create(dir).unwrap();
+    let mut b = LayerBuilder::new();
+    b.absolute_names(false);
+    b.add(Source::Dir {
+        path: "etc".into(),
+        meta: Meta::root(0o755),
+    });
+    b.add(Source::Bytes {
+        path: "etc/cnb-build-image-marker".into(),
+        data: format!("{MARKER}\n").into_bytes(),
+        meta: Meta::root(0o644),
+    });
+    let info = b
+        .write(
+            Compression::Gzip { level: 6 },
+            Sink::BlobDir(layout.blob_dir()),
+        )
+        .unwrap();
+    let mut ib = ImageBuilder::from_base(&img).unwrap();
+    ib.add_layer(&info, Some("build image marker".into()))
+        .unwrap();
+    if !with_user_env {
+        ib.remove_env("CNB_USER_ID");
+        ib.remove_env("CNB_GROUP_ID");
+    }
+    ib.save_to_layout(&layout, &["latest".to_string()]).unwrap();
+    dir.to_path_buf()
+}
+
+/// A container root with the marker buildpack, the order, an app, a run image under the layout dir.
+struct Setup {
+    /// The container root.
+    root: ContainerRoot,
+    /// Scratch outside the root.
+    tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Lays everything out.
+    fn new() -> Self {
+        let root = ContainerRoot::new();
+        let tmp = tempfile::tempdir().unwrap();
+        let bp = "cnb/buildpacks/test_marker/0.1.0";
+        root.write(
+            format!("{bp}/buildpack.toml"),
+            "api = \"0.10\"\n[buildpack]\nid = \"test/marker\"\nversion = \"0.1.0\"\n[[targets]]\nos = \"linux\"\n",
+        );
+        root.write_executable(
+            format!("{bp}/bin/detect"),
+            "#!/bin/sh\ntest -f /etc/cnb-build-image-marker || { echo 'not in the build image' >&2; exit 100; }\nexit 0\n",
+        );
+        root.write_executable(
+            format!("{bp}/bin/build"),
+            r#"#!/bin/sh
+set -eu
+layers="${CNB_LAYERS_DIR:-$1}"
+echo "---> marker build as uid $(id -u) (HOME=$HOME)"
+mkdir -p "$layers/marker"
+cp /etc/cnb-build-image-marker "$layers/marker/marker.txt"
+if [ -f /etc/cnb-build-extension ]; then cp /etc/cnb-build-extension "$layers/marker/extension.txt"; fi
+printf '[types]\nlaunch = true\ncache = true\n' > "$layers/marker.toml"
+cat > "$layers/launch.toml" <<TOML
+[[processes]]
+type = "web"
+command = ["/bin/sh", "-c", "echo app says: \$(cat /layers/test_marker/marker/*.txt)"]
+default = true
+TOML
+"#,
+        );
+        root.write(
+            "cnb/order.toml",
+            "[[order]]\n[[order.group]]\nid = \"test/marker\"\nversion = \"0.1.0\"\n",
+        );
+        root.write("workspace/app.txt", "hello\n");
+        root.mkdir("platform");
+        root.mkdir("cache");
+        root.write(
+            "cnb/run.toml",
+            "[[images]]\nimage = \"localhost/test/run:latest\"\n",
+        );
+        copy_layout(busybox(), &root.join("oci/localhost/test/run/latest"));
+        // As a platform prepares its volumes: the build user owns them (the layout dir included).
+        root.chown(1000, 1000);
+        Setup { root, tmp }
+    }
+
+    /// Where unpacked build images are cached.
+    fn rootfs_cache(&self) -> PathBuf {
+        self.tmp.path().join("rootfs-cache")
+    }
+
+    /// `creator` as root with `extra` flags, to a layout.
+    fn creator(&self, api: &str, extra: &[String]) -> Output {
+        let r = &self.root;
+        let mut args = vec![
+            "-layout".to_string(),
+            format!("-layout-dir={}", r.join("oci").display()),
+            format!("-run={}", r.join("cnb/run.toml").display()),
+            format!("-cache-dir={}", r.join("cache").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+        ];
+        args.extend(extra.iter().cloned());
+        args.push(APP.into());
+        r.phase("creator")
+            .as_current_user()
+            .platform_api(api)
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env(
+                "CNB_BUILD_IMAGE_CACHE",
+                self.rootfs_cache().display().to_string(),
+            )
+            .env(
+                "CNB_ORDER_PATH",
+                r.join("cnb/order.toml").display().to_string(),
+            )
+            .args(args)
+            .run()
+    }
+
+    /// The app image's layout.
+    fn app_layout(&self) -> PathBuf {
+        self.root.join("oci/localhost/test/app/latest")
+    }
+
+    /// The app image digest from report.toml.
+    fn digest(&self) -> String {
+        let report = fs::read_to_string(self.root.join("layers/report.toml")).unwrap();
+        let v: toml::Table = report.parse().unwrap();
+        v["image"]["digest"].as_str().unwrap().to_string()
+    }
+
+    /// Unpacks the app image with umoci and runs its default process through the launcher in a chroot as
+    /// the image's user; returns the bundle's rootfs and the process output.
+    fn run_app(&self) -> (PathBuf, String) {
+        let layout = self.app_layout();
+        let st = Command::new("oci-image-tool")
+            .args(["validate", "--type", "image"])
+            .arg(&layout)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "oci-image-tool: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let bundle = self.tmp.path().join(format!(
+            "bundle-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let st = Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", layout.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "umoci unpack: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let p = &cfg["process"];
+        let args: Vec<String> = p["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let uid = p["user"]["uid"].as_u64().unwrap_or(1000);
+        let gid = p["user"]["gid"].as_u64().unwrap_or(1000);
+        let rootfs = bundle.join("rootfs");
+        let mut cmd = Command::new("chroot");
+        cmd.arg(format!("--userspec={uid}:{gid}"))
+            .arg(&rootfs)
+            .args(&args)
+            .env_clear();
+        for e in p["env"].as_array().unwrap() {
+            if let Some((k, v)) = e.as_str().unwrap().split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "app failed: {text}");
+        (rootfs, text)
+    }
+}
+
+fn need_root() -> bool {
+    if !running_as_root() {
+        println!("SKIPPED: needs root (user namespace with an identity map, chroot, uid 1000)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn creator_builds_inside_a_build_image_layout_and_rebuild_reuses_it() {
+    if !need_root() {
+        return;
+    }
+    assert!(
+        !Path::new("/etc/cnb-build-image-marker").exists(),
+        "the host must not have the marker"
+    );
+    let s = Setup::new();
+    let bi = build_image(&s.tmp.path().join("build-image"), true);
+    let flag = format!("-build-image={}", bi.display());
+
+    let t = std::time::Instant::now();
+    let first = s.creator("0.14", std::slice::from_ref(&flag));
+    let fresh = t.elapsed();
+    first.assert_success();
+    for section in [
+        "===> ANALYZING",
+        "===> DETECTING",
+        "===> RESTORING",
+        "===> BUILDING",
+        "===> EXPORTING",
+    ] {
+        first.assert_contains(section);
+    }
+    first.assert_contains("root filesystem unpacked");
+    // CR-05: the buildpack ran as the build image's CNB_USER_ID with its HOME from the image's passwd.
+    first.assert_contains("---> marker build as uid 1000 (HOME=/home/cnb)");
+    let d1 = s.digest();
+    let (rootfs, out) = s.run_app();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("layers/test_marker/marker/marker.txt")).unwrap(),
+        format!("{MARKER}\n")
+    );
+    assert!(out.contains(&format!("app says: {MARKER}")), "{out}");
+
+    // Rebuild: the unpacked build image and every layer are reused; same image.
+    let t = std::time::Instant::now();
+    let second = s.creator("0.14", std::slice::from_ref(&flag));
+    let rebuild = t.elapsed();
+    second.assert_success();
+    second.assert_contains("root filesystem reused from cache");
+    second.assert_not_contains("Adding layer");
+    assert_eq!(s.digest(), d1, "same inputs must give the same digest");
+    // The cached tree stayed clean: no mount points or build output leaked into it.
+    let cached: Vec<_> = fs::read_dir(s.rootfs_cache())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(!cached[0].join("layers/test_marker").exists());
+    assert!(!cached[0].join("cnb/lifecycle").exists());
+    println!(
+        "TIMING creator -build-image (layout): fresh {:.2}s, rebuild {:.2}s",
+        fresh.as_secs_f64(),
+        rebuild.as_secs_f64()
+    );
+}
+
+#[test]
+fn creator_build_image_from_a_registry_reference() {
+    if !need_root() {
+        return;
+    }
+    let reg = Registry::start(RegistryOptions::plain());
+    let s = Setup::new();
+    let bi = build_image(&s.tmp.path().join("build-image"), true);
+    let reference = reg.image("test/build:latest");
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", bi.display()),
+        &format!("docker://{reference}"),
+    );
+    let t = std::time::Instant::now();
+    let out = s
+        .root
+        .phase("creator")
+        .as_current_user()
+        .platform_api("0.13")
+        .env("CNB_EXPERIMENTAL_MODE", "warn")
+        .env("CNB_INSECURE_REGISTRIES", reg.host())
+        .env(
+            "CNB_BUILD_IMAGE_CACHE",
+            s.rootfs_cache().display().to_string(),
+        )
+        .env(
+            "CNB_ORDER_PATH",
+            s.root.join("cnb/order.toml").display().to_string(),
+        )
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", s.root.join("oci").display()),
+            format!("-run={}", s.root.join("cnb/run.toml").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+            format!("-build-image={reference}"),
+            APP.to_string(),
+        ])
+        .run();
+    let fresh = t.elapsed();
+    out.assert_success();
+    out.assert_contains("root filesystem unpacked");
+    let (rootfs, app) = s.run_app();
+    assert!(rootfs
+        .join("layers/test_marker/marker/marker.txt")
+        .is_file());
+    assert!(app.contains(MARKER), "{app}");
+    println!(
+        "TIMING creator -build-image (registry): fresh {:.2}s",
+        fresh.as_secs_f64()
+    );
+}
+
+#[test]
+fn creator_build_image_errors_name_the_image_cr07() {
+    if !need_root() {
+        return;
+    }
+    let s = Setup::new();
+    // Not a layout: exit 3 (invalid inputs), names the path.
+    let missing = s.tmp.path().join("nope");
+    let out = s.creator("0.14", &[format!("-build-image={}", missing.display())]);
+    out.assert_code(3);
+    out.assert_contains("is not an OCI image layout");
+    out.assert_contains(&missing.display().to_string());
+    // Not a build image (no CNB_USER_ID/CNB_GROUP_ID): exit 3.
+    let bad = build_image(&s.tmp.path().join("not-build"), false);
+    let out = s.creator("0.14", &[format!("-build-image={}", bad.display())]);
+    out.assert_code(3);
+    out.assert_contains("is not a build image");
+    // A registry reference nobody serves: exit 3, names the reference.
+    let reg = Registry::start(RegistryOptions::plain());
+    let r = reg.image("test/absent:latest");
+    let out = s
+        .root
+        .phase("creator")
+        .as_current_user()
+        .env("CNB_INSECURE_REGISTRIES", reg.host())
+        .env("CNB_EXPERIMENTAL_MODE", "warn")
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", s.root.join("oci").display()),
+            format!("-build-image={r}"),
+            APP.to_string(),
+        ])
+        .run();
+    out.assert_code(3);
+    out.assert_contains("failed to find accessible build image");
+    out.assert_contains(&r);
+}

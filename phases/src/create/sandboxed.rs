@@ -1,0 +1,737 @@
+//! `creator -build-image`: detect and build run **inside the build image's root filesystem** (issue 8
+//! item 2), so a build does not depend on what the host has installed.
+//!
+//! The whole pipeline runs in one worker forked into a user + mount namespace
+//! ([`sandbox::in_user_namespace`]: identity id map as root, the caller's subordinate ranges rootless).
+//! There the worker
+//! 1. opens the build image ([`super::build_image`]) and unpacks it once per manifest digest into a cache;
+//! 2. mounts an overlay of that tree (upper dir in a scratch dir), so the cache stays clean (a fresh
+//!    private unpack when overlayfs is unavailable);
+//! 3. bind-mounts our lifecycle binaries at `/cnb/lifecycle`, the buildpacks at `/cnb/buildpacks`, the
+//!    extensions at `/cnb/extensions`, `order.toml`/`run.toml`/`system.toml` under `/cnb`, `<layers>` at
+//!    `/layers`, the app at `/workspace` and the platform dir at `/platform`;
+//! 4. hands the volumes to the build image's `CNB_USER_ID`/`CNB_GROUP_ID` and switches its effective ids
+//!    to them: analyze, restore and export run in this process as that user, exactly as without a build
+//!    image;
+//! 5. runs `/cnb/lifecycle/detector` and `/cnb/lifecycle/builder` through [`sandbox::run_step`] (mount +
+//!    pid namespaces, chroot into the overlay, fully dropped to the build user) with the build image's
+//!    config `Env`; with `build.Dockerfile`s the extender library first applies them to the overlay
+//!    (never to the cached tree) and the extended `Env` is the builder's.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{Gid, Uid};
+use tracing::{info, warn};
+
+use super::build_image::{self, BuildImage, Source};
+use crate::cli::{table, Inputs, LogLevel, Phase};
+use crate::extend::sandbox::{self, IdMapping, SandboxError, StepSpec};
+use crate::Failure;
+
+const SEP: char = '\u{1f}';
+
+fn encode(f: &Failure) -> String {
+    format!("{}{SEP}{}{SEP}{}", f.code, f.action, f.cause)
+}
+
+fn decode(msg: &str) -> Failure {
+    let mut it = msg.splitn(3, SEP);
+    match (it.next(), it.next(), it.next()) {
+        (Some(code), Some(action), Some(cause)) => match code.parse::<u8>() {
+            Ok(code) => Failure::msg(code, action, cause),
+            Err(_) => Failure::msg(cnb_spec::exit::FAILED, "run in the build image", msg),
+        },
+        _ => Failure::msg(
+            cnb_spec::exit::FAILED,
+            "run in the build image",
+            msg.to_string(),
+        ),
+    }
+}
+
+/// The directory holding our own `detector` and `builder` (the creator's own directory, as
+/// `/cnb/lifecycle` in a builder image).
+fn lifecycle_dir() -> Result<PathBuf, Failure> {
+    let fail = |m: String| Failure::msg(cnb_spec::exit::FAILED, "find the lifecycle binaries", m);
+    let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let dir = exe
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| fail(format!("{} has no parent directory", exe.display())))?;
+    for b in ["detector", "builder"] {
+        if !dir.join(b).is_file() {
+            return Err(fail(format!(
+                "{} is missing: -build-image runs the lifecycle's own detector and builder inside the build image",
+                dir.join(b).display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// Runs the creator's pipeline with detect and build inside build image `name`.
+pub fn run(inputs: &Inputs, name: &str) -> Result<(), Failure> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let source = build_image::source(inputs, name, &cwd)?;
+    let lifecycle = lifecycle_dir()?;
+    let mapping = IdMapping::detect().map_err(|e| {
+        Failure::new(
+            cnb_spec::exit::FAILED,
+            "set up a user namespace for the build image",
+            &e,
+        )
+    })?;
+    let cache = build_image::cache_root();
+    let r = sandbox::in_user_namespace(&mapping, || {
+        worker(inputs, name, &source, &lifecycle, &cache).map_err(|f| encode(&f))
+    });
+    match r {
+        Ok(()) => Ok(()),
+        Err(SandboxError::Worker(msg)) => Err(decode(&msg)),
+        Err(e) => Err(Failure::new(
+            cnb_spec::exit::FAILED,
+            "run in the build image (user namespace)",
+            &e,
+        )),
+    }
+}
+
+/// The prepared build root and what runs in it.
+pub struct BuildRoot {
+    /// `-build-image` as given.
+    pub name: String,
+    /// The root filesystem steps chroot into (the overlay).
+    pub root: PathBuf,
+    /// Manifest and config of the build image as a small layout (for the extender).
+    pub base_layout: PathBuf,
+    /// Manifest digest of the build image.
+    pub digest: String,
+    /// The environment of detect (the build image's `Env`).
+    pub env: Vec<String>,
+    /// The environment of build (the extended image's `Env` after build extensions).
+    pub build_env: Vec<String>,
+    /// The build user.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
+    /// Scratch space (overlay upper dir, extender work dir).
+    pub scratch: PathBuf,
+    /// Where the extender's step cache lives.
+    pub step_cache: PathBuf,
+}
+
+fn io_fail(what: String) -> impl FnOnce(std::io::Error) -> Failure {
+    move |e| Failure::msg(cnb_spec::exit::FAILED, what, e.to_string())
+}
+
+fn sys_fail(what: String) -> impl FnOnce(nix::Error) -> Failure {
+    move |e| Failure::msg(cnb_spec::exit::FAILED, what, e.to_string())
+}
+
+/// Inside the namespace: prepare the root, switch ids, run the pipeline, clean up.
+fn worker(
+    inputs: &Inputs,
+    name: &str,
+    source: &Source,
+    lifecycle: &Path,
+    cache: &Path,
+) -> Result<(), Failure> {
+    let t = std::time::Instant::now();
+    let image = build_image::open(inputs, name, source)?;
+    let (rootfs, reused) = build_image::cached_rootfs(&image.image, cache).map_err(|m| {
+        Failure::msg(
+            cnb_spec::exit::FAILED,
+            format!("unpack build image {name}"),
+            m,
+        )
+    })?;
+    info!(
+        "Build image {name} ({}): root filesystem {} in {:.2}s",
+        image.image.manifest_digest(),
+        if reused {
+            "reused from cache"
+        } else {
+            "unpacked"
+        },
+        t.elapsed().as_secs_f64()
+    );
+    let scratch_dir = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(cache)
+        .map_err(io_fail(format!(
+            "create a scratch dir in {}",
+            cache.display()
+        )))?;
+    let scratch = scratch_dir.path().to_path_buf();
+    let merged = scratch.join("root");
+    prepare_root(&image, &rootfs, &scratch, &merged)?;
+    let base_layout = scratch.join("base");
+    write_base_layout(&image, &base_layout)
+        .map_err(io_fail(format!("write {}", base_layout.display())))?;
+
+    let mut inputs = inputs.clone();
+    if (inputs.uid, inputs.gid) != (0, 0) && (inputs.uid, inputs.gid) != (image.uid, image.gid) {
+        warn!(
+            "using the build image's user {}:{} instead of -uid/-gid {}:{}",
+            image.uid, image.gid, inputs.uid, inputs.gid
+        );
+    }
+    inputs.uid = image.uid;
+    inputs.gid = image.gid;
+    let mut b = BuildRoot {
+        name: name.to_string(),
+        root: merged.clone(),
+        base_layout,
+        digest: image.image.manifest_digest().to_string(),
+        env: image.env.clone(),
+        build_env: image.env.clone(),
+        uid: image.uid,
+        gid: image.gid,
+        scratch: scratch.clone(),
+        step_cache: cache.join(".extend-cache"),
+    };
+    drop(image);
+    bind_volumes(&inputs, lifecycle, &merged)?;
+
+    let code = cnb_spec::exit::FAILED;
+    let volumes = crate::privilege::volumes_for(Phase::Creator, &inputs);
+    crate::privilege::chown_volumes(b.uid, b.gid, &volumes)
+        .map_err(|e| Failure::new(code, "chown volumes", &e))?;
+    become_user(b.uid, b.gid)?;
+    if let Err(e) = crate::privilege::set_environment_for_user(b.uid) {
+        warn!("keeping HOME and USER: {e}");
+    }
+    let result = super::pipeline(&inputs, &mut super::Place::Image(&mut b));
+    // Clean up as namespace root: the overlay's upper dir holds files of the build user.
+    let _ = regain_root();
+    let _ = umount2(&merged, MntFlags::MNT_DETACH);
+    drop(scratch_dir);
+    result
+}
+
+/// Mounts the overlay of the cached tree at `merged`; without overlayfs, unpacks a private copy there.
+fn prepare_root(
+    image: &BuildImage,
+    rootfs: &Path,
+    scratch: &Path,
+    merged: &Path,
+) -> Result<(), Failure> {
+    let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+    for d in [&upper, &work, &merged.to_path_buf()] {
+        std::fs::create_dir_all(d).map_err(io_fail(format!("create {}", d.display())))?;
+    }
+    let base = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        rootfs.display(),
+        upper.display(),
+        work.display()
+    );
+    for opts in [format!("{base},userxattr"), base] {
+        if mount(
+            Some("overlay"),
+            merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    warn!("overlayfs is not available here: unpacking a private copy of the build image");
+    build_image::unpack(&image.image, merged).map_err(|m| {
+        Failure::msg(
+            cnb_spec::exit::FAILED,
+            format!("unpack build image {}", image.name),
+            m,
+        )
+    })
+}
+
+/// A minimal OCI layout with the build image's manifest and config (what the extender reads).
+fn write_base_layout(image: &BuildImage, dir: &Path) -> std::io::Result<()> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let i = &image.image;
+    std::fs::write(blobs.join(i.manifest_digest().hex()), i.manifest_bytes())?;
+    let config_digest = &i.manifest().config.digest;
+    std::fs::write(blobs.join(config_digest.hex()), i.config_bytes())?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": i.manifest_media_type(),
+            "digest": i.manifest_digest().to_string(),
+            "size": i.manifest_bytes().len(),
+        }]
+    });
+    std::fs::write(dir.join("index.json"), index.to_string())?;
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+}
+
+/// Where each volume appears inside the build root.
+fn volume_mounts(inputs: &Inputs, lifecycle: &Path) -> Vec<(PathBuf, &'static str, bool)> {
+    let mut v: Vec<(PathBuf, &'static str, bool)> = vec![
+        (lifecycle.to_path_buf(), "cnb/lifecycle", true),
+        (inputs.buildpacks_dir.clone(), "cnb/buildpacks", true),
+        (inputs.extensions_dir.clone(), "cnb/extensions", true),
+        (inputs.build_config_dir.clone(), "cnb/build-config", true),
+        (inputs.order_path.clone(), "cnb/order.toml", true),
+        (inputs.run_path.clone(), "cnb/run.toml", true),
+        (inputs.system_path.clone(), "cnb/system.toml", true),
+        (inputs.layers_dir.clone(), "layers", false),
+        (inputs.app_dir.clone(), "workspace", false),
+        (inputs.platform_dir.clone(), "platform", true),
+    ];
+    v.retain(|(host, _, _)| host.exists());
+    v
+}
+
+fn bind_volumes(inputs: &Inputs, lifecycle: &Path, root: &Path) -> Result<(), Failure> {
+    for (host, inside, read_only) in volume_mounts(inputs, lifecycle) {
+        let target = root.join(inside);
+        let what = || format!("mount {} at /{inside} in the build image", host.display());
+        if host.is_dir() {
+            std::fs::create_dir_all(&target).map_err(io_fail(what()))?;
+        } else {
+            if let Some(p) = target.parent() {
+                std::fs::create_dir_all(p).map_err(io_fail(what()))?;
+            }
+            std::fs::write(&target, b"").map_err(io_fail(what()))?;
+        }
+        mount(
+            Some(host.as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys_fail(what()))?;
+        if read_only {
+            // Best effort: buildpacks must not change the lifecycle, buildpacks or platform inputs.
+            let _ = mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                None::<&str>,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Switches to the build user for everything this process does itself; the saved ids stay root so
+/// the sandboxed steps can still be set up ([`regain_root`]).
+fn become_user(uid: u32, gid: u32) -> Result<(), Failure> {
+    let code = cnb_spec::exit::FAILED;
+    let f = |what: String| move |e: nix::Error| Failure::msg(code, what, e.to_string());
+    nix::unistd::setgroups(&[Gid::from_raw(gid)]).map_err(f("setgroups".into()))?;
+    nix::unistd::setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(0))
+        .map_err(f(format!("set group {gid}")))?;
+    nix::unistd::setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(0))
+        .map_err(f(format!("set user {uid}")))?;
+    Ok(())
+}
+
+fn regain_root() -> Result<(), nix::Error> {
+    nix::unistd::seteuid(Uid::from_raw(0))?;
+    nix::unistd::setegid(Gid::from_raw(0))
+}
+
+fn back_to_user(uid: u32, gid: u32) -> Result<(), nix::Error> {
+    nix::unistd::setegid(Gid::from_raw(gid))?;
+    nix::unistd::seteuid(Uid::from_raw(uid))
+}
+
+/// Runs `f` with the effective ids of namespace root, then switches back to the build user.
+fn as_root<T>(b: &BuildRoot, f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    regain_root().map_err(sys_fail("regain namespace root".into()))?;
+    let r = f();
+    back_to_user(b.uid, b.gid).map_err(sys_fail(format!("switch back to user {}", b.uid)))?;
+    r
+}
+
+fn log_level_name(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+/// `path` as seen inside the build root: it must lie in `<layers>` (the creator's defaults do).
+fn inside_layers(inputs: &Inputs, path: &Path) -> Result<String, Failure> {
+    path.strip_prefix(&inputs.layers_dir)
+        .map(|rel| format!("/layers/{}", rel.display()))
+        .map_err(|_| {
+            Failure::msg(
+                cnb_spec::exit::INVALID_ARGS,
+                "resolve inputs",
+                format!(
+                    "with -build-image, {} must be inside the layers directory {}",
+                    path.display(),
+                    inputs.layers_dir.display()
+                ),
+            )
+        })
+}
+
+/// The command line of `phase` (detector or builder) inside the build root, with only the flags it
+/// accepts at this Platform API.
+pub fn phase_args(phase: Phase, inputs: &Inputs, lifecycle: &Path) -> Result<Vec<String>, Failure> {
+    let api = inputs.platform_api;
+    let mut argv = vec![format!("/cnb/lifecycle/{}", phase.name())];
+    let mounted: Vec<&str> = volume_mounts(inputs, lifecycle)
+        .into_iter()
+        .map(|(_, inside, _)| inside)
+        .collect();
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("app", "/workspace".into()),
+        ("layers", "/layers".into()),
+        ("log-level", log_level_name(inputs.log_level).into()),
+        ("group", inside_layers(inputs, &inputs.group_path)?),
+        ("plan", inside_layers(inputs, &inputs.plan_path)?),
+        ("analyzed", inside_layers(inputs, &inputs.analyzed_path)?),
+        ("generated", inside_layers(inputs, &inputs.generated_dir)?),
+    ];
+    for (flag, inside) in [
+        ("buildpacks", "cnb/buildpacks"),
+        ("extensions", "cnb/extensions"),
+        ("build-config", "cnb/build-config"),
+        ("order", "cnb/order.toml"),
+        ("run", "cnb/run.toml"),
+        ("system", "cnb/system.toml"),
+        ("platform", "platform"),
+    ] {
+        if mounted.contains(&inside) {
+            pairs.push((flag, format!("/{inside}")));
+        }
+    }
+    for (flag, value) in pairs {
+        if table::lookup(phase, api, flag).is_some() {
+            argv.push(format!("-{flag}={value}"));
+        }
+    }
+    if inputs.no_color {
+        argv.push("-no-color".into());
+    }
+    Ok(argv)
+}
+
+fn home_of(root: &Path, uid: u32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
+    crate::privilege::passwd::parse_passwd(&text)
+        .into_iter()
+        .find(|e| e.uid == uid)
+        .map(|e| (e.home, e.name))
+}
+
+impl BuildRoot {
+    fn step_env(&self, inputs: &Inputs, base: &[String]) -> Vec<String> {
+        let mut env: Vec<String> = base.to_vec();
+        let mut set = |k: &str, v: String| {
+            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != k);
+            env.push(format!("{k}={v}"));
+        };
+        set(cnb_spec::env::PLATFORM_API, inputs.platform_api.to_string());
+        let (home, user) =
+            home_of(&self.root, self.uid).unwrap_or_else(|| ("/".into(), String::new()));
+        set("HOME", home);
+        if !user.is_empty() {
+            set("USER", user);
+        }
+        for k in [cnb_spec::env::EXPERIMENTAL_MODE, cnb_spec::env::EXEC_ENV] {
+            if let Ok(v) = std::env::var(k) {
+                set(k, v);
+            }
+        }
+        if !base.iter().any(|e| e.starts_with("PATH=")) {
+            set(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            );
+        }
+        env
+    }
+
+    /// Runs `phase` (detector or builder) in the build root; its exit code becomes ours.
+    pub fn run_phase(&self, phase: Phase, inputs: &Inputs) -> Result<(), Failure> {
+        let lifecycle = lifecycle_dir()?;
+        let argv = phase_args(phase, inputs, &lifecycle)?;
+        let env = if phase == Phase::Builder {
+            self.step_env(inputs, &self.build_env)
+        } else {
+            self.step_env(inputs, &self.env)
+        };
+        let spec = StepSpec {
+            root: self.root.clone(),
+            argv,
+            env,
+            uid: self.uid,
+            gid: self.gid,
+            groups: vec![self.gid],
+            workdir: "/workspace".into(),
+            binds: ["/etc/resolv.conf", "/etc/hosts"]
+                .iter()
+                .filter_map(|p| sandbox::host_file(p).map(|h| (h, p.to_string())))
+                .collect(),
+        };
+        let outcome = as_root(self, || {
+            sandbox::run_step(&spec).map_err(|e| {
+                Failure::new(
+                    cnb_spec::exit::FAILED,
+                    format!("run the {} in build image {}", phase.name(), self.name),
+                    &e,
+                )
+            })
+        })?;
+        match outcome.code {
+            0 => Ok(()),
+            code => Err(Failure::msg(
+                u8::try_from(code).unwrap_or(cnb_spec::exit::FAILED),
+                phase.verb(),
+                format!(
+                    "the {} in build image {} exited with code {code}",
+                    phase.name(),
+                    self.name
+                ),
+            )),
+        }
+    }
+
+    /// Applies the group's `build.Dockerfile`s to the build root (never to the cached tree); the
+    /// extended `Env` becomes the builder's (EX-06).
+    pub fn extend_build(&mut self, inputs: &Inputs) -> Result<(), Failure> {
+        use crate::extend::{inputs as ext_inputs, Extender, Kind, StepCache};
+        let fail = |e: &(dyn std::error::Error + 'static)| {
+            Failure::new(cnb_spec::exit::EXTEND_ERROR, "extend", e)
+        };
+        let ids: Vec<String> = cnb_spec::platform::Group::read(&inputs.group_path)
+            .map(|g| g.group_extensions.into_iter().map(|e| e.id).collect())
+            .unwrap_or_default();
+        let extensions = ext_inputs::dockerfiles(
+            &inputs.generated_dir,
+            &inputs.app_dir,
+            &ids,
+            Kind::Build,
+            inputs.platform_api.generated_flat_layout(),
+        )
+        .map_err(|e| fail(&e))?;
+        let extender = Extender {
+            kind: Kind::Build,
+            base_layout: self.base_layout.clone(),
+            base_digest: Some(self.digest.clone()),
+            base_ref: self.name.clone(),
+            root: Some(self.root.clone()),
+            extensions,
+            extended_dir: inputs.extended_dir.clone(),
+            cache: Some(StepCache::new(
+                self.step_cache.clone(),
+                inputs.kaniko_cache_ttl,
+            )),
+            work_dir: self.scratch.join("extend"),
+            mapping: IdMapping::Identity,
+            ignore: Vec::new(),
+        };
+        let extended = as_root(self, || extender.extend().map_err(|e| fail(&e)))?;
+        info!(
+            "applied {} build Dockerfile(s) to build image {}: {} RUN step(s) executed, {} from cache",
+            extender.extensions.len(),
+            self.name,
+            extended.outcome.runs,
+            extended.outcome.cache_hits
+        );
+        self.build_env = extended.outcome.state.env.clone();
+        Ok(())
+    }
+}
+
+/// A host path as the chrooted exporter sees it: inside `<layers>` → `/layers/…`, inside the app →
+/// `/workspace/…`, else the same path (bind-mounted there by [`export_binds`]).
+fn translate(inputs: &Inputs, p: &Path) -> PathBuf {
+    if let Ok(rel) = p.strip_prefix(&inputs.layers_dir) {
+        return Path::new("/layers").join(rel);
+    }
+    if let Ok(rel) = p.strip_prefix(&inputs.app_dir) {
+        return Path::new("/workspace").join(rel);
+    }
+    if let Ok(rel) = p.strip_prefix(&inputs.platform_dir) {
+        return Path::new("/platform").join(rel);
+    }
+    p.to_path_buf()
+}
+
+/// The inputs of the in-image exporter: every path as the build saw it.
+fn inside_inputs(inputs: &Inputs) -> Inputs {
+    let mut i = inputs.clone();
+    for p in [
+        &mut i.analyzed_path,
+        &mut i.group_path,
+        &mut i.plan_path,
+        &mut i.report_path,
+        &mut i.project_metadata_path,
+        &mut i.extended_dir,
+        &mut i.generated_dir,
+    ] {
+        *p = translate(inputs, p);
+    }
+    i.layers_dir = PathBuf::from("/layers");
+    i.app_dir = PathBuf::from("/workspace");
+    i.platform_dir = PathBuf::from("/platform");
+    i
+}
+
+/// Host paths the exporter needs inside the build root, mounted at the same path.
+fn export_binds(inputs: &Inputs) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = Vec::new();
+    v.extend(inputs.cache_dir.iter().cloned());
+    v.extend(inputs.layout_dir.iter().cloned());
+    v.extend(inputs.launch_cache_dir.iter().cloned());
+    v.push(inputs.launcher_path.clone());
+    v.push(inputs.launcher_sbom_dir.clone());
+    v.push(inputs.run_path.clone());
+    v.push(inputs.stack_path.clone());
+    for p in [&inputs.report_path, &inputs.project_metadata_path] {
+        if translate(inputs, p) == *p {
+            v.extend(p.parent().map(Path::to_path_buf));
+        }
+    }
+    for p in ["/etc/ssl/certs", "/etc/resolv.conf", "/etc/hosts"] {
+        v.push(PathBuf::from(p));
+    }
+    v.retain(|p| p.exists() && !p.starts_with("/cnb/lifecycle"));
+    v
+}
+
+fn bind_same_path(root: &Path, host: &Path) -> Result<(), String> {
+    let target = root.join(host.strip_prefix("/").unwrap_or(host));
+    if host.is_dir() {
+        std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    } else {
+        if let Some(p) = target.parent() {
+            std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        if !target.exists() {
+            std::fs::write(&target, b"").map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
+    mount(
+        Some(host),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("mounting {} in the build root: {e}", host.display()))
+}
+
+impl BuildRoot {
+    /// Exports from inside the build root, so the image holds `<layers>` at `/layers` and the app at
+    /// `/workspace` — the paths the buildpacks wrote into `launch.toml`, env files and the processes.
+    /// A forked child unshares its mount namespace, mounts the exporter's other inputs (cache, layout
+    /// dir, launcher, `run.toml`, CA certificates) at their own paths, chroots and drops to the build user.
+    pub fn export(&self, inputs: &Inputs) -> Result<(), Failure> {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let inside = inside_inputs(inputs);
+        let binds = export_binds(inputs);
+        let (r, w) = nix::unistd::pipe().map_err(sys_fail("create a pipe".into()))?;
+        regain_root().map_err(sys_fail("regain namespace root".into()))?;
+        // SAFETY: the child runs the exporter in a fresh copy of this process and leaves with `_exit`;
+        // no lock of ours is held across the fork (the worker is single-threaded here).
+        let forked = unsafe { nix::unistd::fork() };
+        match forked {
+            Err(e) => {
+                let _ = back_to_user(self.uid, self.gid);
+                Err(Failure::msg(
+                    cnb_spec::exit::FAILED,
+                    "fork the exporter",
+                    e.to_string(),
+                ))
+            }
+            Ok(nix::unistd::ForkResult::Child) => {
+                drop(r);
+                let result = (|| -> Result<(), Failure> {
+                    let f = |what: &str| {
+                        let what = what.to_string();
+                        move |e: String| Failure::msg(cnb_spec::exit::FAILED, what, e)
+                    };
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                        .map_err(|e| e.to_string())
+                        .map_err(f("unshare the mount namespace"))?;
+                    for b in &binds {
+                        bind_same_path(&self.root, b).map_err(f("prepare the export root"))?;
+                    }
+                    nix::unistd::chroot(&self.root)
+                        .and_then(|()| nix::unistd::chdir("/"))
+                        .map_err(|e| e.to_string())
+                        .map_err(f("chroot into the build root"))?;
+                    nix::unistd::setresgid(
+                        Gid::from_raw(self.gid),
+                        Gid::from_raw(self.gid),
+                        Gid::from_raw(self.gid),
+                    )
+                    .and_then(|()| {
+                        nix::unistd::setresuid(
+                            Uid::from_raw(self.uid),
+                            Uid::from_raw(self.uid),
+                            Uid::from_raw(self.uid),
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+                    .map_err(f("drop to the build user"))?;
+                    crate::export::run(&inside)
+                })();
+                let msg = match &result {
+                    Ok(()) => String::new(),
+                    Err(f) => encode(f),
+                };
+                let bytes = msg.as_bytes();
+                // SAFETY: writing a valid buffer to our pipe end, then `_exit` without the parent's
+                // destructors.
+                unsafe {
+                    libc::write(w.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+                    libc::_exit(i32::from(result.is_err()))
+                }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                drop(w);
+                let mut msg = String::new();
+                let _ = std::fs::File::from(r).read_to_string(&mut msg);
+                let status = nix::sys::wait::waitpid(child, None);
+                back_to_user(self.uid, self.gid)
+                    .map_err(sys_fail(format!("switch back to user {}", self.uid)))?;
+                match status {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                    _ if !msg.is_empty() => Err(decode(&msg)),
+                    other => Err(Failure::msg(
+                        cnb_spec::exit::EXPORT_ERROR,
+                        "export",
+                        format!("the exporter in the build root ended with {other:?}"),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn failures_cross_the_worker_boundary() {
+        let f = decode(&encode(&Failure::msg(20, "detect", "no group: a: b")));
+        assert_eq!(
+            (f.code, f.action.as_str(), f.cause.as_str()),
+            (20, "detect", "no group: a: b")
+        );
+        let g = decode("unshare(user, mount): EPERM");
+        assert_eq!(g.code, cnb_spec::exit::FAILED);
+        assert!(g.to_string().contains("EPERM"));
+    }
+}
