@@ -175,9 +175,32 @@ fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
     r
 }
 
-/// One TaskRun: fresh `/layers` and `/platform` (emptyDir volumes), then every step in order.
+/// The mount paths of the Task's emptyDir volumes (from `volumes` and the stepTemplate's `volumeMounts`).
+fn empty_dirs() -> Vec<String> {
+    let text = fs::read_to_string(workspace_dir().join("samples/tekton/task-phases.yaml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let spec = &doc["spec"];
+    let mut out = Vec::new();
+    for v in spec["volumes"].as_vec().unwrap() {
+        if v["emptyDir"].is_badvalue() {
+            continue;
+        }
+        let name = s(&v["name"]).unwrap();
+        for m in spec["stepTemplate"]["volumeMounts"].as_vec().unwrap() {
+            if s(&m["name"]).as_deref() == Some(name.as_str()) {
+                out.push(s(&m["mountPath"]).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// One TaskRun: fresh emptyDir volumes (`/layers`, `/platform`, ...), then every step in order.
 fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
-    for v in ["layers", "platform"] {
+    let volumes = empty_dirs();
+    assert!(volumes.iter().any(|v| v == "/layers"), "{volumes:?}");
+    for v in &volumes {
+        let v = v.trim_start_matches('/');
         let _ = fs::remove_dir_all(rootfs.join(v));
         fs::create_dir_all(rootfs.join(v)).unwrap();
         fs::set_permissions(rootfs.join(v), fs::Permissions::from_mode(0o777)).unwrap();
@@ -204,6 +227,21 @@ fn run_task(sample: &Sample) -> (f64, f64) {
         &format!("docker://{}", reg.image("samples/run:latest")),
     );
     let rootfs = builder_rootfs(tmp.path(), sample);
+    // The builder image the steps run in (CNB_BUILDER_IMAGE) exists in the registry: the restore step
+    // reads its metadata (`-build-image`, RS-05). Written from the very same root filesystem.
+    let builder_layout = tmp.path().join("builder-layout");
+    let out = std::process::Command::new(e2e_support::mkimage())
+        .arg(format!("--layout={}", builder_layout.display()))
+        .arg(format!("--rootfs={}", rootfs.display()))
+        .args(["--build-user", "1000:1000", "--compression", "zstd"])
+        .args(["--env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", builder_layout.display()),
+        &format!("docker://{}", reg.image("samples/builder:latest")),
+    );
     let app_image = reg.image(&format!("samples/{}:latest", sample.app));
     let given: BTreeMap<&str, String> = [
         ("APP_IMAGE", app_image.clone()),

@@ -113,14 +113,21 @@ pub fn sample_images(name: &str) -> PathBuf {
     let ws = workspace_dir();
     let dir = ws.join("target/samples-cache").join(name);
     let out = dir.join("images");
-    if dir.join("images.done").exists() {
+    // The cache is valid for this version of the recipe only.
+    let recipe = fs::read(ws.join("samples/base-images").join(name).join("build.sh")).unwrap();
+    let key = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&recipe))
+    };
+    let done = || fs::read_to_string(dir.join("images.done")).is_ok_and(|k| k == key);
+    if done() {
         return out;
     }
     fs::create_dir_all(&dir).unwrap();
     let lock = fs::File::create(dir.join("lock")).unwrap();
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-    if !dir.join("images.done").exists() {
+    if !done() {
         let mut cmd = Command::new("sh");
         cmd.arg(ws.join("samples/base-images").join(name).join("build.sh"))
             .arg(&out)
@@ -140,7 +147,7 @@ pub fn sample_images(name: &str) -> PathBuf {
             String::from_utf8_lossy(&o.stderr)
         );
         tool("chmod", &["-R", "a+rX", out.to_str().unwrap()]);
-        fs::write(dir.join("images.done"), "").unwrap();
+        fs::write(dir.join("images.done"), &key).unwrap();
     }
     out
 }
@@ -218,6 +225,15 @@ impl Build {
     /// Runs `creator` (as root; it drops to 1000:1000) into the layout dir with `extra` flags; returns
     /// (success, output, seconds).
     pub fn creator(&self, extra: &[String]) -> (bool, String, f64) {
+        self.creator_with_env(extra, &[])
+    }
+
+    /// [`Build::creator`] with extra environment variables.
+    pub fn creator_with_env(
+        &self,
+        extra: &[String],
+        envs: &[(&str, String)],
+    ) -> (bool, String, f64) {
         let bin = cnb_acceptance::harness::bin_dir();
         let p = |r: &str| self.path(r).to_string_lossy().into_owned();
         let start = std::time::Instant::now();
@@ -226,6 +242,7 @@ impl Build {
             .env("CNB_USER_ID", "1000")
             .env("CNB_GROUP_ID", "1000")
             .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .arg(format!("-app={}", p("workspace")))
             .arg(format!("-layers={}", p("layers")))
             .arg(format!("-platform={}", p("platform")))
