@@ -561,3 +561,146 @@ fn rebaser_as_root_resolves_credentials_before_dropping_privileges_g17() {
     let meta = fs::metadata(root.join("layers/report.toml")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
 }
+
+/// RB-I1, RB-I3, RB-I6, RB-I7, RB-01, RB-04, RB-08: argument errors exit 3, `-daemon` is refused clearly,
+/// a missing app image and a run image top layer that is not in the app image exit 72; the deprecated
+/// `-image` names the new base (not together with `-run-image`); `-insecure-registry` (Platform ≥ 0.13)
+/// replaces `CNB_INSECURE_REGISTRIES`.
+#[test]
+fn inputs_and_failures_rb_i1_i3_i6_i7_rb01_rb04() {
+    let reg = Registry::start(RegistryOptions::plain());
+    let root = ContainerRoot::new();
+    let run1 = push_run_image(&root, &reg, "cnb/run", STACK, &[]);
+    push_run_image(&root, &reg, "cnb/run2", STACK, &[]);
+    let metadata = serde_json::json!({
+        "runImage": {"reference": "x", "image": reg.image("cnb/run"), "mirrors": [reg.image("cnb/run2")]},
+    });
+    let app = push_app_image(
+        &root,
+        &reg,
+        &run1,
+        "app/img:latest",
+        "0.13",
+        metadata.clone(),
+        &[],
+    );
+    let run2 = reg.image("cnb/run2");
+
+    rebaser(&root, &reg, "0.13", &[format!("-run-image={run2}")])
+        .assert_code(3)
+        .assert_contains("at least one image argument is required");
+    rebaser(&root, &reg, "0.13", &["-daemon".into(), app.clone()])
+        .assert_code(3)
+        .assert_contains("Docker daemon");
+    rebaser(
+        &root,
+        &reg,
+        "0.13",
+        &[
+            format!("-run-image={run2}"),
+            format!("-image={run2}"),
+            app.clone(),
+        ],
+    )
+    .assert_code(3)
+    .assert_contains("supply only one of -run-image or (deprecated) -image");
+    rebaser(
+        &root,
+        &reg,
+        "0.13",
+        &[
+            format!("-run-image={run2}"),
+            reg.image("app/missing:latest"),
+        ],
+    )
+    .assert_code(72)
+    .assert_contains("access image to rebase")
+    .assert_contains("app/missing:latest");
+
+    // -image and -insecure-registry, without CNB_INSECURE_REGISTRIES.
+    root.phase("rebaser")
+        .platform_api("0.13")
+        .args([
+            format!("-insecure-registry={}", reg.host()),
+            format!("-image={run2}"),
+            app.clone(),
+        ])
+        .run()
+        .assert_success();
+    let run2_layers = layer_digests(&manifest(&reg, "cnb/run2:latest"));
+    let after = layer_digests(&manifest(&reg, "app/img:latest"));
+    assert_eq!(after[..run2_layers.len()], run2_layers[..]);
+
+    // RB-04: the recorded top layer must be one of the app image's layers.
+    let mut bad = metadata;
+    bad["runImage"]["topLayer"] =
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111".into();
+    let label = format!("io.buildpacks.lifecycle.metadata={bad}");
+    let app = push_app_image(
+        &root,
+        &reg,
+        &run1,
+        "app/bad:latest",
+        "0.13",
+        serde_json::json!({"runImage": {}}),
+        &[&label],
+    );
+    rebaser(&root, &reg, "0.13", &[format!("-run-image={run2}"), app])
+        .assert_code(72)
+        .assert_contains("previous run image top layer 'sha256:1111");
+}
+
+/// RB-03 target check (Platform ≥ 0.12 app images), RB-04, RB-06, RB-07: a new base for another
+/// architecture and distro version is refused (exit 72); with `-force` the rebased config takes the new
+/// base's architecture/os, its `io.buildpacks.base.*` labels, and `created` is the constant
+/// 1980-01-01T00:00:01Z on the image and every history entry.
+#[test]
+fn target_mismatch_needs_force_and_config_follows_new_base_rb03_rb06_rb07() {
+    let reg = Registry::start(RegistryOptions::plain());
+    let root = ContainerRoot::new();
+    let run1 = push_run_image(&root, &reg, "cnb/run", STACK, &[]);
+    let arm = make_run_image_with(&root, "local/cnb/run-arm", "arm");
+    umoci_config(
+        &arm,
+        &[
+            "--architecture".into(),
+            "arm64".into(),
+            "--config.label".into(),
+            "io.buildpacks.base.distro.version=2".into(),
+        ],
+    );
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", arm.display()),
+        &format!("docker://{}", reg.image("cnb/run-arm:latest")),
+    );
+    let metadata = serde_json::json!({
+        "runImage": {"reference": "x", "image": reg.image("cnb/run"), "mirrors": [reg.image("cnb/run-arm")]},
+    });
+    let app = push_app_image(&root, &reg, &run1, "app/img:latest", "0.13", metadata, &[]);
+    let arm_ref = format!("-run-image={}", reg.image("cnb/run-arm"));
+    rebaser(&root, &reg, "0.13", &[arm_ref.clone(), app.clone()])
+        .assert_code(72)
+        .assert_contains("unable to satisfy target os/arch constraints");
+    rebaser(&root, &reg, "0.13", &[arm_ref, "-force".into(), app])
+        .assert_success()
+        .assert_contains("unable to satisfy target os/arch constraints");
+    let cfg = config(&reg, "app/img", "latest");
+    assert_eq!(cfg["architecture"], "arm64");
+    assert_eq!(cfg["os"], "linux");
+    assert_eq!(
+        cfg["config"]["Labels"]["io.buildpacks.base.distro.version"],
+        "2"
+    );
+    assert_eq!(cfg["created"], "1980-01-01T00:00:01Z");
+    let history = cfg["history"].as_array().unwrap();
+    assert_eq!(
+        history.len(),
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len()
+    );
+    assert!(
+        history
+            .iter()
+            .all(|h| h["created"] == "1980-01-01T00:00:01Z"),
+        "{history:?}"
+    );
+}
