@@ -704,3 +704,64 @@ fn target_mismatch_needs_force_and_config_follows_new_base_rb03_rb06_rb07() {
         "{history:?}"
     );
 }
+
+/// G-16, issue #4: credentials from a containers `auth.json` written by `skopeo login` (podman's format),
+/// found through `REGISTRY_AUTH_FILE` and through `$XDG_RUNTIME_DIR/containers/auth.json`, when the
+/// docker config has nothing for the registry.
+#[test]
+fn containers_auth_json_from_skopeo_login_g16() {
+    let reg = Registry::start(RegistryOptions::plain().basic_auth());
+    let root = ContainerRoot::new();
+    let run1 = push_run_image(&root, &reg, "cnb/run", STACK, &[]);
+    push_run_image(&root, &reg, "cnb/run2", STACK, &[]);
+    let metadata = serde_json::json!({
+        "runImage": {"reference": "x", "image": reg.image("cnb/run"), "mirrors": [reg.image("cnb/run2")]},
+    });
+    let app = push_app_image(&root, &reg, &run1, "app/img:latest", "0.13", metadata, &[]);
+
+    let runtime = root.mkdir("xdg-runtime");
+    let auth_file = runtime.join("containers/auth.json");
+    fs::create_dir_all(auth_file.parent().unwrap()).unwrap();
+    let (user, pass) = reg.credentials().unwrap();
+    tool(
+        "skopeo",
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            auth_file.to_str().unwrap(),
+            "-u",
+            user,
+            "-p",
+            pass,
+            &reg.host(),
+        ],
+    );
+    assert!(fs::read_to_string(&auth_file)
+        .unwrap()
+        .contains("\"auths\""));
+    let run2 = format!("-run-image={}", reg.image("cnb/run2"));
+
+    // No credentials at all: 401.
+    rebaser(&root, &reg, "0.13", &[run2.clone(), app.clone()])
+        .assert_code(72)
+        .assert_not_contains(pass);
+    for (var, value) in [
+        ("REGISTRY_AUTH_FILE", auth_file.display().to_string()),
+        ("XDG_RUNTIME_DIR", runtime.display().to_string()),
+    ] {
+        root.mkdir("home");
+        root.phase("rebaser")
+            .platform_api("0.13")
+            .env("CNB_INSECURE_REGISTRIES", reg.host())
+            .env("HOME", root.join("home").display().to_string())
+            .env(var, value)
+            .args([run2.clone(), app.clone()])
+            .run()
+            .assert_success()
+            .assert_not_contains(pass);
+    }
+    let run2_layers = layer_digests(&manifest(&reg, "cnb/run2:latest"));
+    let after = layer_digests(&manifest(&reg, "app/img:latest"));
+    assert_eq!(after[..run2_layers.len()], run2_layers[..]);
+}
