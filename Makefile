@@ -135,4 +135,4 @@ sample-images: build-debug
 	mkdir -p target/samples-cache/python
 	sh samples/base-images/python/build.sh target/samples-cache/python/images target/samples-cache/python/rootfs
 	chmod -R a+rX target/samples-cache/python/images
-	touch target/samples-cache/python/images.done
+	sha256sum samples/base-images/python/build.sh | cut -d' ' -f1 | tr -d '\n' > target/samples-cache/python/images.done
