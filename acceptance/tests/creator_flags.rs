@@ -37,6 +37,10 @@ fn setup(reg: &Registry) -> ContainerRoot {
     );
     root.write("cnb/system.toml", "[system]\n[system.pre]\n[system.post]\n");
     root.write("project-metadata.toml", "[source]\ntype = \"git\"\n");
+    root.write(
+        "cnb/lifecycle-sbom/launcher.sbom.cdx.json",
+        "{\"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.4\"}\n",
+    );
     root.mkdir("cache");
     root.mkdir("launch-cache");
     root.mkdir("platform");
@@ -127,7 +131,12 @@ fn every_flag_at(api: &str, minor: u32) {
         args.push(format!("-system={}", p("cnb/system.toml")));
     }
     args.push(app.clone());
+    let t = std::time::Instant::now();
     let out = creator(&root, api, &reg, &args);
+    println!(
+        "TIMING creator at Platform {api} to a registry with every flag: {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
     out.assert_success();
     // CR-01 sections; CR-03: from 0.10 -skip-restore still runs the restorer.
     for s in [
