@@ -144,7 +144,13 @@ pub struct Inputs {
     pub exec_env: String,
     /// `CNB_EXPERIMENTAL_MODE` (checklist G-15); see [`crate::cli::guard_experimental`].
     pub experimental_mode: ExperimentalMode,
+    /// The root filesystem the extender changes (default `/`, the container's own). Not a spec input:
+    /// library callers (creator with `-build-image`) set it; tests set `CNB_EXTENDER_ROOT`.
+    pub extender_root: PathBuf,
 }
+
+/// Environment variable (ours, not the spec's) that sets [`Inputs::extender_root`].
+pub(crate) const EXTENDER_ROOT_ENV: &str = "CNB_EXTENDER_ROOT";
 
 /// `CNB_EXPERIMENTAL_MODE` (checklist G-15): what to do when an experimental feature is requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -296,6 +296,7 @@ fn seed(api: PlatformApi, ctx: &Context) -> Inputs {
         deprecated_run_image: None,
         exec_env: ctx.var(EXEC_ENV).unwrap_or(d::EXEC_ENV).to_string(),
         experimental_mode: ExperimentalMode::from_env_value(ctx.var(e::EXPERIMENTAL_MODE)),
+        extender_root: PathBuf::from(ctx.var(super::inputs::EXTENDER_ROOT_ENV).unwrap_or("/")),
     }
 }
 

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use oci_spec::image::ImageConfiguration;
 use tracing::info;
@@ -131,12 +133,20 @@ pub struct ExportOutcome {
 /// Writes app images to one destination.
 pub struct Exporter<'d> {
     dest: &'d dyn Destination,
+    threads: usize,
 }
 
 impl<'d> Exporter<'d> {
-    /// An exporter writing to `dest`.
+    /// An exporter writing to `dest`, producing layers on every available core.
     pub fn new(dest: &'d dyn Destination) -> Self {
-        Self { dest }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { dest, threads }
+    }
+
+    /// Limits the threads producing layers (1 = one after another).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
     }
 
     fn store_err(&self, source: StoreError) -> ExportError {
@@ -188,9 +198,10 @@ impl<'d> Exporter<'d> {
             base_config.set_rootfs(rootfs);
         }
 
+        let results = self.export_layers_parallel(&req, &known, hash_first);
         let mut exported = Vec::with_capacity(req.plan.len());
-        for layer in &req.plan {
-            let e = self.export_layer(layer, &req, &known, hash_first)?;
+        for (layer, r) in req.plan.iter().zip(results) {
+            let e = r?;
             match e.outcome {
                 LayerOutcome::Reused => info!("Reusing layer '{}'", layer.id),
                 LayerOutcome::Added => info!("Adding layer '{}'", layer.id),
@@ -234,6 +245,55 @@ impl<'d> Exporter<'d> {
             config: cfg_bytes,
             manifest,
         })
+    }
+
+    /// Produces the planned layers on up to [`Exporter::threads`] std threads (the layers are
+    /// independent: each is tarred, hashed, compressed and stored on its own); results come back in
+    /// plan order, so logs, config and manifest do not depend on scheduling.
+    fn export_layers_parallel(
+        &self,
+        req: &ExportRequest<'_>,
+        known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
+        hash_first: bool,
+    ) -> Vec<Result<ExportedLayer, ExportError>> {
+        let n = req.plan.len();
+        let threads = self.threads.clamp(1, n.max(1));
+        if threads == 1 {
+            return req
+                .plan
+                .iter()
+                .map(|l| self.export_layer(l, req, known, hash_first))
+                .collect();
+        }
+        let slots: Vec<Mutex<Option<Result<ExportedLayer, ExportError>>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = req.plan.get(i) else {
+                        break;
+                    };
+                    let r = self.export_layer(layer, req, known, hash_first);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .zip(&req.plan)
+            .map(|(m, l)| {
+                m.into_inner().ok().flatten().unwrap_or_else(|| {
+                    Err(ExportError::Layer {
+                        id: l.id.clone(),
+                        source: std::io::Error::other("layer worker thread panicked"),
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Rewrites an extension layer (IM-11) and stores its blob unless the destination has it.
@@ -444,6 +504,8 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             LayerRole::ProcessTypes => m.process_types = sha,
         }
     }
+    // `runImage.image`/`mirrors` exist from Platform 0.12; `stack.runImage` always carries them (EP-05).
+    let with_image = req.config.platform_api.run_image_label_has_image();
     m.run_image = RunImageForRebase {
         top_layer: req
             .base
@@ -452,8 +514,16 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             .map(|l| l.diff_id.clone())
             .unwrap_or_default(),
         reference: req.base.identifier(),
-        image: req.run_image_name.clone(),
-        mirrors: req.run_image_mirrors.clone(),
+        image: if with_image {
+            req.run_image_name.clone()
+        } else {
+            String::new()
+        },
+        mirrors: if with_image {
+            req.run_image_mirrors.clone()
+        } else {
+            Vec::new()
+        },
     };
     m.stack = Some(StackMetadata {
         run_image: RunImageForExport {

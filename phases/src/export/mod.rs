@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod phase;
 pub mod plan;
 pub mod registry_store;
+pub mod sbom_copy;
 pub mod slices;
 pub mod store;
 

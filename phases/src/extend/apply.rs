@@ -16,6 +16,7 @@ use super::dockerfile::{expand, expand_plain, CopySource, Dockerfile, RunCommand
 use super::fsutil;
 use super::sandbox::{self, StepSpec};
 use super::snapshot::{self, Ignore, LayerBlob};
+use crate::archive::Compression;
 
 /// One extension's Dockerfile with its build context and `extend-config.toml` args.
 #[derive(Debug, Clone)]
@@ -101,6 +102,10 @@ pub struct Outcome {
     pub runs: usize,
     /// AND of `io.buildpacks.rebasable == "true"` over the Dockerfiles (EX-05).
     pub rebasable: bool,
+    /// Whether the root reflects every step (false: the base was never unpacked or cached layers were
+    /// never applied, because nothing needed them).
+    #[serde(default)]
+    pub root_current: bool,
 }
 
 /// Everything [`apply`] needs.
@@ -122,6 +127,59 @@ pub struct Request {
     pub cache: Option<StepCache>,
     /// Paths not snapshotted.
     pub ignore: Ignore,
+    /// `Some(layers)`: `root` is still empty and these base layer blobs must be unpacked into it before
+    /// anything needs it (nothing does when every step is served from the cache). `None`: `root` is
+    /// already populated.
+    pub unpack_base: Option<Vec<PathBuf>>,
+    /// Whether `root` must reflect every step when [`apply`] returns (kind build: the buildpacks run
+    /// on it). When false, layers served from the cache are applied only if a later step needs the
+    /// root (kind run: only the layers matter).
+    pub materialize: bool,
+    /// How new layers are compressed: gzip for a run image (they become image layers), none for the
+    /// build image (they only serve the step cache, and a plain tar applies several times faster).
+    pub compression: Compression,
+}
+
+/// The root filesystem as [`apply`] keeps it: base possibly not unpacked yet, cached layers possibly
+/// not applied yet. [`LazyRoot::ensure`] brings it up to date before anything reads or runs on it.
+struct LazyRoot<'a> {
+    path: &'a Path,
+    unpack_base: Option<Vec<PathBuf>>,
+    pending: Vec<PathBuf>,
+}
+
+impl LazyRoot<'_> {
+    fn is_current(&self) -> bool {
+        self.unpack_base.is_none() && self.pending.is_empty()
+    }
+
+    fn ensure(&mut self) -> Result<(), String> {
+        if let Some(layers) = self.unpack_base.take() {
+            let t = std::time::Instant::now();
+            std::fs::create_dir_all(self.path)
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            for l in &layers {
+                fsutil::apply_layer(self.path, l)
+                    .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
+            }
+            tracing::debug!("unpacked the base image in {:?}", t.elapsed());
+        }
+        for l in std::mem::take(&mut self.pending) {
+            let t = std::time::Instant::now();
+            fsutil::apply_layer(self.path, &l)
+                .map_err(|e| format!("applying cached layer {}: {e}", l.display()))?;
+            tracing::debug!("applied cached layer {} in {:?}", l.display(), t.elapsed());
+        }
+        Ok(())
+    }
+}
+
+/// `uid[:gid]` with a numeric uid: resolvable without the root's `/etc/passwd`.
+pub(crate) fn numeric_uid(user: &str) -> Option<u32> {
+    if user.is_empty() {
+        return Some(0);
+    }
+    user.split(':').next().and_then(|u| u.parse().ok())
 }
 
 fn fresh_uuid() -> String {
@@ -166,10 +224,18 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
         rebasable: true,
         ..Outcome::default()
     };
-    let mut key = hex::encode(Sha256::digest(req.base_digest.as_bytes()));
-    let mut before = snapshot::take(root, &req.ignore)
-        .map_err(|e| format!("snapshotting {}: {e}", root.display()))?;
-    tracing::debug!("initial snapshot: {} entries", before.entries.len());
+    // The layer format is part of every key: entries of another compression are never mixed in.
+    let mut key = hex::encode(Sha256::digest(
+        format!("{}\0{:?}", req.base_digest, req.compression).as_bytes(),
+    ));
+    let mut lazy = LazyRoot {
+        path: root,
+        unpack_base: req.unpack_base.clone(),
+        pending: Vec::new(),
+    };
+    // The snapshot the next executed step is compared with; taken only when a step is executed (a
+    // run served entirely from the cache walks nothing).
+    let mut before: Option<snapshot::Snapshot> = None;
     let mut base_image = req.base_image.clone();
 
     for ext in &req.extensions {
@@ -264,22 +330,28 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                 continue;
             }
             // Context content is part of a COPY's identity.
-            let mut copy_sources = Vec::new();
+            // (index into the step's sources, host path for a context source; a pattern expands to
+            // every match).
+            let mut copy_sources: Vec<(usize, Option<PathBuf>)> = Vec::new();
             if let StepKind::Copy { sources, .. } = &step.kind {
-                for s in sources {
+                for (i, s) in sources.iter().enumerate() {
                     match s {
                         CopySource::Path(raw) => {
                             let p = x(raw)?;
-                            let src =
-                                context_path(&ext.context, &p).map_err(|m| at(step.line, m))?;
-                            hash_file_into(&mut h, &src).map_err(|e| {
-                                at(step.line, format!("reading COPY source '{p}': {e}"))
-                            })?;
-                            copy_sources.push(Some(src));
+                            for (name, src) in
+                                context_sources(&ext.context, &p).map_err(|m| at(step.line, m))?
+                            {
+                                h.update(name.as_bytes());
+                                h.update([0]);
+                                hash_file_into(&mut h, &src).map_err(|e| {
+                                    at(step.line, format!("reading COPY source '{name}': {e}"))
+                                })?;
+                                copy_sources.push((i, Some(src)));
+                            }
                         }
                         CopySource::Inline { content, .. } => {
                             h.update(content.as_bytes());
-                            copy_sources.push(None);
+                            copy_sources.push((i, None));
                         }
                     }
                 }
@@ -288,16 +360,16 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
 
             if let Some(cache) = &req.cache {
                 if let Some((layer_path, blob)) = cache.lookup(&key) {
-                    fsutil::apply_layer(root, &layer_path)
-                        .map_err(|e| at(step.line, format!("applying cached layer: {e}")))?;
                     let dest = req
                         .blobs_dir
                         .join(blob.digest.trim_start_matches("sha256:"));
                     std::fs::create_dir_all(&req.blobs_dir)
-                        .and_then(|_| std::fs::copy(&layer_path, &dest).map(|_| ()))
+                        .and_then(|_| link_or_copy(&layer_path, &dest))
                         .map_err(|e| at(step.line, format!("copying cached layer: {e}")))?;
-                    before = snapshot::take(root, &req.ignore)
-                        .map_err(|e| at(step.line, format!("snapshotting: {e}")))?;
+                    // Applied when something needs the root; the root changed, so the snapshot too.
+                    lazy.pending.push(layer_path);
+                    before = None;
+                    tracing::debug!("cache hit: {}", blob.digest);
                     out.cache_hits += 1;
                     out.layers.push(AppliedLayer {
                         blob,
@@ -312,6 +384,17 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                 }
             }
 
+            lazy.ensure().map_err(|m| at(step.line, m))?;
+            let before_snap = match before.take() {
+                Some(b) => b,
+                None => {
+                    let t = std::time::Instant::now();
+                    let b = snapshot::take(root, &req.ignore)
+                        .map_err(|e| at(step.line, format!("snapshotting: {e}")))?;
+                    tracing::debug!("snapshot: {} entries in {:?}", b.entries.len(), t.elapsed());
+                    b
+                }
+            };
             match &step.kind {
                 StepKind::Workdir(_) => {
                     let host = fsutil::resolve_in_root(root, &state.workdir, true)
@@ -345,10 +428,11 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
             }
             let after = snapshot::take(root, &req.ignore)
                 .map_err(|e| at(step.line, format!("snapshotting: {e}")))?;
-            let changes = snapshot::diff(&before, &after);
-            let blob = snapshot::write_layer(root, &after, &changes, &req.blobs_dir)
-                .map_err(|e| at(step.line, format!("writing layer: {e}")))?;
-            before = after;
+            let changes = snapshot::diff(&before_snap, &after);
+            let blob =
+                snapshot::write_layer(root, &after, &changes, &req.blobs_dir, req.compression)
+                    .map_err(|e| at(step.line, format!("writing layer: {e}")))?;
+            before = Some(after);
             match blob {
                 Some(blob) => {
                     if let Some(cache) = &req.cache {
@@ -379,15 +463,57 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
         out.rebasable &= labels_rebasable.as_deref() == Some("true");
         base_image = format!("{base_image}+{id}");
     }
+    // Kind build runs buildpacks on the root; a user name can only be checked against its passwd.
+    if req.materialize
+        || numeric_uid(&state.user).is_none()
+        || numeric_uid(&req.base.user).is_none()
+    {
+        lazy.ensure()?;
+    }
+    out.root_current = lazy.is_current();
     out.state = state;
     Ok(out)
 }
 
+/// Hard-links `src` to `dest` (same file system), else copies it.
+fn link_or_copy(src: &Path, dest: &Path) -> std::io::Result<()> {
+    if dest.exists() || std::fs::hard_link(src, dest).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(src, dest).map(|_| ())
+}
+
+/// The context paths a COPY source names: itself, or every match of a pattern (`*`, `?`, `[...]`,
+/// matched per path component like Docker's `filepath.Match`), each as (name, host path).
+fn context_sources(context: &Path, src: &str) -> Result<Vec<(String, PathBuf)>, String> {
+    if !src.contains(['*', '?', '[']) {
+        return Ok(vec![(src.to_string(), context_path(context, src)?)]);
+    }
+    if src.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "COPY source '{src}' is outside the build context {}",
+            context.display()
+        ));
+    }
+    let matches = fsutil::glob_in(context, src.trim_start_matches('/'))
+        .map_err(|e| format!("COPY source '{src}': {e}"))?;
+    if matches.is_empty() {
+        return Err(format!(
+            "COPY source '{src}': no files in the build context {} match",
+            context.display()
+        ));
+    }
+    matches
+        .into_iter()
+        .map(|rel| {
+            let name = rel.to_string_lossy().into_owned();
+            context_path(context, &name).map(|p| (name, p))
+        })
+        .collect()
+}
+
 /// Resolves a COPY source inside the build context, refusing anything outside it.
 fn context_path(context: &Path, src: &str) -> Result<PathBuf, String> {
-    if src.contains(['*', '?', '[']) {
-        return Err(format!("COPY source '{src}': wildcards are not supported"));
-    }
     let ctx = context
         .canonicalize()
         .map_err(|e| format!("build context {}: {e}", context.display()))?;
@@ -424,7 +550,7 @@ fn copy(
     state: &ImageState,
     vars: &BTreeMap<String, String>,
     sources: &[CopySource],
-    resolved: &[Option<PathBuf>],
+    resolved: &[(usize, Option<PathBuf>)],
     dest: &str,
     chown: &Option<String>,
     chmod: &Option<String>,
@@ -456,13 +582,16 @@ fn copy(
         None => None,
     };
     let host_dest = fsutil::resolve_in_root(root, &dest_abs, true).map_err(|e| e.to_string())?;
-    let into_dir = dest.ends_with('/') || sources.len() > 1 || host_dest.is_dir();
+    let into_dir = dest.ends_with('/') || resolved.len() > 1 || host_dest.is_dir();
     if into_dir {
         std::fs::create_dir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
     } else if let Some(parent) = host_dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
     }
-    for (s, r) in sources.iter().zip(resolved) {
+    for (i, r) in resolved {
+        let Some(s) = sources.get(*i) else {
+            return Err("COPY source could not be resolved".into());
+        };
         match (s, r) {
             (CopySource::Path(_), Some(src)) => {
                 let target = if into_dir && !src.is_dir() {

@@ -168,6 +168,9 @@ pub fn parse(extension: &str, path: &Path, text: &str) -> Result<Dockerfile, Doc
         line,
         message,
     };
+    let original = text;
+    let rewritten = heredocs_first(text);
+    let text = rewritten.as_str();
     let parsed = parse_dockerfile::parse(text).map_err(|e| DockerfileError::Parse {
         extension: extension.to_string(),
         path: path.to_path_buf(),
@@ -180,7 +183,12 @@ pub fn parse(extension: &str, path: &Path, text: &str) -> Result<Dockerfile, Doc
     for inst in &parsed.instructions {
         let start = instruction_start(inst);
         let line = line_of(text, start);
-        let text_line = first_line(text, start);
+        // History shows the instruction as written, not as `heredocs_first` rewrote it.
+        let text_line = original
+            .lines()
+            .nth(line.saturating_sub(1))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| first_line(text, start));
         let kind = match inst {
             Instruction::From(f) => {
                 if from.is_some() {
@@ -289,6 +297,98 @@ pub fn parse(extension: &str, path: &Path, text: &str) -> Result<Dockerfile, Doc
         from,
         steps,
     })
+}
+
+/// The position of the first heredoc operator (`<<WORD`, `<<-WORD`, `<<'WORD'`, `<<"WORD"`) outside
+/// quotes in a shell-form `RUN` line, with the operator's text and its delimiter word.
+fn heredoc_operator(rest: &str) -> Option<(usize, usize, String)> {
+    let b = rest.as_bytes();
+    let (mut quote, mut i) = (None::<u8>, 0);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'\\' => i += 1,
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if c == b'<' && b.get(i + 1) == Some(&b'<') && b.get(i + 2) != Some(&b'<') => {
+                let mut j = i + 2;
+                if b.get(j) == Some(&b'-') {
+                    j += 1;
+                }
+                let q = b.get(j).copied().filter(|q| *q == b'\'' || *q == b'"');
+                if q.is_some() {
+                    j += 1;
+                }
+                let w0 = j;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                if j == w0 {
+                    return None;
+                }
+                let word = rest[w0..j].to_string();
+                if let Some(q) = q {
+                    if b.get(j) != Some(&q) {
+                        return None;
+                    }
+                    j += 1;
+                }
+                return Some((i, j, word));
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// parse-dockerfile only recognises a heredoc directly after `RUN` (`RUN <<EOF cmd`). BuildKit also
+/// accepts it after the command (`RUN cmd <<EOF`, `RUN cat <<EOF > /f`): such lines are rewritten to
+/// the recognised form, `RUN <<EOF cmd > /f`, which the shell runs alike (a redirection's position
+/// does not matter). Line numbers are kept; lines inside heredoc bodies are left alone.
+fn heredocs_first(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut body_end: Option<(String, bool)> = None;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if let Some((word, tabs)) = &body_end {
+            let l = if *tabs {
+                bare.trim_start_matches('\t')
+            } else {
+                bare
+            };
+            if l == word {
+                body_end = None;
+            }
+            out.push_str(line);
+            continue;
+        }
+        let trimmed = bare.trim_start();
+        let is_run = trimmed.len() > 4
+            && trimmed[..3].eq_ignore_ascii_case("RUN")
+            && trimmed.as_bytes()[3].is_ascii_whitespace();
+        if is_run {
+            let indent = &bare[..bare.len() - trimmed.len()];
+            let rest = trimmed[4..].trim_start();
+            if !rest.starts_with("<<") && !rest.starts_with('[') && !rest.starts_with("--") {
+                if let Some((at, end, word)) = heredoc_operator(rest) {
+                    let op = &rest[at..end];
+                    let cmd = format!("{} {}", rest[..at].trim_end(), rest[end..].trim_start());
+                    out.push_str(&format!("{indent}RUN {op} {}", cmd.trim_end()));
+                    out.push_str(&line[bare.len()..]);
+                    body_end = Some((word, op.starts_with("<<-")));
+                    continue;
+                }
+            }
+            if let Some((_, end, word)) = heredoc_operator(rest) {
+                let op = &rest[..end];
+                body_end = Some((word, op.contains("<<-")));
+            }
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 fn instruction_start(inst: &Instruction<'_>) -> usize {
@@ -676,6 +776,28 @@ mod tests {
                 chmod: None
             }
         );
+    }
+
+    #[test]
+    fn heredoc_after_the_command() {
+        let d = p("ARG base_image\nFROM ${base_image}\nRUN cat > /c <<EOF\nhello $X\nEOF\nRUN cat <<'END' > /d\nraw $Y\nEND\nUSER 1000\n");
+        let d = match d {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            d.steps[0].kind,
+            StepKind::Run(RunCommand::Shell("cat > /c <<EOF\nhello $X\nEOF\n".into()))
+        );
+        assert_eq!(d.steps[0].line, 3);
+        assert_eq!(
+            d.steps[1].kind,
+            StepKind::Run(RunCommand::Shell("cat > /d <<'END'\nraw $Y\nEND\n".into()))
+        );
+        assert_eq!(d.steps[1].line, 6);
+        // History keeps the instruction as written.
+        assert_eq!(d.steps[1].text, "RUN cat <<'END' > /d");
+        assert_eq!(d.steps[2].kind, StepKind::User("1000".into()));
     }
 
     #[test]

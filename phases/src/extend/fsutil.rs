@@ -62,12 +62,27 @@ pub fn mkdir_all(host: &Path) -> io::Result<()> {
     std::fs::create_dir_all(host)
 }
 
+/// Gives `dest` the access and modification times of `src` (not following a symlink `dest`).
+fn copy_times(src: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
+    use nix::sys::time::TimeSpec;
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        dest,
+        &TimeSpec::new(src.atime(), src.atime_nsec()),
+        &TimeSpec::new(src.mtime(), src.mtime_nsec()),
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Copies `src` (file, symlink or directory contents) to `dest`, setting owner `uid:gid` and, if
-/// given, permission bits `mode` on everything copied.
+/// given, permission bits `mode` on everything copied. Modification times of the sources are kept,
+/// as Docker/BuildKit's `COPY` does (a directory that already existed at `dest` keeps its own).
 pub fn copy_tree(src: &Path, dest: &Path, uid: u32, gid: u32, mode: Option<u32>) -> io::Result<()> {
     let m = std::fs::symlink_metadata(src)?;
     if m.is_dir() {
-        if !dest.is_dir() {
+        let created = !dest.is_dir();
+        if created {
             if std::fs::symlink_metadata(dest).is_ok() {
                 std::fs::remove_file(dest)?;
             }
@@ -78,6 +93,9 @@ pub fn copy_tree(src: &Path, dest: &Path, uid: u32, gid: u32, mode: Option<u32>)
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             copy_tree(&e.path(), &dest.join(e.file_name()), uid, gid, mode)?;
+        }
+        if created {
+            copy_times(&m, dest)?;
         }
         return Ok(());
     }
@@ -91,10 +109,94 @@ pub fn copy_tree(src: &Path, dest: &Path, uid: u32, gid: u32, mode: Option<u32>)
     if m.file_type().is_symlink() {
         std::os::unix::fs::symlink(std::fs::read_link(src)?, dest)?;
         std::os::unix::fs::lchown(dest, Some(uid), Some(gid))?;
-        return Ok(());
+        return copy_times(&m, dest);
     }
     std::fs::copy(src, dest)?;
-    set_owner_mode(dest, uid, gid, Some(mode.unwrap_or(m.mode() & 0o7777)))
+    set_owner_mode(dest, uid, gid, Some(mode.unwrap_or(m.mode() & 0o7777)))?;
+    copy_times(&m, dest)
+}
+
+/// Whether `name` matches the shell pattern `pattern` (Go's `filepath.Match`, which Docker uses for
+/// `COPY` sources: `*` any run of characters, `?` one character, `[...]` a class with ranges and
+/// `^`/`!` negation, `\\` escapes). Neither `*` nor `?` matches `/` (callers match one component).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob_at(&p, &n)
+}
+
+fn glob_at(p: &[char], n: &[char]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some('*') => (0..=n.len()).any(|i| glob_at(&p[1..], &n[i..])),
+        Some('?') => !n.is_empty() && glob_at(&p[1..], &n[1..]),
+        Some('[') => {
+            let Some(&c) = n.first() else { return false };
+            let mut i = 1;
+            let negate = matches!(p.get(1), Some('^') | Some('!'));
+            if negate {
+                i += 1;
+            }
+            let mut hit = false;
+            let mut first = true;
+            while i < p.len() && (first || p[i] != ']') {
+                first = false;
+                let lo = if p[i] == '\\' && i + 1 < p.len() {
+                    i += 1;
+                    p[i]
+                } else {
+                    p[i]
+                };
+                if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+                    if lo <= c && c <= p[i + 2] {
+                        hit = true;
+                    }
+                    i += 3;
+                } else {
+                    if lo == c {
+                        hit = true;
+                    }
+                    i += 1;
+                }
+            }
+            if i >= p.len() {
+                return false; // unterminated class: no match (Go reports ErrBadPattern)
+            }
+            hit != negate && glob_at(&p[i + 1..], &n[1..])
+        }
+        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && glob_at(&p[2..], &n[1..]),
+        Some(&c) => n.first() == Some(&c) && glob_at(&p[1..], &n[1..]),
+    }
+}
+
+/// Expands a `COPY` source pattern relative to `context` into the matching paths (sorted; components
+/// without wildcards are taken literally). Paths are relative to `context`.
+pub fn glob_in(context: &Path, pattern: &str) -> io::Result<Vec<PathBuf>> {
+    let mut found = vec![PathBuf::new()];
+    for comp in pattern.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let mut next = Vec::new();
+        for base in &found {
+            if !comp.contains(['*', '?', '[']) {
+                let p = base.join(comp);
+                if std::fs::symlink_metadata(context.join(&p)).is_ok() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(rd) = std::fs::read_dir(context.join(base)) else {
+                continue;
+            };
+            let mut names: Vec<_> = rd
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .filter(|n| n.to_str().is_some_and(|n| glob_match(comp, n)))
+                .collect();
+            names.sort();
+            next.extend(names.into_iter().map(|n| base.join(n)));
+        }
+        found = next;
+    }
+    found.retain(|p| !p.as_os_str().is_empty());
+    Ok(found)
 }
 
 /// Sets owner and (optionally) permission bits of `path`.
@@ -106,97 +208,56 @@ pub fn set_owner_mode(path: &Path, uid: u32, gid: u32, mode: Option<u32>) -> io:
     Ok(())
 }
 
-fn remove_any(p: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-        Ok(_) => std::fs::remove_file(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Applies a layer blob (gzip, zstd or plain tar) to `root`: whiteouts delete, opaque markers empty their directory, other
-/// entries are unpacked with owners, modes and mtimes. Entries never land outside `root`.
-///
-/// TODO(integration): switch to the `archive` module's safe extraction once it lands.
+/// Applies a layer blob (gzip, zstd or plain tar) to `root` with the `archive` module's safe
+/// extraction: whiteouts delete, opaque markers empty their directory, other entries are unpacked with
+/// owners, modes, mtimes and extended attributes; nothing lands outside `root`.
 pub fn apply_layer(root: &Path, blob: &Path) -> io::Result<()> {
-    let mut archive = tar::Archive::new(super::oci::open_layer(blob)?);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let raw = entry.path()?.into_owned();
-        if raw.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(io::Error::other(format!(
-                "layer entry {} escapes the root",
-                raw.display()
-            )));
-        }
-        // `/x` and `./x` mean `x`; the root entry itself is skipped.
-        let rel: PathBuf = raw
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let name = rel
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let parent_rel = rel
-            .parent()
-            .unwrap_or(Path::new(""))
-            .to_string_lossy()
-            .into_owned();
-        let parent = resolve_in_root(root, &format!("/{parent_rel}"), true)?;
-        if name == ".wh..wh..opq" {
-            if let Ok(rd) = std::fs::read_dir(&parent) {
-                for e in rd {
-                    remove_any(&e?.path())?;
-                }
-            }
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            remove_any(&parent.join(hidden))?;
-            continue;
-        }
-        std::fs::create_dir_all(&parent)?;
-        let dest = parent.join(&name);
-        let is_dir = entry.header().entry_type().is_dir();
-        if let Ok(m) = std::fs::symlink_metadata(&dest) {
-            if !(m.is_dir() && is_dir) {
-                remove_any(&dest)?;
-            }
-        }
-        entry.set_preserve_permissions(true);
-        entry.set_preserve_mtime(true);
-        entry.set_unpack_xattrs(true);
-        if entry.header().entry_type().is_hard_link() {
-            let target = entry
-                .link_name()?
-                .map(|t| t.into_owned())
-                .unwrap_or_default();
-            let target = resolve_in_root(root, &format!("/{}", target.display()), false)?;
-            std::fs::hard_link(target, &dest)?;
-            continue;
-        }
-        entry.unpack(&dest)?;
-        let uid = entry.header().uid()?;
-        let gid = entry.header().gid()?;
-        let _ = std::os::unix::fs::lchown(&dest, u32::try_from(uid).ok(), u32::try_from(gid).ok());
-        if !entry.header().entry_type().is_symlink() {
-            if let Ok(mode) = entry.header().mode() {
-                let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode));
-            }
-        }
-    }
-    Ok(())
+    let f = std::fs::File::open(blob)?;
+    crate::archive::extract(f, root, &crate::archive::ExtractOptions::default())
+        .map(|_| ())
+        .map_err(io::Error::other)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glob_matches_like_go_filepath_match() {
+        assert!(glob_match("*.txt", "a.txt"));
+        assert!(!glob_match("*.txt", "a.txt.bak"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(glob_match("[a-c]x", "bx"));
+        assert!(!glob_match("[^a-c]x", "bx"));
+        assert!(glob_match("[!a-c]x", "dx"));
+        assert!(glob_match("\\*", "*"));
+        assert!(!glob_match("\\*", "a"));
+        assert!(!glob_match("[ab", "a"));
+        let t = tempfile::tempdir().unwrap();
+        let c = t.path();
+        std::fs::create_dir_all(c.join("d1/sub")).unwrap();
+        std::fs::create_dir_all(c.join("d2")).unwrap();
+        for f in [
+            "a.txt",
+            "b.txt",
+            "c.md",
+            "d1/x.txt",
+            "d2/y.txt",
+            "d1/sub/z.txt",
+        ] {
+            std::fs::write(c.join(f), f).unwrap();
+        }
+        assert_eq!(
+            glob_in(c, "*.txt").unwrap(),
+            vec![PathBuf::from("a.txt"), PathBuf::from("b.txt")]
+        );
+        assert_eq!(
+            glob_in(c, "d*/*.txt").unwrap(),
+            vec![PathBuf::from("d1/x.txt"), PathBuf::from("d2/y.txt")]
+        );
+        assert!(glob_in(c, "*.none").unwrap().is_empty());
+    }
 
     #[test]
     fn resolution_stays_in_root() {

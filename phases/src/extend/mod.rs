@@ -114,8 +114,8 @@ pub struct Extended {
 }
 
 fn is_root_user(root: &Path, user: &str) -> bool {
-    if user.is_empty() {
-        return true;
+    if let Some(uid) = apply::numeric_uid(user) {
+        return uid == 0;
     }
     match sandbox::resolve_user(root, user) {
         Ok((uid, _, _)) => uid == 0,
@@ -163,28 +163,29 @@ impl Extender {
             blobs_dir: blobs_dir.clone(),
             cache: self.cache.clone(),
             ignore,
+            // Unpacked only if a step has to run or the root is wanted afterwards.
+            unpack_base: unpack.then(|| base.layer_paths()),
+            materialize: self.kind == Kind::Build,
+            compression: match self.kind {
+                Kind::Build => crate::archive::Compression::None,
+                Kind::Run => crate::archive::Compression::default(),
+            },
         };
-        let layers = base.layer_paths();
-        let outcome = sandbox::in_user_namespace(&self.mapping, || {
-            if unpack {
-                let t = std::time::Instant::now();
-                std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
-                for l in &layers {
-                    fsutil::apply_layer(&root, l)
-                        .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
-                }
-                tracing::debug!("unpacked the base image in {:?}", t.elapsed());
-            }
-            apply::apply(&req)
-        })?;
-        tracing::debug!("extension worker done");
+        let t = std::time::Instant::now();
+        let outcome = sandbox::in_user_namespace(&self.mapping, || apply::apply(&req))?;
+        tracing::debug!("extension worker done in {:?}", t.elapsed());
+        let t = std::time::Instant::now();
         let output = match self.kind {
             Kind::Build => None,
             Kind::Run => {
+                // `apply` left the root current whenever a user name needs its passwd.
                 if is_root_user(&root, &outcome.state.user) {
                     return Err(ExtendError::FinalUserRoot);
                 }
-                let uid_of = |u: &str| sandbox::resolve_user(&root, u).ok().map(|r| r.0);
+                let uid_of = |u: &str| match apply::numeric_uid(u) {
+                    Some(uid) => Some(uid),
+                    None => sandbox::resolve_user(&root, u).ok().map(|r| r.0),
+                };
                 if uid_of(&outcome.state.user) != uid_of(&base.state().user) {
                     tracing::warn!(
                         "the extended run image's user ({}) differs from the original ({})",
@@ -200,8 +201,22 @@ impl Extender {
                 )?)
             }
         };
-        tracing::debug!("output written");
-        if unpack {
+        tracing::debug!("output written in {:?}", t.elapsed());
+        if let Some(c) = &self.cache {
+            // EX-I2: expired entries are deleted, not only ignored. A failure only costs disk.
+            // The worker wrote the cache as namespace root, i.e. as this process's own uid.
+            match c.prune() {
+                Ok(s) if s == cache::PruneStats::default() => {}
+                Ok(s) => tracing::debug!(
+                    "step cache: pruned {} expired entr(ies), {} blob(s), {} bytes",
+                    s.entries,
+                    s.blobs,
+                    s.bytes
+                ),
+                Err(e) => tracing::warn!("step cache {}: pruning failed: {e}", c.dir.display()),
+            }
+        }
+        if unpack && root.exists() {
             // The unpacked root may hold files only namespace root can delete.
             let _ = sandbox::in_user_namespace(&self.mapping, || {
                 std::fs::remove_dir_all(&root).map_err(|e| e.to_string())
@@ -210,15 +225,6 @@ impl Extender {
         tracing::debug!("cleaned up");
         Ok(Extended { outcome, output })
     }
-}
-
-/// The root filesystem the phase extends: the container's own `/`, or `CNB_EXTENDER_ROOT` (ours, for
-/// tests and local use).
-/// TODO(integration): make this an explicit field of `cli::Inputs`.
-fn root_from_env() -> PathBuf {
-    std::env::var_os("CNB_EXTENDER_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// Fetches the manifest and config of `reference` into `layout` (what the restorer normally does).
@@ -252,7 +258,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         )
     };
     let kind = Kind::of(inputs);
-    let root = root_from_env();
+    let root = inputs.extender_root.clone();
     // With an explicit root, the default kaniko dir is the one inside that root.
     let kaniko_dir = if root != Path::new("/")
         && inputs.kaniko_dir == Path::new(cnb_spec::env::defaults::KANIKO_DIR)

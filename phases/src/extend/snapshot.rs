@@ -8,14 +8,14 @@
 //! place with the same size and an mtime forced back is not detected (same as kaniko's default mode).
 //! Directories on another device (mount points) and the ignore list are not descended into.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{self, Write};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+use crate::archive::{self, Compression, LayerBuilder, Parents, Sink, Source, TreeSource};
 
 /// Metadata of one path (what the comparison looks at).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,19 +178,6 @@ pub fn read_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A PAX record `"<len> <key>=<value>\n"` (the length counts the whole record).
-fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let body = key.len() + value.len() + 3; // space, '=', newline
-    let mut len = body + 1;
-    while len.to_string().len() + body != len {
-        len = len.to_string().len() + body;
-    }
-    let mut r = format!("{len} {key}=").into_bytes();
-    r.extend_from_slice(value);
-    r.push(b'\n');
-    r
-}
-
 /// Records every path under `root` except `ignore` and other file systems' directories.
 pub fn take(root: &Path, ignore: &Ignore) -> io::Result<Snapshot> {
     let root_dev = std::fs::symlink_metadata(root)?.dev();
@@ -288,68 +275,55 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
 pub struct LayerBlob {
     /// `sha256:<hex>` of the uncompressed tar.
     pub diff_id: String,
-    /// `sha256:<hex>` of the gzip blob.
+    /// `sha256:<hex>` of the blob.
     pub digest: String,
     /// Blob size in bytes.
     pub size: u64,
+    /// Media type of the blob (absent in entries written before it was recorded: gzip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
 }
 
-struct HashCount<W> {
-    inner: W,
-    hash: Sha256,
-    count: u64,
+fn utf8(p: &Path) -> io::Result<&str> {
+    p.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: non-UTF-8 path names are not supported in layers",
+                p.display()
+            ),
+        )
+    })
 }
 
-impl<W: Write> Write for HashCount<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+fn archive_meta(m: &Meta) -> archive::Meta {
+    archive::Meta::new(m.mode & 0o7777, u64::from(m.uid), u64::from(m.gid))
 }
 
-fn tar_name(rel: &Path) -> PathBuf {
-    rel.to_path_buf()
-}
-
-/// Writes `changes` (paths relative to `root`, metadata from `after`) as a gzip layer into
-/// `blobs_dir/<hex>` (written to a temp file, then renamed). Returns `None` if there is nothing to write.
+/// Writes `changes` (paths relative to `root`, metadata from `after`) as a layer into
+/// `blobs_dir/<hex>` with the `archive` pipeline (one pass: tar → diffID → compression → digest, temp
+/// file + rename). Returns `None` if there is nothing to write.
 ///
-/// TODO(integration): switch to the `archive` module's deterministic layer builder once it lands.
+/// Entries: every ancestor of a change as a directory with its real mode and owner (so extraction
+/// never invents a `0755 root` parent over e.g. a `1777` `/tmp`), changed paths with their type,
+/// mode, owner, device numbers, hard links among them and extended attributes, `.wh.<name>` for
+/// deletions and `.wh..wh..opq` in opaque directories. Names are relative (`usr/bin/x`), as Docker
+/// and kaniko write them. Modification times are normalised (`SOURCE_DATE_EPOCH`, else
+/// 1980-01-01T00:00:01Z) like every other layer the lifecycle writes, so a step that makes the same
+/// files makes the same layer.
 pub fn write_layer(
     root: &Path,
     after: &Snapshot,
     changes: &Changes,
     blobs_dir: &Path,
+    compression: Compression,
 ) -> io::Result<Option<LayerBlob>> {
     if changes.is_empty() {
         return Ok(None);
     }
-    std::fs::create_dir_all(blobs_dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(blobs_dir)?;
-    let file = tmp.reopen()?;
-    let gz_out = HashCount {
-        inner: io::BufWriter::new(file),
-        hash: Sha256::new(),
-        count: 0,
-    };
-    let gz = flate2::write::GzEncoder::new(gz_out, flate2::Compression::fast());
-    let tar_out = HashCount {
-        inner: gz,
-        hash: Sha256::new(),
-        count: 0,
-    };
-    let mut tar = tar::Builder::new(tar_out);
-    tar.mode(tar::HeaderMode::Complete);
-
     enum Item<'a> {
         Upsert(&'a Meta),
-        Whiteout,
-        Opaque,
+        Marker,
     }
     let mut items: BTreeMap<PathBuf, Item<'_>> = BTreeMap::new();
     for p in &changes.upserts {
@@ -358,7 +332,7 @@ pub fn write_layer(
         }
     }
     for p in &changes.opaque {
-        items.insert(p.join(".wh..wh..opq"), Item::Opaque);
+        items.insert(p.join(".wh..wh..opq"), Item::Marker);
     }
     for p in &changes.deletions {
         let name = p
@@ -366,96 +340,67 @@ pub fn write_layer(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let parent = p.parent().unwrap_or(Path::new(""));
-        items.insert(parent.join(format!(".wh.{name}")), Item::Whiteout);
+        items.insert(parent.join(format!(".wh.{name}")), Item::Marker);
     }
-    let mut links: HashMap<u64, PathBuf> = HashMap::new();
+    let mut b = LayerBuilder::new();
+    b.absolute_names(false)
+        .mtime(archive::mtime_from_env())
+        .hardlinks(true)
+        .xattrs(true);
+    let mut emitted: BTreeSet<PathBuf> = BTreeSet::new();
     for (p, item) in &items {
-        let mut h = tar::Header::new_gnu();
+        // Ancestors with their real metadata, each once (the map's order puts parents first).
+        let mut ancestors: Vec<&Path> = p.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for a in ancestors {
+            if a.as_os_str().is_empty() || emitted.contains(a) {
+                continue;
+            }
+            if let Some(m) = after.entries.get(a) {
+                b.add(Source::Dir {
+                    path: utf8(a)?.to_string(),
+                    meta: archive_meta(m),
+                });
+            }
+            emitted.insert(a.to_path_buf());
+        }
+        let path = utf8(p)?.to_string();
         match item {
-            Item::Whiteout | Item::Opaque => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o644);
-                h.set_size(0);
-                h.set_mtime(0);
-                h.set_uid(0);
-                h.set_gid(0);
-                tar.append_data(&mut h, tar_name(p), io::empty())?;
+            Item::Marker => {
+                b.add(Source::Bytes {
+                    path,
+                    data: Vec::new(),
+                    meta: archive::Meta::root(0o644),
+                });
+            }
+            Item::Upsert(m) if m.is_dir() => {
+                if emitted.insert(p.clone()) {
+                    b.add(Source::Dir {
+                        path,
+                        meta: archive_meta(m),
+                    });
+                }
             }
             Item::Upsert(m) => {
-                if !m.xattrs.is_empty() {
-                    let mut data = Vec::new();
-                    for (k, v) in &m.xattrs {
-                        data.extend(pax_record(&format!("SCHILY.xattr.{k}"), v));
-                    }
-                    let mut x = tar::Header::new_ustar();
-                    x.set_entry_type(tar::EntryType::XHeader);
-                    x.set_mode(0o644);
-                    x.set_mtime(0);
-                    x.set_size(data.len() as u64);
-                    let name: PathBuf =
-                        Path::new("PaxHeaders").join(p.file_name().unwrap_or_default());
-                    tar.append_data(&mut x, name, data.as_slice())?;
-                }
-                h.set_mode(m.mode & 0o7777);
-                h.set_uid(u64::from(m.uid));
-                h.set_gid(u64::from(m.gid));
-                h.set_mtime(u64::try_from(m.mtime).unwrap_or(0));
-                let fmt = m.mode & libc::S_IFMT;
-                let host = root.join(p);
-                if fmt == libc::S_IFDIR {
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_size(0);
-                    tar.append_data(&mut h, tar_name(p), io::empty())?;
-                } else if fmt == libc::S_IFLNK {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_size(0);
-                    let target = m.link.clone().unwrap_or_default();
-                    tar.append_link(&mut h, tar_name(p), target)?;
-                } else if fmt == libc::S_IFREG {
-                    if m.nlink > 1 {
-                        if let Some(first) = links.get(&m.ino) {
-                            h.set_entry_type(tar::EntryType::Link);
-                            h.set_size(0);
-                            tar.append_link(&mut h, tar_name(p), first)?;
-                            continue;
-                        }
-                        links.insert(m.ino, p.clone());
-                    }
-                    h.set_entry_type(tar::EntryType::Regular);
-                    let f = File::open(&host).map_err(|e| {
-                        io::Error::new(e.kind(), format!("{}: {e}", host.display()))
-                    })?;
-                    let len = f.metadata()?.len();
-                    h.set_size(len);
-                    tar.append_data(&mut h, tar_name(p), io::Read::take(f, len))?;
-                } else if fmt == libc::S_IFCHR || fmt == libc::S_IFBLK || fmt == libc::S_IFIFO {
-                    h.set_entry_type(match fmt {
-                        libc::S_IFCHR => tar::EntryType::Char,
-                        libc::S_IFBLK => tar::EntryType::Block,
-                        _ => tar::EntryType::Fifo,
-                    });
-                    h.set_size(0);
-                    h.set_device_major(libc::major(m.rdev))?;
-                    h.set_device_minor(libc::minor(m.rdev))?;
-                    tar.append_data(&mut h, tar_name(p), io::empty())?;
-                }
+                b.add(Source::Tree(TreeSource {
+                    host: root.join(p),
+                    path,
+                    uid: u64::from(m.uid),
+                    gid: u64::from(m.gid),
+                    parents: Parents::Omit,
+                }));
             }
         }
     }
-    let tar_out = tar.into_inner()?;
-    let diff_id = format!("sha256:{}", hex::encode(tar_out.hash.finalize()));
-    let gz_out = tar_out.inner.finish()?;
-    let digest_hex = hex::encode(gz_out.hash.finalize());
-    let size = gz_out.count;
-    let mut buf = gz_out.inner;
-    buf.flush()?;
-    drop(buf);
-    let dest = blobs_dir.join(&digest_hex);
-    tmp.persist(&dest).map_err(|e| e.error)?;
+    std::fs::create_dir_all(blobs_dir)?;
+    let info = b
+        .write(compression, Sink::BlobDir(blobs_dir.to_path_buf()))
+        .map_err(io::Error::other)?;
     Ok(Some(LayerBlob {
-        diff_id,
-        digest: format!("sha256:{digest_hex}"),
-        size,
+        diff_id: info.diff_id.to_string(),
+        digest: info.digest.to_string(),
+        size: info.size,
+        media_type: Some(info.media_type),
     }))
 }
 
@@ -463,15 +408,7 @@ pub fn write_layer(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pax_record_lengths() {
-        assert_eq!(pax_record("a", b"b"), b"6 a=b\n");
-        let r = pax_record("SCHILY.xattr.user.k", &[b'x'; 90]);
-        let text = String::from_utf8(r.clone()).unwrap();
-        let n: usize = text.split(' ').next().unwrap().parse().unwrap();
-        assert_eq!(n, r.len());
-    }
+    use std::fs::File;
 
     #[test]
     fn xattrs_travel_into_the_layer() {
@@ -500,7 +437,7 @@ mod tests {
         );
         let changes = diff(&Snapshot::default(), &after);
         let out = tempfile::tempdir().unwrap();
-        let layer = write_layer(r, &after, &changes, out.path())
+        let layer = write_layer(r, &after, &changes, out.path(), Compression::default())
             .unwrap()
             .unwrap();
         let f = File::open(out.path().join(layer.digest.trim_start_matches("sha256:"))).unwrap();
@@ -571,7 +508,9 @@ mod tests {
         let blobs = r.join("../blobs-snap-test");
         let out = tempfile::tempdir().unwrap();
         let _ = blobs;
-        let layer = write_layer(r, &after, &c, out.path()).unwrap().unwrap();
+        let layer = write_layer(r, &after, &c, out.path(), Compression::default())
+            .unwrap()
+            .unwrap();
         let f = File::open(out.path().join(layer.digest.trim_start_matches("sha256:"))).unwrap();
         let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
         let names: Vec<String> = a

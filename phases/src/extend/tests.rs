@@ -86,6 +86,17 @@ pub(crate) fn run_one(
     args: Vec<(String, String)>,
     cache: bool,
 ) -> Result<Outcome, String> {
+    run_one_with(f, text, args, cache, true)
+}
+
+/// [`run_one`] with `materialize` (false: kind run, cached layers applied only when needed).
+pub(crate) fn run_one_with(
+    f: &Fixture,
+    text: &str,
+    args: Vec<(String, String)>,
+    cache: bool,
+    materialize: bool,
+) -> Result<Outcome, String> {
     let path = f.ctx.join("run.Dockerfile");
     let df = dockerfile::parse("test/ext", &path, text).map_err(|e| e.to_string())?;
     let req = Request {
@@ -105,6 +116,9 @@ pub(crate) fn run_one(
         blobs_dir: f.blobs.clone(),
         cache: cache.then(|| StepCache::new(&f.cache, Duration::from_secs(3600))),
         ignore: Ignore::defaults(),
+        unpack_base: None,
+        materialize,
+        compression: crate::archive::Compression::default(),
     };
     let mapping = IdMapping::detect().map_err(|e| e.to_string())?;
     in_user_namespace(&mapping, || apply(&req)).map_err(|e| e.to_string())
@@ -240,6 +254,134 @@ fn scenario_cached_rebuild_runs_nothing() {
 }
 
 #[test]
+fn copy_patterns_mtimes_and_trailing_heredocs() {
+    scenario_copy_patterns_mtimes_and_trailing_heredocs()
+}
+
+/// EX-02 Dockerfile coverage: `COPY` with patterns (Docker's `filepath.Match` per component), source
+/// mtimes kept in the root, `RUN cmd <<EOF` with the heredoc after the command; a pattern that
+/// matches nothing is an error naming the line; changed matched content misses the cache.
+fn scenario_copy_patterns_mtimes_and_trailing_heredocs() {
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture();
+    for (n, c) in [("a.txt", "A"), ("b.txt", "B"), ("c.md", "C")] {
+        std::fs::write(f.ctx.join(n), c).unwrap();
+    }
+    std::fs::create_dir_all(f.ctx.join("conf.d")).unwrap();
+    std::fs::write(f.ctx.join("conf.d/x.conf"), "x").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(f.ctx.join("a.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let text = "ARG base_image\nFROM ${base_image}\nUSER 0\nCOPY *.txt /opt/txt/\nCOPY conf.?/*.conf /etc/app/\nRUN cat > /etc/app/greeting <<EOF\nhello $HOSTNAME_X\nEOF\nRUN cat <<'RAW' > /raw\n$NOT_EXPANDED\nRAW\n";
+    let o = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!(o.runs, 2);
+    let names: Vec<String> = std::fs::read_dir(f.root.join("opt/txt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, vec!["a.txt", "b.txt"]);
+    assert_eq!(
+        std::fs::metadata(f.root.join("opt/txt/a.txt"))
+            .unwrap()
+            .mtime(),
+        1_000_000_000
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("etc/app/x.conf")).unwrap(),
+        "x"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("etc/app/greeting")).unwrap(),
+        "hello \n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("raw")).unwrap(),
+        "$NOT_EXPANDED\n"
+    );
+    // Same context: all from the cache; a changed matched file misses from its step on.
+    in_ns(|| {
+        std::fs::remove_dir_all(&f.root).unwrap();
+        std::fs::remove_dir_all(&f.blobs).unwrap();
+        busybox_root(&f.root);
+    });
+    let again = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((again.runs, again.cache_hits), (0, 4));
+    std::fs::write(f.ctx.join("b.txt"), "B2").unwrap();
+    let changed = run_one(&f, text, vec![], true).unwrap();
+    assert_eq!((changed.runs, changed.cache_hits), (2, 0));
+    let err = run_one(
+        &f,
+        "ARG base_image\nFROM ${base_image}\nCOPY *.none /x/\n",
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert!(err.contains(":3:") && err.contains("*.none"), "{err}");
+}
+
+#[test]
+fn cache_hits_are_applied_lazily() {
+    scenario_cache_hits_are_applied_lazily()
+}
+
+/// EX-04 (cache) with kind run semantics: a rebuild served entirely from the cache walks and changes
+/// nothing on the root; a later cache miss first applies the cached layers it builds on.
+fn scenario_cache_hits_are_applied_lazily() {
+    let f = fixture();
+    let text =
+        "ARG base_image\nFROM ${base_image}\nUSER 0\nRUN echo one > /one\nRUN echo two > /two\n";
+    let first = run_one_with(&f, text, vec![], true, false).unwrap();
+    assert_eq!((first.runs, first.cache_hits), (2, 0));
+    assert!(first.root_current);
+    let fresh = || {
+        in_ns(|| {
+            std::fs::remove_dir_all(&f.root).unwrap();
+            std::fs::remove_dir_all(&f.blobs).unwrap();
+            busybox_root(&f.root);
+        })
+    };
+    fresh();
+    let second = run_one_with(&f, text, vec![], true, false).unwrap();
+    assert_eq!((second.runs, second.cache_hits), (0, 2));
+    assert_eq!(first.layers, second.layers);
+    assert!(!second.root_current);
+    assert!(std::fs::symlink_metadata(f.root.join("one")).is_err());
+    // The blobs are still there for the output image.
+    for l in &second.layers {
+        assert!(f
+            .blobs
+            .join(l.blob.digest.trim_start_matches("sha256:"))
+            .is_file());
+    }
+    fresh();
+    let text =
+        "ARG base_image\nFROM ${base_image}\nUSER 0\nRUN echo one > /one\nRUN cat /one > /copy\n";
+    let third = run_one_with(&f, text, vec![], true, false).unwrap();
+    assert_eq!((third.runs, third.cache_hits), (1, 1));
+    assert!(third.root_current);
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("copy")).unwrap(),
+        "one\n"
+    );
+    // The executed step's layer holds only its own change, not the applied cached layer.
+    let names = layer_names(&f, &third, 1);
+    assert!(
+        names.iter().any(|n| n.trim_start_matches('/') == "copy"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.trim_start_matches('/') == "one"),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn failing_run_names_extension_file_and_line() {
     scenario_failing_run_names_extension_file_and_line()
 }
@@ -303,9 +445,15 @@ pub(crate) fn write_base_layout(root: &Path, layout: &Path) -> String {
     std::fs::create_dir_all(&blobs).unwrap();
     let after = snapshot::take(root, &snapshot::Ignore::default()).unwrap();
     let changes = snapshot::diff(&snapshot::Snapshot::default(), &after);
-    let layer = snapshot::write_layer(root, &after, &changes, &blobs)
-        .unwrap()
-        .unwrap();
+    let layer = snapshot::write_layer(
+        root,
+        &after,
+        &changes,
+        &blobs,
+        crate::archive::Compression::default(),
+    )
+    .unwrap()
+    .unwrap();
     let put = |v: serde_json::Value| {
         let b = serde_json::to_vec(&v).unwrap();
         let hex = hex::encode(sha2::Sha256::digest(&b));
