@@ -126,8 +126,12 @@ bench-export:
 #                 the reference's labels), written by our own writer (cnb-mkimage) into $(LIFECYCLE_IMAGE).
 # sample-images:  build (and cache) the Python sample's bookworm build/run images (needs root, debootstrap,
 #                 the Debian mirror on first run) under target/samples-cache/python/images/{build,run}.
+# demo-python:    the Python sample with creator -build-image (bookworm + python3 build/run images), run.
 LIFECYCLE_IMAGE ?= out/lifecycle-image
-.PHONY: image sample-images
+.PHONY: image sample-images demo-python
+demo-python: build
+	bash samples/demo-python.sh
+
 image: build
 	sh samples/lifecycle-image.sh $(RELEASE) $(LIFECYCLE_IMAGE)
 
