@@ -277,3 +277,47 @@ fn restorer_layer_metadata_sources_per_api() {
         }
     }
 }
+
+/// RS-08, CA-05 at the oldest Platform API: the cache image named by `-cache-image` (which exists for
+/// analyzer and restorer at every API) restores the cached layer on the second build.
+#[test]
+fn cache_image_restores_at_platform_0_7() {
+    let reg = Registry::start(RegistryOptions::plain());
+    push(&reg, "cnb/run:latest");
+    let run = format!("-run-image={}", reg.image("cnb/run:latest"));
+    let cache = format!("-cache-image={}", reg.image("app/cache:latest"));
+    let app = reg.image("app/img:latest");
+    let root = ContainerRoot::new();
+    write_build_output(&root, "v1", "echo v1");
+    write_cache_layer(&root, "dep-v1");
+    phase_at(&root, &reg, "restorer", "0.7", std::slice::from_ref(&cache))
+        .assert_success()
+        .assert_contains("Layer cache not found");
+    phase_at(
+        &root,
+        &reg,
+        "analyzer",
+        "0.7",
+        &[run.clone(), cache.clone(), app.clone()],
+    )
+    .assert_success();
+    let launcher = format!(
+        "-launcher={}",
+        root.join("cnb/lifecycle/launcher").display()
+    );
+    phase_at(
+        &root,
+        &reg,
+        "exporter",
+        "0.7",
+        &[cache.clone(), launcher, app.clone()],
+    )
+    .assert_success();
+    fs::remove_dir_all(root.join("layers/bp_a")).unwrap();
+    phase_at(&root, &reg, "analyzer", "0.7", &[run, cache.clone(), app]).assert_success();
+    phase_at(&root, &reg, "restorer", "0.7", std::slice::from_ref(&cache))
+        .assert_success()
+        .assert_contains("Restoring metadata for \"bp/a:deps\" from cache")
+        .assert_contains("Restoring data for \"bp/a:deps\" from cache");
+    assert_eq!(root.read("layers/bp_a/deps/lib/dep.txt"), "dep-v1");
+}

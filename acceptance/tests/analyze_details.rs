@@ -213,3 +213,47 @@ fn layout_run_image_reference_and_target_an07_an09() {
         .assert_code(32)
         .assert_contains("cnb/missing");
 }
+
+/// AN-04: a previous image that cannot be read (its manifest blob is gone) is ignored — the build goes
+/// on as a first build; AN-06, AN-10: a launch cache without `-daemon` and `CNB_PARALLEL_EXPORT` without
+/// any cache only warn.
+#[test]
+fn corrupt_previous_image_and_warnings_an04_an06_an10() {
+    let root = ContainerRoot::new();
+    make_run_image(&root, "cnb/run");
+    let prev = make_run_image_with(&root, "app/img", "previous");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(prev.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    std::fs::remove_file(
+        prev.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    root.write(
+        "layers/group.toml",
+        "[[group]]\nid = \"bp/a\"\nversion = \"1.0\"\napi = \"0.10\"\n",
+    );
+    let launch_cache = format!("-launch-cache={}", root.join("cache").display());
+    let out = root
+        .phase("analyzer")
+        .env("CNB_EXPERIMENTAL_MODE", "quiet")
+        .env("CNB_PARALLEL_EXPORT", "true")
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", root.join("layout").display()),
+            "-run-image=cnb/run".to_string(),
+            launch_cache,
+            "app/img".to_string(),
+        ])
+        .run();
+    out.assert_success()
+        .assert_contains("Ignoring -launch-cache, only intended for use with -daemon")
+        .assert_contains("Parallel export has been enabled, but it has not taken effect because no cache has been specified.");
+    let a: toml::Value = toml::from_str(&root.read("layers/analyzed.toml")).unwrap();
+    assert_eq!(a["image"]["reference"].as_str(), Some(""), "{a}");
+    assert!(a["run-image"]["reference"]
+        .as_str()
+        .unwrap()
+        .contains("@sha256:"));
+}

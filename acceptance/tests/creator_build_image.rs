@@ -378,3 +378,218 @@ fn creator_build_image_errors_name_the_image_cr07() {
     out.assert_contains("failed to find accessible build image");
     out.assert_contains(&r);
 }
+
+/// Adds the test extension `test/ext` (a build.Dockerfile and a run.Dockerfile, each writing a file)
+/// before the marker buildpack.
+fn add_extension(s: &Setup) {
+    let ext = "cnb/extensions/test_ext/0.1.0";
+    s.root.write(
+        format!("{ext}/extension.toml"),
+        "api = \"0.10\"\n[extension]\nid = \"test/ext\"\nversion = \"0.1.0\"\n",
+    );
+    s.root
+        .write_executable(format!("{ext}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    s.root.write_executable(
+        format!("{ext}/bin/generate"),
+        r#"#!/bin/sh
+set -eu
+out="${CNB_OUTPUT_DIR:-$1}"
+mkdir -p "$out"
+for kind in build run; do
+cat > "$out/$kind.Dockerfile" <<DOCKERFILE
+ARG base_image
+FROM \${base_image}
+USER root
+RUN echo from-$kind-extension > /etc/cnb-$kind-extension
+ARG user_id
+USER \${user_id}
+DOCKERFILE
+done
+"#,
+    );
+    s.root.write(
+        "cnb/order.toml",
+        "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/marker\"\nversion = \"0.1.0\"\n",
+    );
+    s.root.chown(1000, 1000);
+}
+
+#[test]
+fn creator_without_build_image_refuses_to_extend_the_host() {
+    if !need_root() {
+        return;
+    }
+    let s = Setup::new();
+    add_extension(&s);
+    // On the host the marker buildpack would not detect: let it pass there.
+    s.root.write_executable(
+        "cnb/buildpacks/test_marker/0.1.0/bin/detect",
+        "#!/bin/sh\nexit 0\n",
+    );
+    s.root.chown(1000, 1000);
+    let out = s.creator("0.14", &[]);
+    out.assert_code(102);
+    out.assert_contains("pass -build-image");
+    assert!(!Path::new("/etc/cnb-build-extension").exists());
+    assert!(!Path::new("/etc/cnb-run-extension").exists());
+}
+
+#[test]
+fn creator_applies_build_and_run_extensions_in_the_build_image() {
+    if !need_root() {
+        return;
+    }
+    let s = Setup::new();
+    add_extension(&s);
+    let bi = build_image(&s.tmp.path().join("build-image"), true);
+    let flag = format!("-build-image={}", bi.display());
+    let t = std::time::Instant::now();
+    let first = s.creator("0.14", std::slice::from_ref(&flag));
+    let fresh = t.elapsed();
+    first.assert_success();
+    first.assert_contains("===> EXTENDING (BUILD)");
+    first.assert_contains("===> EXTENDING (RUN)");
+    first.assert_contains("applied 1 build Dockerfile(s)");
+    first.assert_contains("applied 1 run Dockerfile(s)");
+    // Neither the host nor the cached build image was changed.
+    assert!(!Path::new("/etc/cnb-build-extension").exists());
+    assert!(!Path::new("/etc/cnb-run-extension").exists());
+    for e in fs::read_dir(s.rootfs_cache()).unwrap() {
+        let p = e.unwrap().path();
+        assert!(!p.join("etc/cnb-build-extension").exists(), "{p:?}");
+    }
+    // The extended run image was written for the exporter (EX-05).
+    let run_dir = s.root.join("layers/extended/run");
+    let written: Vec<_> = fs::read_dir(&run_dir).unwrap().collect();
+    assert_eq!(written.len(), 1, "{run_dir:?}");
+
+    // The build extension's effect is visible in what the buildpack produced.
+    let (rootfs, out) = s.run_app();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("layers/test_marker/marker/extension.txt")).unwrap(),
+        "from-build-extension\n"
+    );
+    assert!(out.contains("from-build-extension"), "{out}");
+    // The extended run image's top layer holds the run extension's file.
+    assert_eq!(
+        extended_run_file(
+            &written[0].as_ref().unwrap().path(),
+            "etc/cnb-run-extension"
+        ),
+        Some("from-run-extension\n".to_string())
+    );
+    // The exporter built the app image on the extended run image: the run extension's file is there.
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/cnb-run-extension")).unwrap_or_default(),
+        "from-run-extension\n",
+        "the app image lacks the run extension's layer"
+    );
+
+    let t = std::time::Instant::now();
+    let second = s.creator("0.14", std::slice::from_ref(&flag));
+    let rebuild = t.elapsed();
+    second.assert_success();
+    // The extender's step cache serves both RUN steps on the rebuild.
+    second.assert_contains("0 RUN step(s) executed, 1 from cache");
+    second.assert_not_contains("Adding layer 'test/marker:marker'");
+    println!(
+        "TIMING creator -build-image with build+run extensions: fresh {:.2}s, rebuild {:.2}s",
+        fresh.as_secs_f64(),
+        rebuild.as_secs_f64()
+    );
+}
+
+/// The contents of `path` in the top layer of the extended run image layout at `dir`.
+fn extended_run_file(dir: &Path, path: &str) -> Option<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let m: serde_json::Value = serde_json::from_slice(
+        &fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let top = m["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // GNU tar (an independent reader) detects the compression itself.
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(blob(&top))
+        .arg("--wildcards")
+        .arg(format!("*{path}"))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The first user with a `/etc/subuid` range, with its uid and primary gid.
+fn rootless_user() -> Option<(u32, u32)> {
+    let subuid = fs::read_to_string("/etc/subuid").ok()?;
+    let name = subuid.lines().next()?.split(':').next()?.to_string();
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() > 3 && f[0] == name {
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
+}
+
+#[test]
+fn creator_build_image_rootless_with_subordinate_ids() {
+    if !need_root() {
+        return;
+    }
+    let Some((uid, gid)) = rootless_user() else {
+        println!("SKIPPED: no user with a /etc/subuid range on this machine");
+        return;
+    };
+    let s = Setup::new();
+    // Everything the unprivileged user reads lives in the container root (chowned to it by the harness).
+    let bi = build_image(&s.root.join("build-image"), true);
+    let r = &s.root;
+    let t = std::time::Instant::now();
+    let out = r
+        .phase("creator")
+        .user(uid, gid)
+        .platform_api("0.14")
+        .env("HOME", r.path().display().to_string())
+        .env("CNB_EXPERIMENTAL_MODE", "warn")
+        .env(
+            "CNB_BUILD_IMAGE_CACHE",
+            r.join("rootfs-cache").display().to_string(),
+        )
+        .env(
+            "CNB_ORDER_PATH",
+            r.join("cnb/order.toml").display().to_string(),
+        )
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", r.join("oci").display()),
+            format!("-run={}", r.join("cnb/run.toml").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+            format!("-build-image={}", bi.display()),
+            APP.to_string(),
+        ])
+        .run();
+    out.assert_success();
+    // Inside the user namespace the buildpack still runs as the build image's CNB_USER_ID.
+    out.assert_contains("---> marker build as uid 1000");
+    println!(
+        "TIMING creator -build-image rootless (subuid range): fresh {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    let (rootfs, app) = s.run_app();
+    assert!(rootfs
+        .join("layers/test_marker/marker/marker.txt")
+        .is_file());
+    assert!(app.contains(MARKER), "{app}");
+}

@@ -15,12 +15,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use cnb_acceptance::harness::{bin_dir, running_as_root, workspace_dir, ALL_BINARIES};
+use cnb_acceptance::harness::{running_as_root, workspace_dir};
 use cnb_acceptance::images;
 use cnb_acceptance::registry::{Registry, RegistryOptions};
-use e2e_support::{check_and_unpack, chroot_bin, copy_tree, run_bundle, tool};
+use e2e_support::{check_and_unpack, copy_tree, run_bundle, tool, Sample};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One step of the Task, after substitution.
@@ -150,70 +149,10 @@ fn task_steps(given: &BTreeMap<&str, String>, arrays: &BTreeMap<&str, Vec<String
     steps
 }
 
-/// What one sample needs: the builder's base root filesystem, its buildpacks (id suffix, optional) and app.
-struct Sample {
-    /// `None`: the busybox test image; else a root filesystem to copy.
-    base: Option<PathBuf>,
-    buildpacks: &'static [(&'static str, bool)],
-    app: &'static str,
-    /// The run image's OCI layout (tag `latest`).
-    run_layout: PathBuf,
-    /// A line the build step prints; the app's expected output.
-    build_says: &'static str,
-    app_says: &'static str,
-}
-
-/// The builder image's root filesystem: the sample's base (a shell for script steps), /cnb/lifecycle,
-/// buildpacks, order.toml; the app in the source workspace.
+/// The builder root filesystem plus Tekton's mounts: workspaces (owned by the step user, like an fsGroup
+/// volume, the app in `source`) and `/tekton`.
 fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
-    let r = dir.join("builder");
-    match &sample.base {
-        None => images::busybox_rootfs(&r),
-        Some(base) => copy_tree(base, &r),
-    }
-    fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
-    for b in ALL_BINARIES {
-        fs::copy(bin_dir().join(b), r.join("cnb/lifecycle").join(b)).unwrap();
-    }
-    let mut order = String::from("[[order]]\n");
-    for &(bp, optional) in sample.buildpacks {
-        let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));
-        fs::create_dir_all(&dest).unwrap();
-        copy_tree(
-            &workspace_dir().join("samples/buildpacks").join(bp),
-            &dest.join("0.1.0"),
-        );
-        order.push_str(&format!(
-            "[[order.group]]\nid = \"samples/{bp}\"\nversion = \"0.1.0\"\noptional = {optional}\n"
-        ));
-    }
-    fs::write(r.join("cnb/order.toml"), order).unwrap();
-    // A container runtime's /dev.
-    fs::create_dir_all(r.join("dev")).unwrap();
-    for (name, minor) in [
-        ("null", 3),
-        ("zero", 5),
-        ("full", 7),
-        ("random", 8),
-        ("urandom", 9),
-    ] {
-        let p = r.join("dev").join(name);
-        if p.exists() {
-            continue;
-        }
-        tool(
-            "mknod",
-            &[
-                "-m",
-                "666",
-                p.to_str().unwrap(),
-                "c",
-                "1",
-                &minor.to_string(),
-            ],
-        );
-    }
-    // Tekton's own mounts: workspaces (owned by the step user, like an fsGroup volume), /tekton.
+    let r = e2e_support::builder_rootfs(dir, sample);
     for d in [
         "workspace/cache",
         "workspace/dockerconfig",
@@ -236,9 +175,32 @@ fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
     r
 }
 
-/// One TaskRun: fresh `/layers` and `/platform` (emptyDir volumes), then every step in order.
+/// The mount paths of the Task's emptyDir volumes (from `volumes` and the stepTemplate's `volumeMounts`).
+fn empty_dirs() -> Vec<String> {
+    let text = fs::read_to_string(workspace_dir().join("samples/tekton/task-phases.yaml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let spec = &doc["spec"];
+    let mut out = Vec::new();
+    for v in spec["volumes"].as_vec().unwrap() {
+        if v["emptyDir"].is_badvalue() {
+            continue;
+        }
+        let name = s(&v["name"]).unwrap();
+        for m in spec["stepTemplate"]["volumeMounts"].as_vec().unwrap() {
+            if s(&m["name"]).as_deref() == Some(name.as_str()) {
+                out.push(s(&m["mountPath"]).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// One TaskRun: fresh emptyDir volumes (`/layers`, `/platform`, ...), then every step in order.
 fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
-    for v in ["layers", "platform"] {
+    let volumes = empty_dirs();
+    assert!(volumes.iter().any(|v| v == "/layers"), "{volumes:?}");
+    for v in &volumes {
+        let v = v.trim_start_matches('/');
         let _ = fs::remove_dir_all(rootfs.join(v));
         fs::create_dir_all(rootfs.join(v)).unwrap();
         fs::set_permissions(rootfs.join(v), fs::Permissions::from_mode(0o777)).unwrap();
@@ -250,28 +212,7 @@ fn task_run(rootfs: &Path, steps: &[Step]) -> BTreeMap<String, String> {
             fs::write(&p, script).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let mut cmd = Command::new(chroot_bin());
-        cmd.env_clear()
-            // The builder image's config env.
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("CNB_USER_ID", "1000")
-            .env("CNB_GROUP_ID", "1000")
-            .envs(&st.env)
-            .arg(format!("--userspec={}:{}", st.uid, st.gid))
-            .arg(rootfs)
-            .args(&st.argv);
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "step {} ({:?}) failed:\n{text}",
-            st.name,
-            st.argv
-        );
+        let text = e2e_support::run_step(rootfs, &st.name, &st.argv, &st.env, (st.uid, st.gid));
         logs.insert(st.name.clone(), text);
     }
     logs
@@ -286,6 +227,21 @@ fn run_task(sample: &Sample) -> (f64, f64) {
         &format!("docker://{}", reg.image("samples/run:latest")),
     );
     let rootfs = builder_rootfs(tmp.path(), sample);
+    // The builder image the steps run in (CNB_BUILDER_IMAGE) exists in the registry: the restore step
+    // reads its metadata (`-build-image`, RS-05). Written from the very same root filesystem.
+    let builder_layout = tmp.path().join("builder-layout");
+    let out = std::process::Command::new(e2e_support::mkimage())
+        .arg(format!("--layout={}", builder_layout.display()))
+        .arg(format!("--rootfs={}", rootfs.display()))
+        .args(["--build-user", "1000:1000", "--compression", "zstd"])
+        .args(["--env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", builder_layout.display()),
+        &format!("docker://{}", reg.image("samples/builder:latest")),
+    );
     let app_image = reg.image(&format!("samples/{}:latest", sample.app));
     let given: BTreeMap<&str, String> = [
         ("APP_IMAGE", app_image.clone()),

@@ -193,6 +193,20 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
         &digests[0],
         &raw,
     );
+    // Restoring again (a retried step) leaves the same single sparse layout.
+    restore_in_chroot(
+        &root,
+        "0.15",
+        &[("CNB_INSECURE_REGISTRIES", &reg.host())],
+        &[&format!("-build-image={build}")],
+    )
+    .assert_success();
+    assert_eq!(kaniko_entries(&root), vec![digests[0].clone()]);
+    assert_sparse_layout(
+        &root.join("kaniko/cache/base").join(&digests[0]),
+        &digests[0],
+        &raw,
+    );
     // No extensions in the group: the run image entry is left as is (RS-07).
     assert_eq!(a["run-image"]["reference"].as_str(), Some(run.as_str()));
 
@@ -225,9 +239,11 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
     assert!(kaniko_entries(&root).is_empty());
     assert!(analyzed(&root).get("build-image").is_none());
 
-    // A build image that does not exist fails the restorer, naming it.
-    let root = chroot_root(GROUP, &run_analyzed(&run, &run, false));
+    // A build image that does not exist fails the restorer, naming it, when the group has image
+    // extensions (the extender needs it); without extensions it is only a warning (spec: the build
+    // image is "only needed when using image extensions"; deliberate difference from the reference).
     let missing = reg.image("cnb/nope:latest");
+    let root = chroot_root(GROUP_WITH_EXTENSION, &run_analyzed(&run, &run, false));
     restore_in_chroot(
         &root,
         "0.15",
@@ -236,6 +252,18 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
     )
     .assert_code(42)
     .assert_contains("cnb/nope");
+    let root = chroot_root(GROUP, &run_analyzed(&run, &run, false));
+    restore_in_chroot(
+        &root,
+        "0.15",
+        &[("CNB_INSECURE_REGISTRIES", &reg.host())],
+        &[&format!("-build-image={missing}")],
+    )
+    .assert_success()
+    .assert_contains("Not recording build image")
+    .assert_contains("cnb/nope");
+    assert!(analyzed(&root).get("build-image").is_none());
+    assert!(kaniko_entries(&root).is_empty());
 }
 
 /// RS-06: `run-image.extend = true` (Platform ≥ 0.12, registry): the run image's manifest and config
@@ -435,4 +463,141 @@ fn layout_mode_build_and_run_images() {
         a["run-image"]["target"]["id"].as_str(),
         Some(cnb_acceptance::images::STACK_ID)
     );
+}
+
+/// RS-06 → EX: what the restorer leaves for `extender -kind=run` is what the extender consumes. The
+/// container's root is the unpacked run image; the restorer (in a chroot of it) pulls the run image's
+/// manifest and config from the registry into `/kaniko/cache/base/<digest>` and records the digest
+/// reference; the extender then extends that root into `<layers>/extended/run/<digest>/`.
+#[test]
+fn extender_consumes_the_restorers_sparse_run_image() {
+    if skip() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let st = std::process::Command::new("sh")
+        .arg(cnb_acceptance::harness::workspace_dir().join("samples/base-images/busybox/build.sh"))
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let reg = Registry::start(RegistryOptions::plain());
+    let run = reg.image("cnb/run:latest");
+    reg.skopeo_copy(
+        &format!("oci:{}:latest", layout.display()),
+        &format!("docker://{run}"),
+    );
+    let digest = sha256(&reg.skopeo_inspect_raw("cnb/run:latest"));
+    let bundle = work.path().join("bundle");
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fs_root = bundle.join("rootfs");
+    fs::create_dir_all(fs_root.join("cnb/lifecycle")).unwrap();
+    fs::copy(bin_path("restorer"), fs_root.join("cnb/lifecycle/restorer")).unwrap();
+    fs::create_dir_all(fs_root.join("kaniko")).unwrap();
+    fs::create_dir_all(fs_root.join("tmp")).unwrap();
+    fs::set_permissions(fs_root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    let w = |rel: &str, text: &str| {
+        let p = fs_root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    };
+    w("layers/group.toml", GROUP_WITH_EXTENSION);
+    w("layers/analyzed.toml", &run_analyzed(&run, &run, true));
+    w(
+        "layers/generated/ext_a/run.Dockerfile",
+        "ARG base_image\nFROM ${base_image}\nARG user_id\nUSER root\nRUN echo extended > /greeting\nUSER ${user_id}\n",
+    );
+
+    let restored = phase("restorer")
+        .program("/usr/sbin/chroot")
+        .as_current_user()
+        .arg(fs_root.display().to_string())
+        .arg("/cnb/lifecycle/restorer")
+        .platform_api("0.15")
+        .env("CNB_USER_ID", "1000")
+        .env("CNB_GROUP_ID", "1000")
+        .env("CNB_LAYERS_DIR", "/layers")
+        .env("CNB_INSECURE_REGISTRIES", reg.host())
+        .run();
+    restored.assert_success();
+    let a: toml::Value =
+        toml::from_str(&fs::read_to_string(fs_root.join("layers/analyzed.toml")).unwrap()).unwrap();
+    assert_eq!(
+        a["run-image"]["reference"].as_str().unwrap(),
+        format!("{}/cnb/run@{digest}", reg.host())
+    );
+    assert!(fs_root
+        .join("kaniko/cache/base")
+        .join(&digest)
+        .join("index.json")
+        .is_file());
+
+    let platform = ContainerRoot::new();
+    let out = platform
+        .phase("extender")
+        .as_current_user()
+        .env("CNB_EXTENDER_ROOT", fs_root.display().to_string())
+        .env(
+            "CNB_LAYERS_DIR",
+            fs_root.join("layers").display().to_string(),
+        )
+        .arg("-kind=run")
+        .run();
+    out.assert_success();
+    let extended = fs_root.join("layers/extended/run");
+    let dirs: Vec<String> = fs::read_dir(&extended)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(extended.join(&dirs[0]).join("index.json")).unwrap())
+            .unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            extended
+                .join(&dirs[0])
+                .join("blobs/sha256")
+                .join(m.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let base: serde_json::Value =
+        serde_json::from_slice(&reg.skopeo_inspect_raw("cnb/run:latest")).unwrap();
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        base["layers"].as_array().unwrap().len() + 1,
+        "the extended run image is the base plus one layer: {manifest}"
+    );
+}
+
+/// RS-I4: `-daemon` exists for the restorer from Platform 0.12 on; this lifecycle has no daemon support
+/// and says so (exit 3) instead of silently reading registries; before 0.12 the flag is unknown (exit 2).
+#[test]
+fn daemon_is_rejected_clearly() {
+    let root = ContainerRoot::new();
+    root.write("layers/group.toml", GROUP);
+    root.phase("restorer")
+        .arg("-daemon")
+        .run()
+        .assert_code(3)
+        .assert_contains("-daemon");
+    root.phase("restorer")
+        .platform_api("0.11")
+        .arg("-daemon")
+        .run()
+        .assert_code(2);
 }

@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use cnb_lifecycle::archive::{build_parallel, Compression, LayerBuilder, LayerInfo, Sink};
+use cnb_lifecycle::archive::{
+    build_parallel, set_zstd_workers, Compression, LayerBuilder, LayerInfo, Sink,
+    ZSTD_DEFAULT_LEVEL,
+};
 use sha2::{Digest as _, Sha256};
 
 struct Rng(u64);
@@ -128,6 +131,20 @@ fn generate(root: &Path, total: u64) -> (Vec<PathBuf>, u64, usize) {
     (halves, bytes, files)
 }
 
+/// Counts the regular files under `dir` and their bytes.
+fn count_files(dir: &Path, bytes: &mut u64, files: &mut usize) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let md = fs::symlink_metadata(&p).unwrap();
+        if md.is_dir() {
+            count_files(&p, bytes, files);
+        } else if md.is_file() {
+            *bytes += md.len();
+            *files += 1;
+        }
+    }
+}
+
 /// Streams every regular file under `dir` (sorted walk) into `f`.
 fn for_each_file(dir: &Path, f: &mut dyn FnMut(&[u8])) {
     let mut kids: Vec<_> = fs::read_dir(dir)
@@ -217,9 +234,22 @@ fn main() {
         .tempdir_in(base)
         .unwrap();
     let t = Instant::now();
-    let (halves, bytes, files) = generate(&tmp.path().join("tree"), mb << 20);
+    // BENCH_LAYER_TREE=dir1,dir2 measures existing trees (e.g. /usr/bin,/usr/share) instead of generated data.
+    let (halves, bytes, files) = match std::env::var("BENCH_LAYER_TREE") {
+        Ok(dirs) => {
+            let halves: Vec<PathBuf> = dirs.split(',').map(PathBuf::from).collect();
+            let (mut bytes, mut files) = (0u64, 0usize);
+            for h in &halves {
+                count_files(h, &mut bytes, &mut files);
+                // Warm the page cache so the first measurement does not pay for disk reads.
+                for_each_file(h, &mut |_| {});
+            }
+            (halves, bytes, files)
+        }
+        Err(_) => generate(&tmp.path().join("tree"), mb << 20),
+    };
     println!(
-        "layer bench: tree of {files} files, {:.0} MB (generated in {:.1}s); load average {}",
+        "layer bench: tree of {files} files, {:.0} MB (generated or counted in {:.1}s); load average {}",
         bytes as f64 / 1e6,
         t.elapsed().as_secs_f64(),
         fs::read_to_string("/proc/loadavg")
@@ -244,51 +274,75 @@ fn main() {
     }
     z.finish().unwrap();
     let deflate = mbps(bytes, cpu_secs(libc::RUSAGE_SELF) - c0);
-    let c0 = cpu_secs(libc::RUSAGE_SELF);
-    let mut zs = zstd::Encoder::new(std::io::sink(), 3).unwrap();
-    for half in &halves {
-        for_each_file(half, &mut |b| zs.write_all(b).unwrap());
-    }
-    zs.finish().unwrap();
-    let zstd_raw = mbps(bytes, cpu_secs(libc::RUSAGE_SELF) - c0);
-    println!("limits (1 core, per CPU-second): sha256 {sha:.0} MB/s, deflate-1 {deflate:.0} MB/s, zstd-3 {zstd_raw:.0} MB/s");
-
-    // Ours.
-    let out = tmp.path().join("out");
-    let mut results = Vec::new();
-    for (name, c) in [
-        ("gzip-1", Compression::Gzip { level: 1 }),
-        ("zstd-3", Compression::Zstd { level: 3 }),
-    ] {
-        for threads in [1usize, 2] {
-            let (secs, cpu, infos) = layers(&halves, c, &out, threads);
-            let tar: u64 = infos.iter().map(|i| i.tar_size).sum();
-            let blob: u64 = infos.iter().map(|i| i.size).sum();
-            let rate = mbps(tar, secs);
-            let per_cpu = mbps(tar, cpu);
-            println!(
-                "ours {name} {threads} thread(s): wall {secs:.2}s = {rate:.0} MB/s; CPU {cpu:.2}s = {per_cpu:.0} MB/s per core; ratio {:.2}x; diffIDs {}",
-                tar as f64 / blob as f64,
-                infos.iter().map(|i| &i.diff_id.hex()[..12]).collect::<Vec<_>>().join(",")
-            );
-            results.push((name, threads, rate, secs, per_cpu, cpu));
+    // zstd alone, single-threaded (no workers), on the same bytes.
+    let mut zstd_raw = Vec::new();
+    for level in [3, ZSTD_DEFAULT_LEVEL] {
+        let c0 = cpu_secs(libc::RUSAGE_SELF);
+        let mut zs = zstd::Encoder::new(std::io::sink(), level).unwrap();
+        for half in &halves {
+            for_each_file(half, &mut |b| zs.write_all(b).unwrap());
         }
+        zs.finish().unwrap();
+        zstd_raw.push((level, mbps(bytes, cpu_secs(libc::RUSAGE_SELF) - c0)));
     }
+    println!(
+        "limits (1 core, per CPU-second): sha256 {sha:.0} MB/s, deflate-1 {deflate:.0} MB/s, {}",
+        zstd_raw
+            .iter()
+            .map(|(l, r)| format!("zstd{l} {r:.0} MB/s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    // Ours: (name, compression, layer threads, zstd workers per layer).
+    let def = Compression::zstd();
+    let def_name = format!("zstd{ZSTD_DEFAULT_LEVEL}");
+    let mut configs: Vec<(String, Compression, usize, usize)> = vec![
+        ("gzip-1".into(), Compression::Gzip { level: 1 }, 1, 1),
+        ("gzip-1".into(), Compression::Gzip { level: 1 }, 2, 1),
+    ];
+    for level in [3, 2, 1, -1, -3, -5, -7] {
+        configs.push((format!("zstd{level}"), Compression::Zstd { level }, 1, 1));
+    }
+    configs.push((def_name.clone(), def, 1, 2));
+    configs.push((def_name.clone(), def, 2, 1));
+    let only: Option<Vec<String>> = std::env::var("BENCH_LAYER_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let out = tmp.path().join("out");
+    // (name, layer threads, workers, wall MB/s, wall s, per-core MB/s, cpu s, ratio, digests, rss)
+    let mut results = Vec::new();
+    for (name, c, threads, workers) in configs {
+        if only.as_ref().is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        set_zstd_workers(workers);
+        let (secs, cpu, infos) = layers(&halves, c, &out, threads);
+        let tar: u64 = infos.iter().map(|i| i.tar_size).sum();
+        let blob: u64 = infos.iter().map(|i| i.size).sum();
+        let rate = mbps(tar, secs);
+        let per_cpu = mbps(tar, cpu);
+        let ratio = tar as f64 / blob as f64;
+        let digests = infos
+            .iter()
+            .map(|i| i.digest.hex()[..12].to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let rss = peak_rss_mb();
+        println!(
+            "ours {name} {threads} layer thread(s), {workers} zstd worker(s): wall {secs:.2}s = {rate:.0} MB/s; CPU {cpu:.2}s = {per_cpu:.0} MB/s per core; compression {ratio:.2}x; blobs {digests}; peak RSS so far {rss:.1} MB",
+        );
+        results.push((
+            name, threads, workers, rate, secs, per_cpu, cpu, ratio, digests, rss,
+        ));
+    }
+    set_zstd_workers(0);
     let _ = fs::remove_dir_all(&out);
-    let rate = |n: &str, th: usize| {
-        results
-            .iter()
-            .find(|r| r.0 == n && r.1 == th)
-            .map(|r| r.4)
-            .unwrap_or(0.0)
-    };
-    let cpu = |n: &str, th: usize| {
-        results
-            .iter()
-            .find(|r| r.0 == n && r.1 == th)
-            .map(|r| r.5)
-            .unwrap_or(0.0)
-    };
+    let find =
+        |n: &str, th: usize, w: usize| results.iter().find(|r| r.0 == n && r.1 == th && r.2 == w);
+    let rate = |n: &str, th: usize, w: usize| find(n, th, w).map(|r| r.5).unwrap_or(0.0);
+    let cpu = |n: &str, th: usize, w: usize| find(n, th, w).map(|r| r.6).unwrap_or(0.0);
+    let wall_of = |n: &str, th: usize, w: usize| find(n, th, w).map(|r| r.4).unwrap_or(0.0);
 
     // Peer: umoci insert of the same tree.
     let umoci = tmp.path().join("umoci");
@@ -298,13 +352,15 @@ fn main() {
         && ok(Command::new("umoci").args(["new", "--image", &img]))
     {
         let (t, c0) = (Instant::now(), cpu_secs(libc::RUSAGE_CHILDREN));
-        let done = ok(Command::new("umoci").args([
-            "insert",
-            "--image",
-            &img,
-            &tmp.path().join("tree").display().to_string(),
-            "/layers/bench",
-        ]));
+        let done = halves.iter().enumerate().all(|(i, h)| {
+            ok(Command::new("umoci").args([
+                "insert",
+                "--image",
+                &img,
+                &h.display().to_string(),
+                &format!("/layers/bench/half{i}"),
+            ]))
+        });
         done.then(|| {
             (
                 t.elapsed().as_secs_f64(),
@@ -322,21 +378,52 @@ fn main() {
     println!("| tree | {files} files, {:.0} MB |", bytes as f64 / 1e6);
     println!("| sha256 limit (1 core) | {sha:.0} MB/s |");
     println!("| deflate-1 limit (1 core) | {deflate:.0} MB/s |");
-    println!("| zstd-3 raw (1 core) | {zstd_raw:.0} MB/s |");
-    for (n, th, r, s, pc, c) in &results {
-        println!("| ours {n}, {th} thread(s) | {pc:.0} MB/s per core (CPU {c:.1}s; wall {s:.1}s = {r:.0} MB/s) |");
+    for (l, r) in &zstd_raw {
+        println!("| zstd{l} alone, no workers (1 core) | {r:.0} MB/s |");
+    }
+    for (n, th, w, r, s, pc, c, ratio, _, _) in &results {
+        let workers = if n.starts_with("zstd") {
+            format!(", {w} zstd worker(s) per layer")
+        } else {
+            String::new()
+        };
+        println!("| ours {n}, {th} layer thread(s){workers} | {pc:.0} MB/s per core (CPU {c:.1}s; wall {s:.1}s = {r:.0} MB/s); {pc_def:.2}x deflate limit; compression {ratio:.2}x |", pc_def = pc / deflate);
     }
     println!(
         "| gzip 1 thread / deflate limit | {:.2} (target >= 0.8) |",
-        rate("gzip-1", 1) / deflate
+        rate("gzip-1", 1, 1) / deflate
     );
     println!(
         "| gzip 2 threads, per core / deflate limit | {:.2} (target >= 0.8) |",
-        rate("gzip-1", 2) / deflate
+        rate("gzip-1", 2, 1) / deflate
+    );
+    for (n, _, w, ..) in results
+        .iter()
+        .filter(|r| r.0.starts_with("zstd") && r.1 == 1)
+    {
+        println!(
+            "| {n} ({w} worker(s)) / gzip-1, per CPU-second | {:.2} (target >= 3) |",
+            rate(n, 1, *w) / rate("gzip-1", 1, 1)
+        );
+    }
+    println!(
+        "| {def_name} / gzip-1, wall, both 1 layer thread ({} zstd workers) | {:.2} |",
+        2,
+        wall_of("gzip-1", 1, 1) / wall_of(&def_name, 1, 2).max(1e-9)
     );
     println!(
-        "| zstd / gzip (per core) | {:.2} (target >= 3) |",
-        rate("zstd-3", 1) / rate("gzip-1", 1)
+        "| {def_name} / gzip-1, wall, both 2 layer threads | {:.2} |",
+        wall_of("gzip-1", 2, 1) / wall_of(&def_name, 2, 1).max(1e-9)
+    );
+    let same =
+        |w1: usize, th: usize, w2: usize| match (find(&def_name, 1, w1), find(&def_name, th, w2)) {
+            (Some(a), Some(b)) => (a.8 == b.8).to_string(),
+            _ => "not measured".into(),
+        };
+    println!(
+        "| {def_name} blob digests equal across 1/2 workers and 1/2 layer threads | {} / {} |",
+        same(1, 1, 2),
+        same(1, 2, 1)
     );
     match peer {
         Some((wall, c)) => {
@@ -346,15 +433,11 @@ fn main() {
             );
             println!(
                 "| ours gzip / umoci (CPU time umoci / ours) | {:.2} |",
-                c / cpu("gzip-1", 1)
+                c / cpu("gzip-1", 1, 1)
             );
             println!(
                 "| ours gzip 2 threads / umoci (wall) | {:.2} |",
-                wall / results
-                    .iter()
-                    .find(|r| r.0 == "gzip-1" && r.1 == 2)
-                    .map(|r| r.3)
-                    .unwrap_or(1.0)
+                wall / wall_of("gzip-1", 2, 1).max(1e-9)
             );
         }
         None => println!("| umoci insert (peer) | not available |"),

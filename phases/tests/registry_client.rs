@@ -218,11 +218,8 @@ fn blobs_the_registry_has_are_not_uploaded_again() {
         "{outcomes:?}"
     );
     let log = reg.access_log();
-    // oci-client probes `GET /v2/` before requests to registries that need no auth; only blob requests count.
-    let new: Vec<&String> = log[before..]
-        .iter()
-        .filter(|l| !l.starts_with("GET /v2/ "))
-        .collect();
+    // The client probed `GET /v2/` once, while pulling; pushing needs no further probe.
+    let new: Vec<&String> = log[before..].iter().collect();
     assert!(!new.is_empty());
     assert!(
         new.iter()
@@ -395,4 +392,71 @@ fn index_platform_selection_and_missing_things() {
     assert!(!c.blob_exists(&src, &d).unwrap());
     let err = c.pull_blob_to(&src, &d, &mut Vec::new()).unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
+}
+
+fn probes(log: &[String]) -> usize {
+    log.iter().filter(|l| l.starts_with("GET /v2/ ")).count()
+}
+
+/// A registry that needs no auth is probed with `GET /v2/` once per client, not before every request
+/// (oci-client alone re-probes each time because it has no token to cache). Pull: probe + manifest +
+/// config + 2 layers; push to a new repository: probe + per blob HEAD, POST, PUT + manifest PUT. Issue #4.
+#[test]
+fn open_registry_is_probed_once_per_client_for_pull_and_push() {
+    let reg = Registry::start(RegOpts::plain().access_log());
+    let tmp = tempfile::tempdir().unwrap();
+    let src = seed(&reg, tmp.path(), "probe/src", None);
+
+    let before = reg.access_log().len();
+    let c = client(&reg);
+    let m = c.pull_image_manifest(&src).unwrap().manifest;
+    let uploads = fetch_blobs(&c, &src, &m.bytes, tmp.path());
+    assert_eq!(uploads.len(), 3, "config + 2 layers");
+    let log = reg.access_log()[before..].to_vec();
+    assert_eq!(probes(&log), 1, "{log:#?}");
+    assert_eq!(log.len(), 1 + 1 + uploads.len(), "{log:#?}");
+    assert!(
+        log[1].starts_with("GET /v2/probe/src/manifests/v1 HTTP/1.1 200"),
+        "{log:#?}"
+    );
+
+    let before = reg.access_log().len();
+    let c = client(&reg);
+    let dst = ImageRef::parse(&reg.image("probe/dst:v1")).unwrap();
+    let outcomes = c.push_blobs(&dst, &uploads).unwrap();
+    assert!(
+        outcomes.iter().all(|o| *o == BlobPushOutcome::Uploaded),
+        "{outcomes:?}"
+    );
+    let digest = c.push_manifest(&dst, &m.bytes, &m.media_type).unwrap();
+    assert!(c.check_read_access(&dst).unwrap());
+    let log = reg.access_log()[before..].to_vec();
+    assert_eq!(probes(&log), 1, "{log:#?}");
+    // HEAD + POST + PUT per blob, the manifest PUT, the read-access HEAD.
+    assert_eq!(log.len(), 1 + 3 * uploads.len() + 2, "{log:#?}");
+    assert_eq!(digest, m.digest);
+    // skopeo sees the same manifest under the new name.
+    assert_eq!(reg.skopeo_inspect_raw("probe/dst:v1"), m.bytes);
+
+    // A digest reference is verified against the bytes served.
+    let by_digest = dst.with_digest(&m.digest).unwrap();
+    assert_eq!(c.pull_manifest(&by_digest).unwrap().bytes, m.bytes);
+}
+
+/// With basic auth the registry challenges, so oci-client does the auth flow; its probes are per
+/// repository and operation, not per request: pulling a manifest and three blobs probes a bounded number
+/// of times, whatever the number of blobs.
+#[test]
+fn authenticated_registry_probes_are_not_per_request() {
+    let reg = Registry::start(RegOpts::plain().basic_auth().access_log());
+    let tmp = tempfile::tempdir().unwrap();
+    let src = seed(&reg, tmp.path(), "probe/auth", None);
+    let before = reg.access_log().len();
+    let c = client(&reg);
+    let m = c.pull_image_manifest(&src).unwrap().manifest;
+    let uploads = fetch_blobs(&c, &src, &m.bytes, tmp.path());
+    let log = reg.access_log()[before..].to_vec();
+    let requests = log.len() - probes(&log);
+    assert_eq!(requests, 1 + uploads.len(), "{log:#?}");
+    assert!(probes(&log) <= 2, "{log:#?}");
 }

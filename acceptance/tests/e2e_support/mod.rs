@@ -113,14 +113,21 @@ pub fn sample_images(name: &str) -> PathBuf {
     let ws = workspace_dir();
     let dir = ws.join("target/samples-cache").join(name);
     let out = dir.join("images");
-    if dir.join("images.done").exists() {
+    // The cache is valid for this version of the recipe only.
+    let recipe = fs::read(ws.join("samples/base-images").join(name).join("build.sh")).unwrap();
+    let key = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&recipe))
+    };
+    let done = || fs::read_to_string(dir.join("images.done")).is_ok_and(|k| k == key);
+    if done() {
         return out;
     }
     fs::create_dir_all(&dir).unwrap();
     let lock = fs::File::create(dir.join("lock")).unwrap();
     // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-    if !dir.join("images.done").exists() {
+    if !done() {
         let mut cmd = Command::new("sh");
         cmd.arg(ws.join("samples/base-images").join(name).join("build.sh"))
             .arg(&out)
@@ -140,7 +147,7 @@ pub fn sample_images(name: &str) -> PathBuf {
             String::from_utf8_lossy(&o.stderr)
         );
         tool("chmod", &["-R", "a+rX", out.to_str().unwrap()]);
-        fs::write(dir.join("images.done"), "").unwrap();
+        fs::write(dir.join("images.done"), &key).unwrap();
     }
     out
 }
@@ -218,6 +225,15 @@ impl Build {
     /// Runs `creator` (as root; it drops to 1000:1000) into the layout dir with `extra` flags; returns
     /// (success, output, seconds).
     pub fn creator(&self, extra: &[String]) -> (bool, String, f64) {
+        self.creator_with_env(extra, &[])
+    }
+
+    /// [`Build::creator`] with extra environment variables.
+    pub fn creator_with_env(
+        &self,
+        extra: &[String],
+        envs: &[(&str, String)],
+    ) -> (bool, String, f64) {
         let bin = cnb_acceptance::harness::bin_dir();
         let p = |r: &str| self.path(r).to_string_lossy().into_owned();
         let start = std::time::Instant::now();
@@ -226,6 +242,7 @@ impl Build {
             .env("CNB_USER_ID", "1000")
             .env("CNB_GROUP_ID", "1000")
             .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .arg(format!("-app={}", p("workspace")))
             .arg(format!("-layers={}", p("layers")))
             .arg(format!("-platform={}", p("platform")))
@@ -261,4 +278,114 @@ impl Build {
             .unwrap();
         v["image"]["digest"].as_str().unwrap().to_string()
     }
+}
+
+/// What one sample needs: the builder's base root filesystem, its buildpacks (id suffix, optional) and app.
+pub struct Sample {
+    /// `None`: the busybox test image; else a root filesystem to copy.
+    pub base: Option<PathBuf>,
+    pub buildpacks: &'static [(&'static str, bool)],
+    pub app: &'static str,
+    /// The run image's OCI layout (tag `latest`).
+    pub run_layout: PathBuf,
+    /// A line the build step prints; the app's expected output.
+    pub build_says: &'static str,
+    pub app_says: &'static str,
+}
+
+/// The builder image's root filesystem: the sample's base (a shell for script steps), our binaries at
+/// /cnb/lifecycle, the buildpacks at /cnb/buildpacks, /cnb/order.toml, the app at /cnb/samples/apps/<app>,
+/// and a container runtime's /dev devices.
+pub fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
+    let r = dir.join("builder");
+    match &sample.base {
+        None => cnb_acceptance::images::busybox_rootfs(&r),
+        Some(base) => copy_tree(base, &r),
+    }
+    fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
+    for b in cnb_acceptance::harness::ALL_BINARIES {
+        fs::copy(
+            cnb_acceptance::harness::bin_dir().join(b),
+            r.join("cnb/lifecycle").join(b),
+        )
+        .unwrap();
+    }
+    let mut order = String::from("[[order]]\n");
+    for &(bp, optional) in sample.buildpacks {
+        let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));
+        fs::create_dir_all(&dest).unwrap();
+        copy_tree(
+            &workspace_dir().join("samples/buildpacks").join(bp),
+            &dest.join("0.1.0"),
+        );
+        order.push_str(&format!(
+            "[[order.group]]\nid = \"samples/{bp}\"\nversion = \"0.1.0\"\noptional = {optional}\n"
+        ));
+    }
+    fs::write(r.join("cnb/order.toml"), order).unwrap();
+    // A container runtime's /dev.
+    fs::create_dir_all(r.join("dev")).unwrap();
+    for (name, minor) in [
+        ("null", 3),
+        ("zero", 5),
+        ("full", 7),
+        ("random", 8),
+        ("urandom", 9),
+    ] {
+        let p = r.join("dev").join(name);
+        if p.exists() {
+            continue;
+        }
+        tool(
+            "mknod",
+            &[
+                "-m",
+                "666",
+                p.to_str().unwrap(),
+                "c",
+                "1",
+                &minor.to_string(),
+            ],
+        );
+    }
+    fs::create_dir_all(r.join("cnb/samples/apps")).unwrap();
+    copy_tree(
+        &workspace_dir().join("samples/apps").join(sample.app),
+        &r.join("cnb/samples/apps").join(sample.app),
+    );
+    tool("chmod", &["-R", "a+rX", r.join("cnb").to_str().unwrap()]);
+    r
+}
+
+/// Runs one step/container `argv` in a chroot of `rootfs` as `uid:gid`, with the builder image's config env
+/// (`PATH`, `CNB_USER_ID`, `CNB_GROUP_ID`) and then `env`, like a container runtime; asserts success and
+/// returns its output.
+pub fn run_step(
+    rootfs: &Path,
+    name: &str,
+    argv: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+    (uid, gid): (u32, u32),
+) -> String {
+    let out = Command::new(chroot_bin())
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("CNB_USER_ID", "1000")
+        .env("CNB_GROUP_ID", "1000")
+        .envs(env)
+        .arg(format!("--userspec={uid}:{gid}"))
+        .arg(rootfs)
+        .args(argv)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "step {name} ({argv:?}) failed:\n{text}"
+    );
+    text
 }

@@ -18,7 +18,9 @@ use std::path::PathBuf;
 
 pub use builder::{LayerBuilder, Meta, Parents, Source, TreeSource};
 pub use extract::{extract, ExtractOptions, ExtractStats, Ownership};
-pub use pipeline::{build_parallel, Compression, LayerInfo, Sink};
+pub use pipeline::{
+    build_parallel, set_zstd_workers, Compression, LayerInfo, Sink, ZSTD_DEFAULT_LEVEL,
+};
 
 /// The reference's normalised timestamp, 1980-01-01T00:00:01Z (checklist T-03).
 pub const NORMALIZED_MTIME: i64 = 315_532_801;

@@ -75,7 +75,8 @@ pub struct BuildImage {
     pub env: Vec<String>,
 }
 
-fn registry_client(inputs: &Inputs) -> Result<RegistryClient, String> {
+/// A registry client with the platform's credentials and insecure registries.
+pub(crate) fn registry_client(inputs: &Inputs) -> Result<RegistryClient, String> {
     let keychain = Keychain::from_env().map_err(|e| e.to_string())?;
     let mut options = RegistryOptions::from_env();
     for r in &inputs.insecure_registries {

@@ -256,18 +256,35 @@ fn run_steps(
         Place::Image(b) => b.run_phase(Phase::Detector, inputs),
     })?;
     let generated = Generated::of(inputs);
-    if generated.build && matches!(place, Place::Host) && !host_extension_root_given() {
+    if (generated.build || generated.run)
+        && matches!(place, Place::Host)
+        && !host_extension_root_given()
+    {
+        let which = match (generated.build, generated.run) {
+            (true, true) => "build.Dockerfiles and run.Dockerfiles",
+            (true, false) => "build.Dockerfiles",
+            _ => "run.Dockerfiles",
+        };
         return Err(Failure::msg(
             cnb_spec::exit::EXTEND_ERROR,
             "extend",
-            "the group's image extensions generated build.Dockerfiles, and applying them would change \
-             this machine's root filesystem: pass -build-image <OCI layout path or image reference> to \
-             build inside the build image",
+            format!(
+                "the group's image extensions generated {which}; without a build image the creator \
+                 would apply them to this machine's root filesystem: pass -build-image <OCI layout path \
+                 or image reference> to detect, extend and build inside the build image"
+            ),
         ));
     }
-    for s in plan_after_detect(generated, inputs.skip_restore) {
+    // CR-03: from Platform 0.10 -skip-restore still runs the restorer (it then restores store.toml only).
+    let skip_restore = inputs.skip_restore && !inputs.platform_api.skip_restore_restores_store();
+    for s in plan_after_detect(generated, skip_restore) {
         step(s, timings, || match (s, &mut *place) {
-            (Step::Restore, _) => crate::restore::run(inputs),
+            // The creator prepares the build image itself; the restorer's -build-image pull (for a
+            // separate extender) is not wanted.
+            (Step::Restore, _) => crate::restore::run(&Inputs {
+                build_image: None,
+                ..inputs.clone()
+            }),
             (Step::ExtendBuild, Place::Host) => {
                 crate::extend::run(&with_kind(inputs, ExtendKind::Build))
             }
@@ -276,7 +293,10 @@ fn run_steps(
             (Step::Build, Place::Host) if generated.build => Ok(()),
             (Step::Build, Place::Host) => crate::build::run(inputs),
             (Step::Build, Place::Image(b)) => b.run_phase(Phase::Builder, inputs),
-            (Step::ExtendRun, _) => crate::extend::run(&with_kind(inputs, ExtendKind::Run)),
+            (Step::ExtendRun, Place::Host) => {
+                crate::extend::run(&with_kind(inputs, ExtendKind::Run))
+            }
+            (Step::ExtendRun, Place::Image(b)) => b.extend_run(inputs),
             (Step::Export, Place::Host) => crate::export::run(inputs),
             (Step::Export, Place::Image(b)) => b.export(inputs),
             (Step::Analyze | Step::Detect, _) => Ok(()),

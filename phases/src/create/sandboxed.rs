@@ -195,7 +195,12 @@ fn worker(
     bind_volumes(&inputs, lifecycle, &merged)?;
 
     let code = cnb_spec::exit::FAILED;
-    let volumes = crate::privilege::volumes_for(Phase::Creator, &inputs);
+    let mut volumes = crate::privilege::volumes_for(Phase::Creator, &inputs);
+    // The layout dir is read (run and previous image) and written by the build user here; rootless, the
+    // platform cannot have handed it to a subordinate id itself.
+    if inputs.use_layout {
+        volumes.extend(inputs.layout_dir.iter().cloned());
+    }
     crate::privilege::chown_volumes(b.uid, b.gid, &volumes)
         .map_err(|e| Failure::new(code, "chown volumes", &e))?;
     become_user(b.uid, b.gid)?;
@@ -547,6 +552,117 @@ impl BuildRoot {
         self.build_env = extended.outcome.state.env.clone();
         Ok(())
     }
+}
+
+impl BuildRoot {
+    /// Applies the group's `run.Dockerfile`s to the run image (unpacked into scratch space, never the
+    /// host's `/`) and writes the extended run image to `<extended>/run/<digest>/` for the exporter.
+    pub fn extend_run(&self, inputs: &Inputs) -> Result<(), Failure> {
+        use crate::extend::{inputs as ext_inputs, Extender, Kind, StepCache};
+        let code = cnb_spec::exit::EXTEND_ERROR;
+        let fail = |e: &(dyn std::error::Error + 'static)| Failure::new(code, "extend", e);
+        let ids: Vec<String> = cnb_spec::platform::Group::read(&inputs.group_path)
+            .map(|g| g.group_extensions.into_iter().map(|e| e.id).collect())
+            .unwrap_or_default();
+        let extensions = ext_inputs::dockerfiles(
+            &inputs.generated_dir,
+            &inputs.app_dir,
+            &ids,
+            Kind::Run,
+            inputs.platform_api.generated_flat_layout(),
+        )
+        .map_err(|e| fail(&e))?;
+        if extensions.is_empty() {
+            return Ok(());
+        }
+        let analyzed = cnb_spec::platform::Analyzed::read_optional(&inputs.analyzed_path)
+            .map_err(|e| fail(&e))?
+            .unwrap_or_default();
+        let (reference, image) = (
+            analyzed.run_image_ref().to_string(),
+            analyzed.run_image_image().to_string(),
+        );
+        let (base_layout, base_digest) = as_root(self, || {
+            run_base(inputs, &reference, &image, &self.scratch.join("run-base"))
+                .map_err(|m| Failure::msg(code, "extend", m))
+        })?;
+        let extender = Extender {
+            kind: Kind::Run,
+            base_layout,
+            base_digest,
+            base_ref: if image.is_empty() {
+                reference.clone()
+            } else {
+                image.clone()
+            },
+            root: None,
+            extensions,
+            extended_dir: inputs.extended_dir.clone(),
+            cache: Some(StepCache::new(
+                self.step_cache.clone(),
+                inputs.kaniko_cache_ttl,
+            )),
+            work_dir: self.scratch.join("extend-run"),
+            mapping: IdMapping::Identity,
+            ignore: Vec::new(),
+        };
+        let extended = as_root(self, || {
+            let r = extender.extend().map_err(|e| fail(&e))?;
+            // The exporter reads the result as the build user.
+            let mut written = vec![inputs.extended_dir.clone(), inputs.extended_dir.join("run")];
+            written.extend(r.output.iter().cloned());
+            crate::privilege::chown_volumes(self.uid, self.gid, &written)
+                .map_err(|e| Failure::new(cnb_spec::exit::FAILED, "chown volumes", &e))?;
+            Ok(r)
+        })?;
+        info!(
+            "applied {} run Dockerfile(s) to run image {}: {} layer(s), {} RUN step(s) executed, {} from cache",
+            extender.extensions.len(),
+            extender.base_ref,
+            extended.outcome.layers.len(),
+            extended.outcome.runs,
+            extended.outcome.cache_hits
+        );
+        Ok(())
+    }
+}
+
+/// The run image as an OCI layout with its layers: the layout `analyzed.toml` names
+/// (`<path>@<digest>`), the image under `-layout-dir`, or the registry image copied to `dir`.
+fn run_base(
+    inputs: &Inputs,
+    reference: &str,
+    image: &str,
+    dir: &Path,
+) -> Result<(PathBuf, Option<String>), String> {
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (reference, None),
+    };
+    if Path::new(name).join("index.json").is_file() {
+        return Ok((PathBuf::from(name), digest));
+    }
+    if inputs.use_layout {
+        if let Some(layout_dir) = &inputs.layout_dir {
+            for candidate in [image, name] {
+                if let Ok(p) = crate::image::layout::path_for_reference(layout_dir, candidate) {
+                    if p.join("index.json").is_file() {
+                        return Ok((p, digest));
+                    }
+                }
+            }
+        }
+    }
+    let r = crate::image::registry::ImageRef::parse(if reference.is_empty() {
+        image
+    } else {
+        reference
+    })
+    .map_err(|e| format!("run image {reference:?}: {e}"))?;
+    let client = build_image::registry_client(inputs)?;
+    let d = crate::extend::oci::fetch_to_layout(&client, &r, dir, true)
+        .map_err(|e| crate::error::chain(&e))?;
+    Ok((dir.to_path_buf(), Some(d)))
 }
 
 /// A host path as the chrooted exporter sees it: inside `<layers>` → `/layers/…`, inside the app →

@@ -10,13 +10,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use oci_spec::image::ImageConfiguration;
 use tracing::info;
 
 use super::config::{build_config, config_bytes, ConfigInputs};
 use super::extended::{normalize_layer, ExtensionLayer};
-use super::layer_tar::{self, Owner, OCI_LAYER_GZIP};
+use super::layer_tar::{Owner, OCI_LAYER_GZIP};
 use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
 use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
@@ -131,12 +133,20 @@ pub struct ExportOutcome {
 /// Writes app images to one destination.
 pub struct Exporter<'d> {
     dest: &'d dyn Destination,
+    threads: usize,
 }
 
 impl<'d> Exporter<'d> {
-    /// An exporter writing to `dest`.
+    /// An exporter writing to `dest`, producing layers on every available core.
     pub fn new(dest: &'d dyn Destination) -> Self {
-        Self { dest }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { dest, threads }
+    }
+
+    /// Limits the threads producing layers (1 = one after another).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
     }
 
     fn store_err(&self, source: StoreError) -> ExportError {
@@ -188,9 +198,10 @@ impl<'d> Exporter<'d> {
             base_config.set_rootfs(rootfs);
         }
 
+        let results = self.export_layers_parallel(&req, &known, hash_first);
         let mut exported = Vec::with_capacity(req.plan.len());
-        for layer in &req.plan {
-            let e = self.export_layer(layer, &req, &known, hash_first)?;
+        for (layer, r) in req.plan.iter().zip(results) {
+            let e = r?;
             match e.outcome {
                 LayerOutcome::Reused => info!("Reusing layer '{}'", layer.id),
                 LayerOutcome::Added => info!("Adding layer '{}'", layer.id),
@@ -234,6 +245,55 @@ impl<'d> Exporter<'d> {
             config: cfg_bytes,
             manifest,
         })
+    }
+
+    /// Produces the planned layers on up to [`Exporter::threads`] std threads (the layers are
+    /// independent: each is tarred, hashed, compressed and stored on its own); results come back in
+    /// plan order, so logs, config and manifest do not depend on scheduling.
+    fn export_layers_parallel(
+        &self,
+        req: &ExportRequest<'_>,
+        known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
+        hash_first: bool,
+    ) -> Vec<Result<ExportedLayer, ExportError>> {
+        let n = req.plan.len();
+        let threads = self.threads.clamp(1, n.max(1));
+        if threads == 1 {
+            return req
+                .plan
+                .iter()
+                .map(|l| self.export_layer(l, req, known, hash_first))
+                .collect();
+        }
+        let slots: Vec<Mutex<Option<Result<ExportedLayer, ExportError>>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = req.plan.get(i) else {
+                        break;
+                    };
+                    let r = self.export_layer(layer, req, known, hash_first);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .zip(&req.plan)
+            .map(|(m, l)| {
+                m.into_inner().ok().flatten().unwrap_or_else(|| {
+                    Err(ExportError::Layer {
+                        id: l.id.clone(),
+                        source: std::io::Error::other("layer worker thread panicked"),
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Rewrites an extension layer (IM-11) and stores its blob unless the destination has it.
@@ -310,8 +370,8 @@ impl<'d> Exporter<'d> {
             .contains(&layer.id)
             .then(|| scratch.join(format!(".tar-{}", sanitize(&layer.id))));
         if hash_first {
-            let diff_id =
-                layer_tar::diff_id(&layer.content, req.owner, tar.as_deref()).map_err(io_err)?;
+            let diff_id = super::layers::diff_id(&layer.content, req.owner, tar.as_deref())
+                .map_err(io_err)?;
             if let Some((src, blob)) = known.get(diff_id.as_str()) {
                 self.dest
                     .copy_blob(*src, blob)
@@ -328,7 +388,7 @@ impl<'d> Exporter<'d> {
         let blob_tmp = scratch.join(format!(".blob-{}", sanitize(&layer.id)));
         let tee = if hash_first { None } else { tar.as_deref() };
         let built =
-            layer_tar::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
+            super::layers::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
         let blob = BlobRef {
             digest: built.digest,
             size: built.size,
@@ -444,6 +504,8 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             LayerRole::ProcessTypes => m.process_types = sha,
         }
     }
+    // `runImage.image`/`mirrors` exist from Platform 0.12; `stack.runImage` always carries them (EP-05).
+    let with_image = req.config.platform_api.run_image_label_has_image();
     m.run_image = RunImageForRebase {
         top_layer: req
             .base
@@ -452,8 +514,16 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
             .map(|l| l.diff_id.clone())
             .unwrap_or_default(),
         reference: req.base.identifier(),
-        image: req.run_image_name.clone(),
-        mirrors: req.run_image_mirrors.clone(),
+        image: if with_image {
+            req.run_image_name.clone()
+        } else {
+            String::new()
+        },
+        mirrors: if with_image {
+            req.run_image_mirrors.clone()
+        } else {
+            Vec::new()
+        },
     };
     m.stack = Some(StackMetadata {
         run_image: RunImageForExport {
@@ -483,7 +553,7 @@ mod tests {
         fs::create_dir_all(&src).unwrap();
         fs::write(src.join("os-release"), "ID=test\n").unwrap();
         let tmp = dest.scratch_dir().join("b");
-        let built = layer_tar::build_gzip(
+        let built = crate::export::layers::build_gzip(
             &LayerContent::Dir(src),
             Owner { uid: 0, gid: 0 },
             &tmp,

@@ -7,10 +7,12 @@ pub mod exporter;
 pub mod extended;
 mod glob;
 pub mod layer_tar;
+pub mod layers;
 pub mod metadata;
 pub mod phase;
 pub mod plan;
 pub mod registry_store;
+pub mod sbom_copy;
 pub mod slices;
 pub mod store;
 

@@ -109,6 +109,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL).as_deref()))
         .unwrap_or_else(|| analyzed.metadata.clone());
 
+    if api.exports_lifecycle_sboms() {
+        super::sbom_copy::copy_lifecycle_sboms(
+            &inputs.layers_dir,
+            &super::sbom_copy::lifecycle_dir(),
+            &inputs.launcher_sbom_dir,
+        )
+        .map_err(|e| fail(&e))?;
+    }
     let slices: Vec<Vec<String>> = md.slices.iter().map(|s| s.paths.clone()).collect();
     let app_slices = slice_app(&inputs.app_dir, &slices).map_err(|e| {
         fail_msg(format!(
@@ -132,10 +140,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     .map_err(|e| fail(&e))?;
 
     let caching = inputs.cache_dir.is_some() || inputs.cache_image.is_some();
+    // `-parallel` (EP-17): the cache is exported concurrently with the image and tars its own layers.
+    let parallel = caching && inputs.parallel_export;
     let keep_tars: Vec<String> = plan
         .iter()
         .filter(|p| {
-            caching && matches!(&p.role, LayerRole::Buildpack { metadata, .. } if metadata.cache)
+            caching
+                && !parallel
+                && matches!(&p.role, LayerRole::Buildpack { metadata, .. } if metadata.cache)
         })
         .map(|p| p.id.clone())
         .collect();
@@ -196,8 +208,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let dest = access.destination(&image_name).map_err(|e| fail(&e))?;
     let scratch = dest.scratch_dir();
     info!("Saving {image_name}...");
-    let outcome = Exporter::new(dest.as_ref())
-        .export(ExportRequest {
+    let (exported, cache_thread_ok) = std::thread::scope(|s| {
+        let cache = parallel.then(|| {
+            s.spawn(|| export_cache_step(inputs, &access, &group_bps, BTreeMap::new(), &scratch))
+        });
+        let exported = Exporter::new(dest.as_ref()).export(ExportRequest {
             plan,
             group: &group_bps,
             stores,
@@ -223,8 +238,13 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             run_image_name: run_for_export.image,
             run_image_mirrors: run_for_export.mirrors,
             extension: extended.map(|x| x.layers).unwrap_or_default(),
-        })
-        .map_err(|e| fail(&e))?;
+        });
+        (exported, cache.map(|h| h.join().is_ok()))
+    });
+    if cache_thread_ok == Some(false) {
+        warn!("Failed to export cache: the cache export thread panicked");
+    }
+    let outcome = exported.map_err(|e| fail(&e))?;
 
     let mut tags = vec![image_name.clone()];
     for extra in &inputs.additional_tags {
@@ -268,7 +288,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))?;
 
-    if inputs.cache_dir.is_some() || inputs.cache_image.is_some() {
+    if caching && !parallel {
         let tars: BTreeMap<String, (std::path::PathBuf, String)> = outcome
             .layers
             .iter()
@@ -278,33 +298,44 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                     .map(|t| (l.id.clone(), (t, l.diff_id.clone())))
             })
             .collect();
-        match crate::restore::open_cache(inputs, &access) {
-            Some(mut cache) => {
-                let result = export_cache(
-                    cache.as_mut(),
-                    &CacheExport {
-                        layers_dir: &inputs.layers_dir,
-                        group: &group_bps,
-                        owner: Owner {
-                            uid: inputs.uid,
-                            gid: inputs.gid,
-                        },
-                        tars: tars.clone(),
-                        scratch: &scratch,
-                        sbom: api.sboms_in_layers_dir(),
-                    },
-                );
-                if let Err(e) = result {
-                    warn!("Failed to export cache: {}", crate::error::chain(&e));
-                }
-            }
-            None => warn!("Failed to export cache: the cache could not be opened"),
-        }
+        export_cache_step(inputs, &access, &group_bps, tars.clone(), &scratch);
         for (t, _) in tars.values() {
             let _ = std::fs::remove_file(t);
         }
     }
     Ok(())
+}
+
+/// Exports the cache (EP-17, §CA): failures only warn. `tars` are layer tars the image export kept.
+fn export_cache_step(
+    inputs: &Inputs,
+    access: &ImageAccess,
+    group_bps: &[GroupBuildpack],
+    tars: BTreeMap<String, (std::path::PathBuf, String)>,
+    scratch: &Path,
+) {
+    match crate::restore::open_cache(inputs, access) {
+        Some(mut cache) => {
+            let result = export_cache(
+                cache.as_mut(),
+                &CacheExport {
+                    layers_dir: &inputs.layers_dir,
+                    group: group_bps,
+                    owner: Owner {
+                        uid: inputs.uid,
+                        gid: inputs.gid,
+                    },
+                    tars,
+                    scratch,
+                    sbom: inputs.platform_api.sboms_in_layers_dir(),
+                },
+            );
+            if let Err(e) = result {
+                warn!("Failed to export cache: {}", crate::error::chain(&e));
+            }
+        }
+        None => warn!("Failed to export cache: the cache could not be opened"),
+    }
 }
 
 /// Every image the exporter may touch in a registry: the output image and its tags, the run and

@@ -2,6 +2,7 @@
 # Builds the Python sample's bookworm images, written by the project's own image writer (cnb-mkimage):
 #   $1/build  OCI layout (tag "latest"): bookworm minbase + python3 + build user cnb 1000:1000
 #   $1/run    OCI layout (tag "latest"): the same root filesystem, labelled as the run image
+# Each has a second one-file layer, /etc/cnb-sample-image (bookworm-python-build / -run).
 # $2 (optional) caches the root filesystems between runs ($2/bookworm: debootstrap minbase, $2/python:
 # plus python3). $BOOKWORM_ROOTFS, when set, is a minbase root filesystem with user cnb to start from
 # instead of running debootstrap (e.g. target/extend-cache/bookworm/rootfs). Needs root, debootstrap and the Debian mirror (first run only with $2).
@@ -43,9 +44,12 @@ if [ ! -f "$C/python.complete" ]; then
 fi
 PYVER=$(chroot "$C/python" python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 for kind in build run; do
-  rm -rf "$OUT/$kind"
-  mkdir -p "$OUT"
-  mkimage --layout "$OUT/$kind" --tag latest --rootfs "$C/python" \
+  rm -rf "$OUT/$kind" "$WORK/marker"
+  mkdir -p "$OUT" "$WORK/marker/etc"
+  # A second, tiny layer naming the image, so builds and apps can tell where they run.
+  printf 'bookworm-python-%s\n' "$kind" > "$WORK/marker/etc/cnb-sample-image"
+  chmod 755 "$WORK/marker" "$WORK/marker/etc"; chmod 644 "$WORK/marker/etc/cnb-sample-image"
+  mkimage --layout "$OUT/$kind" --tag latest --rootfs "$C/python" --rootfs "$WORK/marker" \
     --build-user 1000:1000 \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 \

@@ -18,6 +18,7 @@ use super::error::RegistryError;
 use super::identity::IdentityExchange;
 use super::keychain::{Credential, Keychain};
 use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
+use super::open::{self, OpenRegistries};
 use super::reference::{normalise_registry, ImageRef};
 use super::retry::{classify, with_retry, Class, RetryPolicy};
 use super::tls::{build_oci_client, load_ca_certs, TlsRoots};
@@ -122,6 +123,17 @@ pub struct RegistryClient {
     options: Arc<RegistryOptions>,
     tls: Arc<TlsRoots>,
     identity: Arc<Mutex<Option<Arc<IdentityExchange>>>>,
+    http: Arc<Mutex<Option<reqwest::Client>>>,
+    open: Arc<OpenRegistries>,
+}
+
+/// What [`RegistryClient::ensure_auth_for`] decided for a request.
+enum Auth {
+    /// The registry needs no authentication: nothing is registered with oci-client, manifests are fetched
+    /// directly (see the `open` module).
+    Open,
+    /// oci-client does the authentication with these credentials.
+    Oci(RegistryAuth),
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -151,6 +163,8 @@ impl RegistryClient {
                 extra,
             }),
             identity: Arc::new(Mutex::new(None)),
+            http: Arc::new(Mutex::new(None)),
+            open: Arc::new(OpenRegistries::default()),
         })
     }
 
@@ -191,15 +205,41 @@ impl RegistryClient {
         Ok(x)
     }
 
+    /// A plain HTTP client trusting the same roots as oci-client's (for the open-registry probe and
+    /// manifest requests).
+    fn http(&self) -> Result<reqwest::Client, RegistryError> {
+        let mut guard = self
+            .http
+            .lock()
+            .map_err(|_| RegistryError::Setup("HTTP client lock poisoned".into()))?;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.tls.http_client()?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
     /// Registers `image`'s registry credentials with oci-client for `op` and returns the auth to pass to
-    /// oci-client calls. Identity tokens are exchanged here (push tokens also cover `mount_sources`).
+    /// oci-client calls, or [`Auth::Open`] for a registry that needs none (probed once; then oci-client
+    /// would send neither a probe nor credentials). Bearer and identity-token credentials always go
+    /// through oci-client. Identity tokens are exchanged here (push tokens also cover `mount_sources`).
     async fn ensure_auth_for(
         &self,
         image: &ImageRef,
         op: RegistryOperation,
         mount_sources: &[ImageRef],
-    ) -> Result<RegistryAuth, RegistryError> {
-        let auth = match self.keychain.resolve(image.registry())? {
+    ) -> Result<Auth, RegistryError> {
+        let credential = self.keychain.resolve(image.registry())?;
+        if matches!(credential, Credential::Anonymous | Credential::Basic { .. })
+            && self
+                .open
+                .is_open(&self.http()?, self.scheme(image), image)
+                .await
+        {
+            return Ok(Auth::Open);
+        }
+        let auth = match credential {
             Credential::Anonymous => RegistryAuth::Anonymous,
             Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credential::Bearer(t) => RegistryAuth::Bearer(t),
@@ -212,16 +252,16 @@ impl RegistryClient {
                 exchange
                     .ensure(&self.inner, scheme, image, op, &refresh, mount_sources)
                     .await?;
-                return Ok(RegistryAuth::Anonymous);
+                return Ok(Auth::Oci(RegistryAuth::Anonymous));
             }
         };
         self.inner
             .store_auth_if_needed(image.registry(), &auth)
             .await;
-        Ok(auth)
+        Ok(Auth::Oci(auth))
     }
 
-    async fn ensure_auth(&self, image: &ImageRef) -> Result<RegistryAuth, RegistryError> {
+    async fn ensure_auth(&self, image: &ImageRef) -> Result<Auth, RegistryError> {
         self.ensure_auth_for(image, RegistryOperation::Pull, &[])
             .await
     }
@@ -230,7 +270,7 @@ impl RegistryClient {
         &self,
         image: &ImageRef,
         mount_sources: &[ImageRef],
-    ) -> Result<RegistryAuth, RegistryError> {
+    ) -> Result<Auth, RegistryError> {
         self.ensure_auth_for(image, RegistryOperation::Pull, &[])
             .await?;
         self.ensure_auth_for(image, RegistryOperation::Push, mount_sources)
@@ -278,16 +318,25 @@ impl RegistryClient {
     }
 
     async fn pull_manifest_async(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
-        let auth = self.ensure_auth(image).await?;
-        let oci = image.to_oci();
-        let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
-        let (bytes, digest) = with_retry(&self.options.retry, "pull manifest", || async move {
-            inner
-                .pull_manifest_raw(oci_ref, auth_ref, super::media_types::ACCEPTED)
+        let accepted = super::media_types::ACCEPTED;
+        let res = match self.ensure_auth(image).await? {
+            Auth::Open => {
+                let (http, scheme) = (&self.http()?, self.scheme(image));
+                with_retry(&self.options.retry, "pull manifest", || async move {
+                    open::get_manifest(http, scheme, image, accepted).await
+                })
                 .await
-        })
-        .await
-        .map_err(|e| self.map_err("pull", "manifest", image, e))?;
+            }
+            Auth::Oci(auth) => {
+                let oci = image.to_oci();
+                let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+                with_retry(&self.options.retry, "pull manifest", || async move {
+                    inner.pull_manifest_raw(oci_ref, auth_ref, accepted).await
+                })
+                .await
+            }
+        };
+        let (bytes, digest) = res.map_err(|e| self.map_err("pull", "manifest", image, e))?;
         let media_type =
             detect_media_type(&bytes).map_err(|reason| RegistryError::UnsupportedManifest {
                 image: image.to_string(),
@@ -571,15 +620,29 @@ impl RegistryClient {
     /// 401/403; a missing image is readable (the analyzer treats it as "no previous image").
     pub fn check_read_access(&self, image: &ImageRef) -> Result<bool, RegistryError> {
         self.runtime.block_on(async {
-            let auth = self.ensure_auth(image).await?;
-            let oci = image.to_oci();
-            let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
-            let res = with_retry(&self.options.retry, "check read access", || async move {
-                inner.fetch_manifest_digest(oci_ref, auth_ref).await
-            })
-            .await;
+            let res = match self.ensure_auth(image).await? {
+                Auth::Open => {
+                    let (http, scheme) = (&self.http()?, self.scheme(image));
+                    let accepted = super::media_types::ACCEPTED;
+                    with_retry(&self.options.retry, "check read access", || async move {
+                        open::head_manifest(http, scheme, image, accepted).await
+                    })
+                    .await
+                }
+                Auth::Oci(auth) => {
+                    let oci = image.to_oci();
+                    let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+                    with_retry(&self.options.retry, "check read access", || async move {
+                        inner
+                            .fetch_manifest_digest(oci_ref, auth_ref)
+                            .await
+                            .map(|_| ())
+                    })
+                    .await
+                }
+            };
             match res {
-                Ok(_) => Ok(true),
+                Ok(()) => Ok(true),
                 Err(e) => match classify(&e) {
                     Class::Unauthorized | Class::Denied => Ok(false),
                     Class::NotFound | Class::Permanent(Some(_)) | Class::Transient(Some(_)) => {

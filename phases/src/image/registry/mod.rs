@@ -35,6 +35,7 @@ mod error;
 mod identity;
 mod keychain;
 mod media_types;
+mod open;
 mod reference;
 mod retry;
 mod tls;
