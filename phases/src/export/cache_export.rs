@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use super::layer_tar::{self, Owner};
+use super::layer_tar::Owner;
 use super::plan::{read_buildpack_layers, GroupBuildpack, LayerContent, CACHE_SBOM_ID};
 use crate::cache::{
     find_layer, sha_of, BuildpackLayerMetadata, BuildpackLayersMetadata, Cache, CacheError,
@@ -118,7 +118,7 @@ fn add_or_reuse(
             let p = req
                 .scratch
                 .join(format!(".cache-tar-{}", id.replace(['/', ':'], "_")));
-            let d = layer_tar::diff_id(&content, req.owner, Some(&p))
+            let d = super::layers::diff_id(&content, req.owner, Some(&p))
                 .map_err(|e| CacheError::io(&p, e))?;
             (p, d, true)
         }

@@ -18,7 +18,7 @@ use tracing::info;
 
 use super::config::{build_config, config_bytes, ConfigInputs};
 use super::extended::{normalize_layer, ExtensionLayer};
-use super::layer_tar::{self, Owner, OCI_LAYER_GZIP};
+use super::layer_tar::{Owner, OCI_LAYER_GZIP};
 use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
 use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
@@ -370,8 +370,8 @@ impl<'d> Exporter<'d> {
             .contains(&layer.id)
             .then(|| scratch.join(format!(".tar-{}", sanitize(&layer.id))));
         if hash_first {
-            let diff_id =
-                layer_tar::diff_id(&layer.content, req.owner, tar.as_deref()).map_err(io_err)?;
+            let diff_id = super::layers::diff_id(&layer.content, req.owner, tar.as_deref())
+                .map_err(io_err)?;
             if let Some((src, blob)) = known.get(diff_id.as_str()) {
                 self.dest
                     .copy_blob(*src, blob)
@@ -388,7 +388,7 @@ impl<'d> Exporter<'d> {
         let blob_tmp = scratch.join(format!(".blob-{}", sanitize(&layer.id)));
         let tee = if hash_first { None } else { tar.as_deref() };
         let built =
-            layer_tar::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
+            super::layers::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
         let blob = BlobRef {
             digest: built.digest,
             size: built.size,
@@ -553,7 +553,7 @@ mod tests {
         fs::create_dir_all(&src).unwrap();
         fs::write(src.join("os-release"), "ID=test\n").unwrap();
         let tmp = dest.scratch_dir().join("b");
-        let built = layer_tar::build_gzip(
+        let built = crate::export::layers::build_gzip(
             &LayerContent::Dir(src),
             Owner { uid: 0, gid: 0 },
             &tmp,

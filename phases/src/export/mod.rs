@@ -7,6 +7,7 @@ pub mod exporter;
 pub mod extended;
 mod glob;
 pub mod layer_tar;
+pub mod layers;
 pub mod metadata;
 pub mod phase;
 pub mod plan;

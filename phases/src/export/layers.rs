@@ -1,0 +1,245 @@
+//! The exporter's layers produced with [`archive::LayerBuilder`](crate::archive::LayerBuilder), whose tar
+//! headers are byte-identical to the reference's Go writer (checklist IM-10, IM-12, IM-13, IM-14, T-01),
+//! so the same tree gives the reference's diffID.
+//!
+//! - [`LayerContent::Dir`]: the directory as a host tree mapped to its own path, its ancestors with their
+//!   real mode and owner, everything from the directory down owned by `CNB_USER_ID:CNB_GROUP_ID`.
+//! - [`LayerContent::App`]: the app dir's ancestors (real owner), the app dir and the slice's entries
+//!   (and their parents inside the app dir) owned by the build user, modes kept.
+//! - [`LayerContent::Launcher`] / [`LayerContent::ProcessTypes`]: `/cnb`, `/cnb/lifecycle` or
+//!   `/cnb/process` (0755 root), the launcher file (0755 root) or one symlink per process type.
+//!
+//! Hard links are not detected (the reference stores each link as a regular file).
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::layer_tar::{BuiltLayer, HashWriter, Owner};
+use super::plan::LayerContent;
+use crate::archive::{Compression, LayerBuilder, Meta, Sink, Source};
+
+fn io_at(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn archive_err(e: crate::archive::ArchiveError) -> io::Error {
+    io::Error::other(crate::error::chain(&e))
+}
+
+fn image_path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// A directory entry for every ancestor of `dir` (root excluded) with its host mode and owner.
+fn host_ancestors(b: &mut LayerBuilder, dir: &Path) -> io::Result<()> {
+    let mut anc: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .filter(|a| a.parent().is_some())
+        .collect();
+    anc.reverse();
+    for a in anc {
+        let md = fs::metadata(a).map_err(|e| io_at(a, e))?;
+        b.add(Source::Dir {
+            path: image_path(a),
+            meta: Meta::new(md.mode() & 0o7777, u64::from(md.uid()), u64::from(md.gid())),
+        });
+    }
+    Ok(())
+}
+
+/// One host entry (dir, file or symlink; anything else skipped) owned by `owner`, mode kept.
+fn owned_entry(b: &mut LayerBuilder, host: &Path, owner: Owner) -> io::Result<()> {
+    let md = fs::symlink_metadata(host).map_err(|e| io_at(host, e))?;
+    let meta = Meta::new(
+        md.mode() & 0o7777,
+        u64::from(owner.uid),
+        u64::from(owner.gid),
+    );
+    let path = image_path(host);
+    let ft = md.file_type();
+    if ft.is_dir() {
+        b.add(Source::Dir { path, meta });
+    } else if ft.is_file() {
+        b.add(Source::File {
+            path,
+            host: host.to_path_buf(),
+            meta,
+        });
+    } else if ft.is_symlink() {
+        let target = fs::read_link(host).map_err(|e| io_at(host, e))?;
+        b.add(Source::Symlink {
+            path,
+            target: target.to_string_lossy().into_owned(),
+            meta,
+        });
+    }
+    Ok(())
+}
+
+/// The layer builder for `content` (not for [`LayerContent::Previous`], which is never re-tarred).
+pub fn builder(content: &LayerContent, owner: Owner) -> io::Result<LayerBuilder> {
+    let mut b = LayerBuilder::new();
+    b.hardlinks(false);
+    let root = |mode| Meta::root(mode);
+    match content {
+        LayerContent::Dir(dir) => {
+            b.add_tree(
+                dir.clone(),
+                image_path(dir),
+                u64::from(owner.uid),
+                u64::from(owner.gid),
+            );
+        }
+        LayerContent::App { app_dir, entries } => {
+            host_ancestors(&mut b, app_dir)?;
+            owned_entry(&mut b, app_dir, owner)?;
+            for rel in entries {
+                let mut parents: Vec<&Path> = rel
+                    .ancestors()
+                    .skip(1)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect();
+                parents.reverse();
+                for p in parents {
+                    owned_entry(&mut b, &app_dir.join(p), owner)?;
+                }
+                owned_entry(&mut b, &app_dir.join(rel), owner)?;
+            }
+        }
+        LayerContent::Launcher(path) => {
+            b.add(Source::Dir {
+                path: "/cnb".into(),
+                meta: root(0o755),
+            });
+            b.add(Source::Dir {
+                path: "/cnb/lifecycle".into(),
+                meta: root(0o755),
+            });
+            b.add(Source::File {
+                path: "/cnb/lifecycle/launcher".into(),
+                host: path.clone(),
+                meta: root(0o755),
+            });
+        }
+        LayerContent::ProcessTypes(types) => {
+            b.add(Source::Dir {
+                path: "/cnb".into(),
+                meta: root(0o755),
+            });
+            b.add(Source::Dir {
+                path: "/cnb/process".into(),
+                meta: root(0o755),
+            });
+            for t in types {
+                b.add(Source::Symlink {
+                    path: format!("/cnb/process/{t}"),
+                    target: "/cnb/lifecycle/launcher".into(),
+                    meta: root(0o755),
+                });
+            }
+        }
+        LayerContent::Previous(d) => {
+            return Err(io::Error::other(format!(
+                "layer {d} is reused from the previous image, not tarred"
+            )))
+        }
+    }
+    Ok(b)
+}
+
+fn tar_to_file(b: &LayerBuilder, path: &Path) -> io::Result<String> {
+    let f = File::create(path).map_err(|e| io_at(path, e))?;
+    let mut h = HashWriter::new(BufWriter::with_capacity(1 << 20, f));
+    b.write_tar(&mut h).map_err(archive_err)?;
+    let (d, _, mut w) = h.finish();
+    w.flush()?;
+    Ok(d)
+}
+
+/// The diffID of `content` without compressing; with `tee`, the tar is also written there (for the
+/// cache, IM-15).
+pub fn diff_id(content: &LayerContent, owner: Owner, tee: Option<&Path>) -> io::Result<String> {
+    let b = builder(content, owner)?;
+    match tee {
+        Some(p) => tar_to_file(&b, p),
+        None => Ok(b
+            .write(Compression::None, Sink::HashOnly)
+            .map_err(archive_err)?
+            .diff_id
+            .to_string()),
+    }
+}
+
+/// Tars, hashes and gzips (level 1) `content` into `blob_path` in one pass; with `tee`, the
+/// uncompressed tar is also written there.
+pub fn build_gzip(
+    content: &LayerContent,
+    owner: Owner,
+    blob_path: &Path,
+    tee: Option<&Path>,
+) -> io::Result<BuiltLayer> {
+    let b = builder(content, owner)?;
+    if let Some(t) = tee {
+        tar_to_file(&b, t)?;
+    }
+    let info = b
+        .write(
+            Compression::Gzip { level: 1 },
+            Sink::File(PathBuf::from(blob_path)),
+        )
+        .map_err(archive_err)?;
+    Ok(BuiltLayer {
+        diff_id: info.diff_id.to_string(),
+        digest: info.digest.to_string(),
+        size: info.size,
+        path: blob_path.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// IM-10: every route (hash only, hash + tee, gzip) gives the same diffID; ancestors keep their real
+    /// owner, the layer dir and below get the build user.
+    #[test]
+    fn im10_same_diff_id_by_every_route_and_owner_rules() {
+        let t = tempfile::tempdir().unwrap();
+        let layers = t.path().join("layers");
+        let layer = layers.join("corrupted_buildpack/corrupted-layer");
+        fs::create_dir_all(&layer).unwrap();
+        fs::write(layer.join("data"), "digest-not-match-data").unwrap();
+        let (a, b) = (
+            LayerContent::Dir(layer.clone()),
+            LayerContent::Dir(layer.clone()),
+        );
+        // Same tree, same diffID, whatever the hashing route.
+        let d1 = diff_id(&a, Owner { uid: 1, gid: 2 }, None).unwrap();
+        let tee = t.path().join("tee.tar");
+        let d2 = diff_id(&b, Owner { uid: 1, gid: 2 }, Some(&tee)).unwrap();
+        assert_eq!(d1, d2);
+        let built = build_gzip(&a, Owner { uid: 1, gid: 2 }, &t.path().join("blob"), None).unwrap();
+        assert_eq!(built.diff_id, d1);
+        // The entries are the ancestors (real owner), the layer dir and data (build user).
+        let mut ar = tar::Archive::new(File::open(&tee).unwrap());
+        let names: Vec<(String, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().uid().unwrap(),
+                )
+            })
+            .collect();
+        let last = names.len() - 1;
+        assert!(names[last].0.ends_with("corrupted-layer/data"));
+        assert_eq!(names[last].1, 1);
+        assert_eq!(names[last - 1].1, 1);
+    }
+}
