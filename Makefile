@@ -126,8 +126,12 @@ bench-export:
 #                 the reference's labels), written by our own writer (cnb-mkimage) into $(LIFECYCLE_IMAGE).
 # sample-images:  build (and cache) the Python sample's bookworm build/run images (needs root, debootstrap,
 #                 the Debian mirror on first run) under target/samples-cache/python/images/{build,run}.
+# demo-python:    the Python sample with creator -build-image (bookworm + python3 build/run images), run.
 LIFECYCLE_IMAGE ?= out/lifecycle-image
-.PHONY: image sample-images
+.PHONY: image sample-images demo-python
+demo-python: build
+	bash samples/demo-python.sh
+
 image: build
 	sh samples/lifecycle-image.sh $(RELEASE) $(LIFECYCLE_IMAGE)
 
@@ -136,3 +140,19 @@ sample-images: build-debug
 	sh samples/base-images/python/build.sh target/samples-cache/python/images target/samples-cache/python/rootfs
 	chmod -R a+rX target/samples-cache/python/images
 	sha256sum samples/base-images/python/build.sh | cut -d' ' -f1 | tr -d '\n' > target/samples-cache/python/images.done
+
+# --- zstd helper (issue 4): layer and push benchmarks ---------------------------------------------
+# bench-layer: layer creation (gzip-1, zstd levels 3..-7, zstd workers, umoci peer) on a generated
+#   ~1 GiB tree; BENCH_LAYER_MB sizes it, BENCH_LAYER_ONLY=gzip-1,zstd1 picks configurations.
+# bench-layer-real: the same on existing trees (default /usr/bin and /usr/share).
+# bench-push: pushing the bench image to a loopback registry vs `skopeo copy` (ratio, request counts).
+BENCH_LAYER_TREE ?= /usr/bin,/usr/share
+.PHONY: bench-layer bench-layer-real bench-push
+bench-layer:
+	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_layer
+
+bench-layer-real:
+	BENCH_LAYER_TREE=$(BENCH_LAYER_TREE) $(CARGO) run --locked --release -p cnb-lifecycle --example bench_layer
+
+bench-push:
+	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_push

@@ -39,7 +39,9 @@ fn creator_builds_the_sample_into_a_layout_and_the_image_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("demo");
 
+    let t = std::time::Instant::now();
     let first = run_demo(&out);
+    let fresh = t.elapsed();
     for section in [
         "===> ANALYZING",
         "===> DETECTING",
@@ -86,7 +88,14 @@ fn creator_builds_the_sample_into_a_layout_and_the_image_runs() {
     );
 
     // Rebuild: cache restored, every layer reused, same image.
+    let t = std::time::Instant::now();
     let second = run_demo(&out);
+    let rebuild = t.elapsed();
+    println!(
+        "TIMING creator demo flow (samples/demo.sh, host buildpacks, layout): fresh {:.2}s, rebuild {:.2}s",
+        fresh.as_secs_f64(),
+        rebuild.as_secs_f64()
+    );
     assert!(second.contains("from cache"), "cache not used:\n{second}");
     assert!(
         !second.contains("Adding layer"),

@@ -50,7 +50,19 @@ fn build_image(dir: &Path, with_user_env: bool) -> PathBuf {
         ib.remove_env("CNB_GROUP_ID");
     }
     ib.save_to_layout(&layout, &["latest".to_string()]).unwrap();
+    unshare_blobs(dir);
     dir.to_path_buf()
+}
+
+/// Replaces hard links into the shared cached busybox image by real copies: the tests chown their
+/// volumes (a rootless creator even to subordinate ids), which must not touch other tests' inodes.
+fn unshare_blobs(layout: &Path) {
+    for e in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = fs::read(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, bytes).unwrap();
+    }
 }
 
 /// A container root with the marker buildpack, the order, an app, a run image under the layout dir.
@@ -104,7 +116,8 @@ TOML
             "cnb/run.toml",
             "[[images]]\nimage = \"localhost/test/run:latest\"\n",
         );
-        copy_layout(busybox(), &root.join("oci/localhost/test/run/latest"));
+        let run = copy_layout(busybox(), &root.join("oci/localhost/test/run/latest"));
+        unshare_blobs(&run.layout);
         // As a platform prepares its volumes: the build user owns them (the layout dir included).
         root.chown(1000, 1000);
         Setup { root, tmp }
@@ -526,4 +539,70 @@ fn extended_run_file(dir: &Path, path: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The first user with a `/etc/subuid` range, with its uid and primary gid.
+fn rootless_user() -> Option<(u32, u32)> {
+    let subuid = fs::read_to_string("/etc/subuid").ok()?;
+    let name = subuid.lines().next()?.split(':').next()?.to_string();
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() > 3 && f[0] == name {
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
+}
+
+#[test]
+fn creator_build_image_rootless_with_subordinate_ids() {
+    if !need_root() {
+        return;
+    }
+    let Some((uid, gid)) = rootless_user() else {
+        println!("SKIPPED: no user with a /etc/subuid range on this machine");
+        return;
+    };
+    let s = Setup::new();
+    // Everything the unprivileged user reads lives in the container root (chowned to it by the harness).
+    let bi = build_image(&s.root.join("build-image"), true);
+    let r = &s.root;
+    let t = std::time::Instant::now();
+    let out = r
+        .phase("creator")
+        .user(uid, gid)
+        .platform_api("0.14")
+        .env("HOME", r.path().display().to_string())
+        .env("CNB_EXPERIMENTAL_MODE", "warn")
+        .env(
+            "CNB_BUILD_IMAGE_CACHE",
+            r.join("rootfs-cache").display().to_string(),
+        )
+        .env(
+            "CNB_ORDER_PATH",
+            r.join("cnb/order.toml").display().to_string(),
+        )
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", r.join("oci").display()),
+            format!("-run={}", r.join("cnb/run.toml").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+            format!("-build-image={}", bi.display()),
+            APP.to_string(),
+        ])
+        .run();
+    out.assert_success();
+    // Inside the user namespace the buildpack still runs as the build image's CNB_USER_ID.
+    out.assert_contains("---> marker build as uid 1000");
+    println!(
+        "TIMING creator -build-image rootless (subuid range): fresh {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    let (rootfs, app) = s.run_app();
+    assert!(rootfs
+        .join("layers/test_marker/marker/marker.txt")
+        .is_file());
+    assert!(app.contains(MARKER), "{app}");
 }

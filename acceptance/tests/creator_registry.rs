@@ -48,6 +48,7 @@ fn creator_as_root_uses_a_root_only_docker_config_g17() {
     fs::set_permissions(secret.path(), fs::Permissions::from_mode(0o700)).unwrap();
 
     let app = reg.image("samples/app:latest");
+    let t = std::time::Instant::now();
     let out = root
         .phase("creator")
         .as_current_user()
@@ -64,6 +65,10 @@ fn creator_as_root_uses_a_root_only_docker_config_g17() {
             app.clone(),
         ])
         .run();
+    println!(
+        "TIMING creator to an authenticated registry (host buildpacks): fresh {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
     out.assert_success();
     out.assert_contains("===> EXPORTING");
     let user_pass = reg.credentials().unwrap();

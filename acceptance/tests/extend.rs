@@ -263,3 +263,87 @@ fn reads_the_base_from_a_registry_when_no_layout_was_restored() {
     // The base's manifest and config were cached where the restorer would have put them.
     assert!(base_dir.join(&digest).join("index.json").is_file());
 }
+
+const ROOTLESS_USER: &str = "cnb-extend-rootless";
+const ROOTLESS_ID: u32 = 23456;
+
+/// The rootless test user with a subordinate id range (the same one the library's rootless tests
+/// use); created only if missing. Returns its gid.
+fn ensure_rootless_user() -> u32 {
+    let id = |args: &[&str]| {
+        std::process::Command::new("id")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    if id(&[ROOTLESS_USER]).is_none() {
+        let st = std::process::Command::new("useradd")
+            .args(["-M", "-N", "-u", &ROOTLESS_ID.to_string()])
+            .args(["-s", "/usr/sbin/nologin", ROOTLESS_USER])
+            .status()
+            .unwrap();
+        assert!(st.success() || id(&[ROOTLESS_USER]).is_some());
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if !text
+            .lines()
+            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+            writeln!(f, "{ROOTLESS_USER}:300000:65536").unwrap();
+        }
+    }
+    id(&["-g", ROOTLESS_USER]).unwrap().parse().unwrap()
+}
+
+// EX-02, EX-05, EX-11 rootless: the binary as an unprivileged user with a subordinate id range
+// (newuidmap/newgidmap), extending a root filesystem that user owns (as in a rootless container whose
+// ids are mapped to it) — no root, no capabilities.
+#[test]
+fn extends_the_run_image_rootless() {
+    if !running_as_root() {
+        eprintln!("needs root to create the rootless test user and its subordinate ids");
+        return;
+    }
+    let gid = ensure_rootless_user();
+    let s = setup(
+        "ARG base_image\nFROM ${base_image}\nARG GREETING\nUSER root\nRUN echo \"$GREETING\" > /greeting && chown 1000:1000 /greeting\nCOPY hello.txt /opt/hello.txt\nUSER 1000:1000\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.rootfs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    cnb_acceptance::harness::chown_tree(&s.rootfs.path().join("bundle"), ROOTLESS_ID, gid);
+    let out = s
+        .root
+        .phase("extender")
+        .user(ROOTLESS_ID, gid)
+        .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+        .arg("-kind=run")
+        .arg("-log-level=debug")
+        .run();
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(s.extended().len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(s.fs().join("greeting")).unwrap(),
+        "hi-from-config\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    // Namespace uid 1000 is a subordinate id on the host (namespace 1 = the range's first id).
+    let start: u32 = std::fs::read_to_string("/etc/subuid")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{ROOTLESS_USER}:")))
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let owner = std::fs::metadata(s.fs().join("greeting")).unwrap().uid();
+    assert_eq!(owner, start + 1000 - 1, "namespace 1000 -> host subuid");
+}

@@ -239,9 +239,11 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
     assert!(kaniko_entries(&root).is_empty());
     assert!(analyzed(&root).get("build-image").is_none());
 
-    // A build image that does not exist fails the restorer, naming it.
-    let root = chroot_root(GROUP, &run_analyzed(&run, &run, false));
+    // A build image that does not exist fails the restorer, naming it, when the group has image
+    // extensions (the extender needs it); without extensions it is only a warning (spec: the build
+    // image is "only needed when using image extensions"; deliberate difference from the reference).
     let missing = reg.image("cnb/nope:latest");
+    let root = chroot_root(GROUP_WITH_EXTENSION, &run_analyzed(&run, &run, false));
     restore_in_chroot(
         &root,
         "0.15",
@@ -250,6 +252,18 @@ fn build_image_is_recorded_and_saved_sparse_rs05() {
     )
     .assert_code(42)
     .assert_contains("cnb/nope");
+    let root = chroot_root(GROUP, &run_analyzed(&run, &run, false));
+    restore_in_chroot(
+        &root,
+        "0.15",
+        &[("CNB_INSECURE_REGISTRIES", &reg.host())],
+        &[&format!("-build-image={missing}")],
+    )
+    .assert_success()
+    .assert_contains("Not recording build image")
+    .assert_contains("cnb/nope");
+    assert!(analyzed(&root).get("build-image").is_none());
+    assert!(kaniko_entries(&root).is_empty());
 }
 
 /// RS-06: `run-image.extend = true` (Platform ≥ 0.12, registry): the run image's manifest and config

@@ -275,7 +275,9 @@ fn run_steps(
             ),
         ));
     }
-    for s in plan_after_detect(generated, inputs.skip_restore) {
+    // CR-03: from Platform 0.10 -skip-restore still runs the restorer (it then restores store.toml only).
+    let skip_restore = inputs.skip_restore && !inputs.platform_api.skip_restore_restores_store();
+    for s in plan_after_detect(generated, skip_restore) {
         step(s, timings, || match (s, &mut *place) {
             // The creator prepares the build image itself; the restorer's -build-image pull (for a
             // separate extender) is not wanted.

@@ -195,7 +195,12 @@ fn worker(
     bind_volumes(&inputs, lifecycle, &merged)?;
 
     let code = cnb_spec::exit::FAILED;
-    let volumes = crate::privilege::volumes_for(Phase::Creator, &inputs);
+    let mut volumes = crate::privilege::volumes_for(Phase::Creator, &inputs);
+    // The layout dir is read (run and previous image) and written by the build user here; rootless, the
+    // platform cannot have handed it to a subordinate id itself.
+    if inputs.use_layout {
+        volumes.extend(inputs.layout_dir.iter().cloned());
+    }
     crate::privilege::chown_volumes(b.uid, b.gid, &volumes)
         .map_err(|e| Failure::new(code, "chown volumes", &e))?;
     become_user(b.uid, b.gid)?;

@@ -708,6 +708,23 @@ fn rootless_same_cases() {
     ensure_rootless_user();
     // Built here (as root) so that the child only reads it.
     sample_layout("busybox");
+    run_rootless_child("busybox");
+}
+
+/// The bookworm `apt-get install` case rootless: apt's `_apt` sandbox user (uid 42), dpkg's chowns
+/// and the bind-mounted `resolv.conf` all work inside a subordinate id range.
+#[test]
+fn rootless_bookworm_apt_get_install_tree() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    ensure_rootless_user();
+    sample_layout("bookworm");
+    run_rootless_child("bookworm");
+}
+
+/// Runs [`rootless_child_entry`] as the rootless test user with `CNB_EXTEND_ROOTLESS_CHILD=<which>`.
+fn run_rootless_child(which: &str) {
     let gid_out = std::process::Command::new("id")
         .args(["-g", ROOTLESS_USER])
         .output()
@@ -724,7 +741,7 @@ fn rootless_same_cases() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("CNB_EXTEND_ROOTLESS_CHILD", "1")
+        .env("CNB_EXTEND_ROOTLESS_CHILD", which)
         .env("TMPDIR", "/tmp")
         .env("HOME", "/tmp")
         .current_dir("/tmp")
@@ -744,15 +761,22 @@ fn rootless_same_cases() {
 /// Entry point for [`rootless_same_cases`]' child; does nothing unless started by it.
 #[test]
 fn rootless_child_entry() {
-    if std::env::var_os("CNB_EXTEND_ROOTLESS_CHILD").is_none() {
+    let Some(which) = std::env::var_os("CNB_EXTEND_ROOTLESS_CHILD") else {
         return;
-    }
+    };
     assert!(!nix::unistd::Uid::effective().is_root());
     assert!(matches!(
         IdMapping::detect().unwrap(),
         IdMapping::Rootless { .. }
     ));
+    if which == "bookworm" {
+        scenario_bookworm_apt_get_install_tree();
+        println!("ROOTLESS-SCENARIOS-DONE");
+        return;
+    }
     scenario_run_write_delete_env_user_workdir();
+    scenario_copy_patterns_mtimes_and_trailing_heredocs();
+    scenario_cache_hits_are_applied_lazily();
     scenario_copy_heredoc_and_args();
     scenario_cached_rebuild_runs_nothing();
     scenario_failing_run_names_extension_file_and_line();
@@ -900,6 +924,10 @@ fn scenario_kind_run_on_umoci_built_busybox_layout() {
 /// Dockerfile again from the step cache without running anything.
 #[test]
 fn bookworm_apt_get_install_tree() {
+    scenario_bookworm_apt_get_install_tree()
+}
+
+fn scenario_bookworm_apt_get_install_tree() {
     let layout = sample_layout("bookworm");
     let f = fixture();
     let text = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*\nUSER 1000:1000\n";

@@ -22,6 +22,7 @@ use crate::export::metadata::{
     LIFECYCLE_METADATA_LABEL, REBASABLE_LABEL,
 };
 use crate::export::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
+use crate::image::registry::ImageRef;
 use crate::Failure;
 use check::{
     check_new_base_recorded, check_rebasable, check_stack, check_target, ImageTarget,
@@ -264,6 +265,26 @@ pub fn save(
     dest.put_image(&rebased.config, &rebased.manifest)
 }
 
+/// G-17: while still running as the invoking user (often root, with a root-only docker config or
+/// credential helper), resolve the credentials of every registry named on the command line — the images
+/// to write, the previous image and `-run-image`. Run images found later in the app image's metadata
+/// (mirrors) use what the keychain read at start-up (`CNB_REGISTRY_AUTH`, the docker config file), like
+/// the reference, which builds its keychain from the same list.
+fn resolve_credentials_now(access: &ImageAccess, inputs: &Inputs) {
+    let ImageAccess::Registry { client } = access else {
+        return;
+    };
+    let refs: Vec<ImageRef> = inputs
+        .output_images
+        .iter()
+        .chain(&inputs.additional_tags)
+        .chain(&inputs.previous_image)
+        .chain(inputs.run_image.iter().filter(|r| !r.is_empty()))
+        .filter_map(|r| ImageRef::parse(r).ok())
+        .collect();
+    client.keychain().resolve_now(&refs);
+}
+
 fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::REBASE_ERROR, "rebase", e)
 }
@@ -272,6 +293,7 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    resolve_credentials_now(&access, inputs);
     crate::privilege::ensure_privileges(Phase::Rebaser, inputs)?;
     let Some(first) = inputs.output_images.first().cloned() else {
         return Err(Failure::msg(

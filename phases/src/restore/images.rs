@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use cnb_spec::platform::{Analyzed, Group, ImageIdentifier, RunImage, RunToml, TargetMetadata};
 use cnb_spec::PlatformApi;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::analyze::run_image::RunImageCandidates;
 use crate::export::access::ImageAccess;
@@ -136,11 +136,27 @@ impl RestoreImages<'_> {
             .filter(|s| !s.is_empty() && self.platform_api.supports_extensions())
         {
             debug!("Pulling builder image metadata for {name}...");
-            let image = self.open("builder", name)?;
-            summary.saved.push(self.save_sparse(&image)?);
-            analyzed.build_image = Some(ImageIdentifier {
-                reference: image.identifier(),
-            });
+            match self
+                .open("builder", name)
+                .and_then(|image| Ok((self.save_sparse(&image)?, image)))
+            {
+                Ok((path, image)) => {
+                    summary.saved.push(path);
+                    analyzed.build_image = Some(ImageIdentifier {
+                        reference: image.identifier(),
+                    });
+                }
+                // The build image is "only needed when using image extensions" (platform spec): without
+                // extensions in the group an unreadable one does not fail the build (the reference
+                // fails; platforms such as the Tekton task pass -build-image unconditionally).
+                Err(e) if !group.has_extensions() => {
+                    warn!(
+                        "Not recording build image {name} (no image extensions in the group): {}",
+                        crate::error::chain(&e)
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(run) = analyzed.run_image.as_mut() else {
             return Ok(summary);

@@ -5,7 +5,12 @@
 //! 2. docker's `config.json` in `$DOCKER_CONFIG` or `~/.docker`: `credHelpers[<registry>]`, then
 //!    `credsStore` (both run `docker-credential-<name> get`), then `auths[<registry>]` (`auth`,
 //!    `username`/`password`, `identitytoken`, `registrytoken`).
-//! 3. Anonymous.
+//! 3. containers `auth.json` (podman, skopeo, buildah), when docker's config has nothing for the registry:
+//!    `$REGISTRY_AUTH_FILE`, then `$XDG_RUNTIME_DIR/containers/auth.json`, then
+//!    `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`; the first file with `credHelpers` or `auths` for
+//!    the registry wins (same entry formats as docker's; `auths` keys may name a repository, reduced to
+//!    the host).
+//! 4. Anonymous.
 //!
 //! Platforms build the keychain **before dropping privileges** (the docker config may be readable only by
 //! root): [`Keychain::from_env`] reads the files at once and [`Keychain::resolve_now`] runs credential
@@ -168,6 +173,27 @@ pub struct KeychainSource {
     pub docker_config_dir: Option<PathBuf>,
     /// Extra directories searched for `docker-credential-*` helpers before `PATH`.
     pub helper_path: Vec<PathBuf>,
+    /// containers `auth.json` files consulted after the docker config, in order.
+    pub containers_auth_files: Vec<PathBuf>,
+}
+
+/// The containers `auth.json` files podman and skopeo read, in their order: `$REGISTRY_AUTH_FILE`, then
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, then `${XDG_CONFIG_HOME:-$HOME/.config}/containers/auth.json`.
+fn containers_auth_files_from_env() -> Vec<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut files = Vec::new();
+    files.extend(var("REGISTRY_AUTH_FILE"));
+    files.extend(var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")));
+    files.extend(
+        var("XDG_CONFIG_HOME")
+            .or_else(|| var("HOME").map(|h| h.join(".config")))
+            .map(|d| d.join("containers/auth.json")),
+    );
+    files
 }
 
 impl KeychainSource {
@@ -183,6 +209,7 @@ impl KeychainSource {
                 .filter(|v| !v.is_empty()),
             docker_config_dir,
             helper_path: Vec::new(),
+            containers_auth_files: containers_auth_files_from_env(),
         }
     }
 }
@@ -192,6 +219,7 @@ impl KeychainSource {
 pub struct Keychain {
     env: BTreeMap<String, Credential>,
     docker: DockerConfigFile,
+    containers: Vec<DockerConfigFile>,
     helper_path: Vec<PathBuf>,
     resolved: Mutex<BTreeMap<String, Credential>>,
 }
@@ -223,9 +251,15 @@ impl Keychain {
             Some(dir) => read_docker_config(&dir.join("config.json"))?,
             None => DockerConfigFile::default(),
         };
+        let containers = source
+            .containers_auth_files
+            .iter()
+            .map(|p| read_docker_config(p))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Keychain {
             env,
             docker,
+            containers,
             helper_path: source.helper_path.clone(),
             resolved: Mutex::new(BTreeMap::new()),
         })
@@ -268,25 +302,36 @@ impl Keychain {
     }
 
     fn resolve_docker(&self, registry: &str) -> Result<Credential, KeychainError> {
-        let helper = self
-            .docker
+        for file in std::iter::once(&self.docker).chain(&self.containers) {
+            if let Some(c) = self.resolve_in(file, registry)? {
+                return Ok(c);
+            }
+        }
+        Ok(Credential::Anonymous)
+    }
+
+    /// One docker-format file: `credHelpers[<registry>]`, then `credsStore`, then `auths[<registry>]`.
+    fn resolve_in(
+        &self,
+        file: &DockerConfigFile,
+        registry: &str,
+    ) -> Result<Option<Credential>, KeychainError> {
+        let helper = file
             .cred_helpers
             .iter()
             .find(|(k, _)| normalise_registry(k) == registry)
             .map(|(_, v)| v.clone())
-            .or_else(|| self.docker.creds_store.clone().filter(|s| !s.is_empty()));
+            .or_else(|| file.creds_store.clone().filter(|s| !s.is_empty()));
         if let Some(helper) = helper {
             if let Some(c) = self.run_helper(&helper, registry)? {
-                return Ok(c);
+                return Ok(Some(c));
             }
         }
-        Ok(self
-            .docker
+        Ok(file
             .auths
             .iter()
             .filter(|(k, _)| normalise_registry(k) == registry)
-            .find_map(|(_, a)| a.credential())
-            .unwrap_or(Credential::Anonymous))
+            .find_map(|(_, a)| a.credential()))
     }
 
     /// Runs `docker-credential-<helper> get` with the registry's server URL on stdin.
@@ -394,6 +439,10 @@ mod tests {
             registry_auth: auth.map(str::to_string),
             docker_config_dir: Some(dir.path().to_path_buf()),
             helper_path: vec![dir.path().to_path_buf()],
+            containers_auth_files: vec![
+                dir.path().join("registry-auth-file.json"),
+                dir.path().join("xdg-runtime-auth.json"),
+            ],
         };
         (Keychain::new(&source).unwrap(), dir)
     }
@@ -538,5 +587,61 @@ mod tests {
             assert_eq!(Credential::from_header("r", &h).unwrap(), c);
             assert!(!format!("{c:?}").contains("p:w"));
         }
+    }
+
+    /// containers `auth.json` files come after the docker config, in order (`$REGISTRY_AUTH_FILE` before
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`); repository-scoped keys count for their host; a file
+    /// that is missing is skipped, a malformed one is an error naming it (G-16, issue #4).
+    #[test]
+    fn containers_auth_json_after_docker_config_g16() {
+        let dir = tempfile::tempdir().unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{"docker-wins.io": {{"auth": "{}"}}}}}}"#,
+                b64("d:1")
+            ),
+        )
+        .unwrap();
+        let first = dir.path().join("registry-auth-file.json");
+        let second = dir.path().join("xdg-runtime-auth.json");
+        std::fs::write(
+            &first,
+            format!(
+                r#"{{"auths": {{"docker-wins.io": {{"auth": "{}"}}, "quay.example/team/app": {{"auth": "{}"}}}}}}"#,
+                b64("x:2"),
+                b64("q:3")
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &second,
+            format!(
+                r#"{{"auths": {{"quay.example": {{"auth": "{}"}}, "only-xdg.io": {{"auth": "{}"}}}}}}"#,
+                b64("later:4"),
+                b64("o:5")
+            ),
+        )
+        .unwrap();
+        let source = |files: Vec<PathBuf>| KeychainSource {
+            docker_config_dir: Some(dir.path().to_path_buf()),
+            containers_auth_files: files,
+            ..Default::default()
+        };
+        let k = Keychain::new(&source(vec![
+            first.clone(),
+            dir.path().join("missing.json"),
+            second,
+        ]))
+        .unwrap();
+        assert_eq!(k.resolve("docker-wins.io").unwrap(), basic("d", "1"));
+        assert_eq!(k.resolve("quay.example").unwrap(), basic("q", "3"));
+        assert_eq!(k.resolve("only-xdg.io").unwrap(), basic("o", "5"));
+        assert_eq!(k.resolve("nowhere.io").unwrap(), Credential::Anonymous);
+
+        std::fs::write(&first, "{not json").unwrap();
+        let e = Keychain::new(&source(vec![first])).unwrap_err().to_string();
+        assert!(e.contains("registry-auth-file.json"), "{e}");
     }
 }
