@@ -4,7 +4,8 @@
 //! baseline measured in the same run: building the same layers with the layer builder alone
 //! (tar + sha256 + gzip + sha256 to a file), i.e. the `layer` limit.
 //!
-//! `BENCH_EXPORT_MB` sets the total size (default 1024).
+//! `BENCH_EXPORT_MB` sets the total size (default 1024); `BENCH_EXPORT_THREADS` the threads producing
+//! layers (default: every core; 1 = serial).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -91,6 +92,14 @@ struct Fixture {
     group: Vec<GroupBuildpack>,
 }
 
+/// Layer threads: `BENCH_EXPORT_THREADS` (default: every core).
+fn threads() -> usize {
+    std::env::var("BENCH_EXPORT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 fn export_once(
     f: &Fixture,
     base: &dyn SourceImage,
@@ -117,6 +126,7 @@ fn export_once(
     .unwrap();
     let start = Instant::now();
     Exporter::new(dest)
+        .threads(threads())
         .export(ExportRequest {
             plan,
             group: &f.group,
