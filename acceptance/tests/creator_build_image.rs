@@ -50,7 +50,19 @@ fn build_image(dir: &Path, with_user_env: bool) -> PathBuf {
         ib.remove_env("CNB_GROUP_ID");
     }
     ib.save_to_layout(&layout, &["latest".to_string()]).unwrap();
+    unshare_blobs(dir);
     dir.to_path_buf()
+}
+
+/// Replaces hard links into the shared cached busybox image by real copies: the tests chown their
+/// volumes (a rootless creator even to subordinate ids), which must not touch other tests' inodes.
+fn unshare_blobs(layout: &Path) {
+    for e in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = fs::read(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, bytes).unwrap();
+    }
 }
 
 /// A container root with the marker buildpack, the order, an app, a run image under the layout dir.
@@ -104,7 +116,8 @@ TOML
             "cnb/run.toml",
             "[[images]]\nimage = \"localhost/test/run:latest\"\n",
         );
-        copy_layout(busybox(), &root.join("oci/localhost/test/run/latest"));
+        let run = copy_layout(busybox(), &root.join("oci/localhost/test/run/latest"));
+        unshare_blobs(&run.layout);
         // As a platform prepares its volumes: the build user owns them (the layout dir included).
         root.chown(1000, 1000);
         Setup { root, tmp }
