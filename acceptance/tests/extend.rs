@@ -346,4 +346,25 @@ fn extends_the_run_image_rootless() {
         .unwrap();
     let owner = std::fs::metadata(s.fs().join("greeting")).unwrap().uid();
     assert_eq!(owner, start + 1000 - 1, "namespace 1000 -> host subuid");
+
+    // EX-09 rootless: a failing RUN exits 102 naming the file and line, and leaves no output.
+    let s =
+        setup("ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo boom; exit 7\nUSER 1000\n");
+    std::fs::set_permissions(s.rootfs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    cnb_acceptance::harness::chown_tree(&s.rootfs.path().join("bundle"), ROOTLESS_ID, gid);
+    let out = s
+        .root
+        .phase("extender")
+        .user(ROOTLESS_ID, gid)
+        .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+        .arg("-kind=run")
+        .run();
+    assert_eq!(out.code(), 102, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.all()
+            .contains("run.Dockerfile:4: RUN failed with exit code 7"),
+        "{}",
+        out.all()
+    );
+    assert!(s.extended().is_empty());
 }

@@ -200,8 +200,10 @@ fn overlay_vs_walk(layout: &Path, tmp: &Path) {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         }
+        // `volatile`: no sync of the upper directory on unmount (0.23 s for the apt step here); the
+        // upper is scratch that is turned into a layer right away.
         let opts = format!(
-            "lowerdir={},upperdir={},workdir={},userxattr",
+            "lowerdir={},upperdir={},workdir={},userxattr,volatile",
             lower.display(),
             upper.display(),
             work.display()
@@ -242,7 +244,7 @@ fn overlay_vs_walk(layout: &Path, tmp: &Path) {
         r.0, r.2, r.1
     );
     println!(
-        "  overlayfs (userxattr): mount + umount + walk of upper {:.3} s, {} upper entries (RUN {:.2} s)",
+        "  overlayfs (userxattr,volatile): mount + umount + walk of upper {:.3} s, {} upper entries (RUN {:.2} s)",
         r.3, r.5, r.4
     );
 }
