@@ -321,3 +321,30 @@ fn cache_image_restores_at_platform_0_7() {
         .assert_contains("Restoring data for \"bp/a:deps\" from cache");
     assert_eq!(root.read("layers/bp_a/deps/lib/dep.txt"), "dep-v1");
 }
+
+/// AN-07: target data, and with it the "failed to find OS in run image config" check, exist from
+/// Platform 0.12 on; an older platform may use a run image whose config has no `os`.
+#[test]
+fn run_image_without_os_is_an_error_only_from_0_12() {
+    let reg = Registry::start(RegistryOptions::plain());
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("noos");
+    let img = format!("{}:latest", layout.display());
+    tool("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    tool("umoci", &["new", "--image", &img]);
+    tool("umoci", &["config", "--image", &img, "--os", ""]);
+    let run = reg.image("cnb/noos:latest");
+    reg.skopeo_copy(&format!("oci:{img}"), &format!("docker://{run}"));
+    let app = reg.image("app/img:latest");
+    let args = [format!("-run-image={run}"), app];
+    let root = ContainerRoot::new();
+    phase_at(&root, &reg, "analyzer", "0.9", &args).assert_success();
+    assert!(analyzed(&root)["run-image"]["reference"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/cnb/noos@sha256:", reg.host())));
+    let root = ContainerRoot::new();
+    phase_at(&root, &reg, "analyzer", "0.12", &args)
+        .assert_code(32)
+        .assert_contains("failed to find OS in run image config");
+}

@@ -105,6 +105,19 @@ fn mkimage_writes_a_rootfs_with_its_owners_and_a_reproducible_digest() {
         std::path::Path::new("tool")
     );
     assert!(!rootfs.join("fifo").exists());
+
+    // --owner gives every entry one owner (the lifecycle image: root).
+    let out = Command::new(mkimage())
+        .arg(format!("--layout={}", tmp.path().join("l3").display()))
+        .arg(format!("--rootfs={}", r.display()))
+        .args(["--owner", "0:0", "--tag", "t1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let b3 = tmp.path().join("bundle3");
+    check_and_unpack(&tmp.path().join("l3"), "t1", &b3);
+    let md = fs::metadata(b3.join("rootfs/home/cnb/.profile")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
 }
 
 #[test]

@@ -166,7 +166,6 @@ fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
         &workspace_dir().join("samples/apps").join(sample.app),
         &r.join("workspace/source"),
     );
-    tool("chmod", &["-R", "a+rX", r.join("cnb").to_str().unwrap()]);
     tool("chmod", &["-R", "0777", r.join("tekton").to_str().unwrap()]);
     tool(
         "chown",

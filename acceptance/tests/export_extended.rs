@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod export_checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use cnb_acceptance::harness::{running_as_root, workspace_dir, ContainerRoot, Output};
 use cnb_acceptance::registry::{Registry, RegistryOptions};
 use common::*;
+use export_checks::{unpack, validate_layout};
 
 const DOCKERFILE: &str = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo hello-from-extension > /ext.txt\nENV EXT_VAR=from-ext\nLABEL ext.label=yes\nUSER 1000\n";
 
@@ -198,28 +200,15 @@ fn exports_on_the_extended_run_image_to_a_layout() {
         .assert_contains("Adding layer 'bp/a:web'");
     let d1 = report_digest(&root);
     let dir = app_layout(&root);
-    tool(
-        "oci-image-tool",
-        &["validate", "--type", "image", dir.to_str().unwrap()],
-    );
-    let bundle = root.join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:latest", dir.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    validate_layout(&dir);
+    let rootfs = unpack(&dir, &root.join("bundle"));
     assert_eq!(
-        fs::read_to_string(bundle.join("rootfs/ext.txt")).unwrap(),
+        fs::read_to_string(rootfs.join("ext.txt")).unwrap(),
         "hello-from-extension\n",
         "the extension's file is in the app image"
     );
-    assert!(bundle.join("rootfs/bin/busybox").is_file());
-    assert!(bundle.join("rootfs/cnb/lifecycle/launcher").is_file());
+    assert!(rootfs.join("bin/busybox").is_file());
+    assert!(rootfs.join("cnb/lifecycle/launcher").is_file());
     let config = image_config(&dir, &d1);
     assert_extended_config(&config, &run_diff_ids);
 
@@ -352,23 +341,10 @@ fn exports_on_the_extended_run_image_to_a_registry() {
             &format!("oci:{}:latest", copy.display()),
         ],
     );
-    tool(
-        "oci-image-tool",
-        &["validate", "--type", "image", copy.to_str().unwrap()],
-    );
-    let bundle = root.join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:latest", copy.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    validate_layout(&copy);
+    let rootfs = unpack(&copy, &root.join("bundle"));
     assert_eq!(
-        fs::read_to_string(bundle.join("rootfs/ext.txt")).unwrap(),
+        fs::read_to_string(rootfs.join("ext.txt")).unwrap(),
         "hello-from-extension\n"
     );
     let index: serde_json::Value =

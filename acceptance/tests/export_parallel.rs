@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod export_checks;
 
 use std::collections::BTreeSet;
 use std::fs;
 
 use cnb_acceptance::harness::ContainerRoot;
 use common::*;
+use export_checks::validate_layout;
 
 fn cache_files(root: &ContainerRoot) -> BTreeSet<String> {
     fs::read_dir(root.join("cache/committed"))
@@ -61,15 +63,7 @@ fn parallel_export_gives_the_same_image_and_cache() {
         "same image as the serial export"
     );
     assert_eq!(cache_files(&root), serial_cache, "same cache");
-    tool(
-        "oci-image-tool",
-        &[
-            "validate",
-            "--type",
-            "image",
-            app_layout(&root).to_str().unwrap(),
-        ],
-    );
+    validate_layout(&app_layout(&root));
 
     // CNB_PARALLEL_EXPORT, no-op rebuild: everything reused, nothing written.
     let blobs = blob_files(&app_layout(&root));

@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod export_checks;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use cnb_acceptance::harness::{bin_path, ContainerRoot};
 use common::*;
+use export_checks::unpack;
 
 fn install_exporter(root: &ContainerRoot) -> std::path::PathBuf {
     let exe = root.join("cnb/lifecycle/exporter");
@@ -66,19 +68,9 @@ fn copies_lifecycle_and_launcher_sboms_ep03() {
     );
     assert!(!root.exists("layers/sbom/build/buildpacksio_lifecycle/sbom.spdx.json"));
     let dir = app_layout(&root);
-    let bundle = root.join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:latest", dir.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    let rootfs = unpack(&dir, &root.join("bundle"));
     let layers = root.join("layers");
-    let in_image = bundle.join("rootfs").join(
+    let in_image = rootfs.join(
         layers
             .join("sbom/launch/buildpacksio_lifecycle/launcher/sbom.spdx.json")
             .strip_prefix("/")

@@ -150,6 +150,103 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// BENCH_EXTEND_OVERLAY=1: the snapshot mechanism side by side on the apt step — walk-and-compare
+/// of the whole root (two walks + diff) vs an overlayfs mount (`userxattr`, inside the worker's user
+/// namespace) whose upper directory alone holds the change (mount + unmount + one walk of the upper).
+/// Each variant runs the same RUN on its own freshly unpacked root; the RUN itself is timed apart.
+fn overlay_vs_walk(layout: &Path, tmp: &Path) {
+    use cnb_lifecycle::extend::snapshot::{self, Ignore};
+    let mapping = IdMapping::detect().unwrap();
+    let script = "apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*";
+    let spec = |root: &Path| sandbox::StepSpec {
+        root: root.to_path_buf(),
+        argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        env: vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "HOME=/root".into(),
+            "DEBIAN_FRONTEND=noninteractive".into(),
+        ],
+        uid: 0,
+        gid: 0,
+        groups: vec![],
+        workdir: "/".into(),
+        binds: ["/etc/resolv.conf", "/etc/hosts"]
+            .iter()
+            .filter_map(|f| sandbox::host_file(f).map(|h| (h, f.to_string())))
+            .collect(),
+    };
+    let walk_root = unpacked_root(layout, &tmp.join("walk-root"));
+    let lower = unpacked_root(layout, &tmp.join("overlay-lower"));
+    let dirs = tmp.join("overlay");
+    let r: (f64, f64, usize, f64, f64, usize) = sandbox::in_user_namespace(&mapping, || {
+        let ig = Ignore::defaults();
+        // Walk and compare.
+        let t = Instant::now();
+        let before = snapshot::take(&walk_root, &ig).map_err(|e| e.to_string())?;
+        let w1 = t.elapsed();
+        let t = Instant::now();
+        let out = sandbox::run_step(&spec(&walk_root)).map_err(|e| e.to_string())?;
+        let run_walk = t.elapsed();
+        if out.code != 0 {
+            return Err(format!("RUN failed: {}", out.tail));
+        }
+        let t = Instant::now();
+        let after = snapshot::take(&walk_root, &ig).map_err(|e| e.to_string())?;
+        let changes = snapshot::diff(&before, &after);
+        let walk = w1 + t.elapsed();
+        let n_walk = changes.upserts.len() + changes.deletions.len() + changes.opaque.len();
+        // overlayfs: the upper directory is the change.
+        let (upper, work, merged) = (dirs.join("upper"), dirs.join("work"), dirs.join("merged"));
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let t = Instant::now();
+        nix::mount::mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .map_err(|e| format!("mounting overlayfs ({opts}): {e}"))?;
+        let mount = t.elapsed();
+        let t = Instant::now();
+        let out = sandbox::run_step(&spec(&merged)).map_err(|e| e.to_string())?;
+        let run_ovl = t.elapsed();
+        if out.code != 0 {
+            return Err(format!("RUN failed on overlayfs: {}", out.tail));
+        }
+        let t = Instant::now();
+        nix::mount::umount(&merged).map_err(|e| e.to_string())?;
+        let up = snapshot::take(&upper, &Ignore::default()).map_err(|e| e.to_string())?;
+        let ovl = mount + t.elapsed();
+        Ok((
+            walk.as_secs_f64(),
+            run_walk.as_secs_f64(),
+            n_walk,
+            ovl.as_secs_f64(),
+            run_ovl.as_secs_f64(),
+            up.entries.len(),
+        ))
+    })
+    .unwrap();
+    println!("snapshot mechanism on the apt step (debian bookworm minbase, RUN timed apart):");
+    println!(
+        "  walk-and-compare: 2 walks + diff {:.3} s, {} changed paths (RUN {:.2} s)",
+        r.0, r.2, r.1
+    );
+    println!(
+        "  overlayfs (userxattr): mount + umount + walk of upper {:.3} s, {} upper entries (RUN {:.2} s)",
+        r.3, r.5, r.4
+    );
+}
+
 fn main() {
     if std::env::var_os("BENCH_EXTEND_TRACE").is_some() {
         tracing_subscriber::fmt()
@@ -159,6 +256,11 @@ fn main() {
     }
     let layout = bookworm_layout();
     let tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("BENCH_EXTEND_OVERLAY").is_some() {
+        overlay_vs_walk(&layout, tmp.path());
+        cleanup(tmp.path());
+        return;
+    }
     // BENCH_EXTEND_QUICK=1: only the cached rebuild on an existing root, with the step cache kept
     // under target/ between runs (profiling loop; the first run fills the cache).
     if std::env::var_os("BENCH_EXTEND_QUICK").is_some() {

@@ -162,7 +162,7 @@ pub struct Build {
     pub app_image: String,
 }
 
-/// `cp -a`-like copy of a directory tree (hard links for files when possible is not needed here).
+/// Copies a directory tree with `cp -a` (owners, modes and links kept); `dest` must not exist.
 pub fn copy_tree(src: &Path, dest: &Path) {
     tool("cp", &["-a", src.to_str().unwrap(), dest.to_str().unwrap()]);
 }

@@ -108,6 +108,27 @@ pub struct Outcome {
     pub root_current: bool,
 }
 
+impl Outcome {
+    /// Records a step's layer and its history entry.
+    fn push_layer(
+        &mut self,
+        blob: LayerBlob,
+        extension: &str,
+        instruction: &str,
+        created_by: String,
+    ) {
+        self.layers.push(AppliedLayer {
+            blob,
+            extension: extension.to_string(),
+            instruction: instruction.to_string(),
+        });
+        self.history.push(HistoryEntry {
+            created_by,
+            empty_layer: false,
+        });
+    }
+}
+
 /// Everything [`apply`] needs.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -371,15 +392,7 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                     before = None;
                     tracing::debug!("cache hit: {}", blob.digest);
                     out.cache_hits += 1;
-                    out.layers.push(AppliedLayer {
-                        blob,
-                        extension: id.clone(),
-                        instruction: step.text.clone(),
-                    });
-                    out.history.push(HistoryEntry {
-                        created_by,
-                        empty_layer: false,
-                    });
+                    out.push_layer(blob, id, &step.text, created_by);
                     continue;
                 }
             }
@@ -444,15 +457,7 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                             tracing::warn!("extender step cache: {e}");
                         }
                     }
-                    out.layers.push(AppliedLayer {
-                        blob,
-                        extension: id.clone(),
-                        instruction: step.text.clone(),
-                    });
-                    out.history.push(HistoryEntry {
-                        created_by,
-                        empty_layer: false,
-                    });
+                    out.push_layer(blob, id, &step.text, created_by);
                 }
                 None => out.history.push(HistoryEntry {
                     created_by,

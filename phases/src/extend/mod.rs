@@ -88,7 +88,10 @@ pub struct Extender {
     /// The reference handed to Dockerfiles as `base_image`.
     pub base_ref: String,
     /// The root filesystem to change in place (the container's own `/` in platform use). `None`:
-    /// unpack the base image's layers (which must be in the layout) into a directory under `work_dir`.
+    /// unpack the base image's layers (which must be in the layout) into a directory under `work_dir`,
+    /// and only if a step has to run. Kind build leaves every step applied to the root; kind run
+    /// applies layers served from the step cache only when a later step (or a user name to resolve)
+    /// needs them, since only the layers matter for the run image.
     pub root: Option<PathBuf>,
     /// Dockerfiles in group order.
     pub extensions: Vec<ExtensionInput>,
