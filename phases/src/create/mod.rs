@@ -16,6 +16,7 @@ use crate::cli::{ExtendKind, Inputs, Phase};
 use crate::Failure;
 
 pub mod build_image;
+mod export_root;
 pub mod sandboxed;
 
 /// The steps the creator runs, in order.
