@@ -39,8 +39,8 @@ fn chroot_root(group: &str, analyzed: &str) -> ContainerRoot {
     fs::create_dir_all(root.join("cnb/lifecycle")).unwrap();
     fs::copy(bin_path("restorer"), root.join("cnb/lifecycle/restorer")).unwrap();
     fs::create_dir_all(root.join("kaniko")).unwrap();
-    // TODO(integration): the registry client writes its bundled CA roots to a temp file, so an image
-    // without /tmp fails even for plain-HTTP registries (image::registry::tls).
+    // Without system CA roots the registry client writes its bundled roots to a temp file, or to an
+    // in-memory file via /proc/self/fd; this bare chroot has neither /proc nor /tmp, so give it /tmp.
     fs::create_dir_all(root.join("tmp")).unwrap();
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
     root.write("layers/group.toml", group);

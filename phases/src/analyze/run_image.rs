@@ -4,6 +4,8 @@
 //! analyzer and rebaser pick the first readable candidate on the app image's registry, else the first
 //! readable one. Only the first `[[images]]` entry counts.
 
+use crate::image::registry::ImageRef;
+
 /// A run image and its mirrors (one `run.toml` `[[images]]` entry, or `stack.toml` `[run-image]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunImageCandidates {
@@ -94,52 +96,32 @@ pub fn run_image_for_export(
 }
 
 /// Docker's default registry host.
-pub const DEFAULT_REGISTRY: &str = "index.docker.io";
+pub const DEFAULT_REGISTRY: &str = crate::image::registry::DEFAULT_REGISTRY;
 
 /// The registry host of an image reference, with Docker's defaults (`busybox` → `index.docker.io`).
-///
-/// TODO(integration): use the registry module's reference parser once it is in main.
+/// An unparsable reference yields its text before the first `/` (the access check then names it).
 pub fn registry_of(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            if first == "docker.io" {
-                DEFAULT_REGISTRY.to_string()
-            } else {
-                first.to_string()
-            }
-        }
-        _ => DEFAULT_REGISTRY.to_string(),
+    match ImageRef::parse(without_digest(reference)) {
+        Ok(r) => r.registry().to_string(),
+        Err(_) => reference.split('/').next().unwrap_or(reference).to_string(),
     }
 }
 
-/// `registry/repository:tag` with defaults applied and any digest dropped.
+/// The name part of a reference (the digest, which these helpers drop, is not validated here).
+fn without_digest(reference: &str) -> &str {
+    reference.split('@').next().unwrap_or(reference)
+}
+
+/// `registry/repository:tag` with defaults applied and any digest dropped; an unparsable reference is
+/// returned unchanged.
 pub fn normalized_name(reference: &str) -> String {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let registry = registry_of(without_digest);
-    let rest = match without_digest.split_once('/') {
-        Some((first, rest))
-            if registry_of(without_digest) != DEFAULT_REGISTRY
-                || first == "docker.io"
-                || first == DEFAULT_REGISTRY =>
-        {
-            rest.to_string()
-        }
-        _ => without_digest.to_string(),
-    };
-    let rest = if registry == DEFAULT_REGISTRY && !rest.contains('/') {
-        format!("library/{rest}")
-    } else {
-        rest
-    };
-    // A tag is a `:` after the last `/`.
-    let has_tag = rest
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains(':'));
-    if has_tag {
-        format!("{registry}/{rest}")
-    } else {
-        format!("{registry}/{rest}:latest")
+    match ImageRef::parse(without_digest(reference)) {
+        Ok(r) => format!(
+            "{}:{}",
+            r.name(),
+            r.tag().unwrap_or(crate::image::registry::DEFAULT_TAG)
+        ),
+        Err(_) => reference.to_string(),
     }
 }
 

@@ -259,37 +259,16 @@ pub fn guard_experimental(mode: &str, feature: &str) -> Result<(), Failure> {
 }
 
 /// Every image and mirror named in `run.toml` (missing or unreadable file = none).
-///
-/// TODO(integration): read through the cnb-spec `run.toml` type.
 fn known_run_images(path: &std::path::Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let Ok(doc) = toml::from_str::<toml::Table>(&text) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for img in doc
-        .get("images")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        if let Some(i) = img.get("image").and_then(|v| v.as_str()) {
-            out.push(i.to_string());
-        }
-        for m in img
-            .get("mirrors")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(s) = m.as_str() {
-                out.push(s.to_string());
-            }
-        }
-    }
-    out
+    cnb_spec::platform::RunToml::read(path)
+        .map(|run| {
+            run.images
+                .iter()
+                .flat_map(|i| i.candidates())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs the phase on resolved inputs.

@@ -1,11 +1,12 @@
 //! Finding what to extend from the platform files (checklist EX-01, EX-02): the image reference in
 //! `analyzed.toml`, the extensions in `group.toml`, each one's `<kind>.Dockerfile`, build args from
 //! `extend-config.toml` and build context.
-//!
-//! TODO(integration): read these files with the `cnb_spec` platform types once they land in main;
-//! for now only the few keys the extender needs are read here (unknown keys are ignored).
+//! The files are read with the `cnb_spec` types (unknown keys are ignored).
 
 use std::path::{Path, PathBuf};
+
+use cnb_spec::buildpack::ExtendConfig;
+use cnb_spec::platform::{Analyzed, Group};
 
 use crate::cli::Inputs;
 
@@ -25,6 +26,9 @@ pub enum InputsError {
         /// What is wrong.
         message: String,
     },
+    /// A platform file could not be read or decoded (the error names the file).
+    #[error(transparent)]
+    Spec(#[from] cnb_spec::io::FileError),
     /// A Dockerfile is unusable.
     #[error(transparent)]
     Dockerfile(#[from] DockerfileError),
@@ -43,17 +47,6 @@ pub struct Plan {
     pub extensions: Vec<ExtensionInput>,
 }
 
-fn read_toml(path: &Path) -> Result<toml::Table, InputsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| InputsError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    text.parse::<toml::Table>().map_err(|e| InputsError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Build => "build",
@@ -66,30 +59,20 @@ pub fn read_args(path: &Path, kind: Kind) -> Result<Vec<(String, String)>, Input
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let t = read_toml(path)?;
-    let args = t
-        .get(kind_name(kind))
-        .and_then(|k| k.get("args"))
-        .and_then(|a| a.as_array())
-        .cloned()
-        .unwrap_or_default();
-    args.iter()
-        .map(|a| {
-            let name = a.get("name").and_then(|v| v.as_str());
-            let value = a.get("value").and_then(|v| v.as_str()).unwrap_or("");
-            match name {
-                Some(n) if ["build_id", "user_id", "group_id"].contains(&n) => {
-                    Err(InputsError::File {
-                        path: path.to_path_buf(),
-                        message: format!("invalid content: arg with name \"{n}\" is not allowed"),
-                    })
-                }
-                Some(n) => Ok((n.to_string(), value.to_string())),
-                None => Err(InputsError::File {
-                    path: path.to_path_buf(),
-                    message: "an arg has no name".into(),
-                }),
-            }
+    let config = ExtendConfig::read(path)?;
+    config
+        .args_for(kind_name(kind))
+        .iter()
+        .map(|a| match a.name.as_str() {
+            n @ ("build_id" | "user_id" | "group_id") => Err(InputsError::File {
+                path: path.to_path_buf(),
+                message: format!("invalid content: arg with name \"{n}\" is not allowed"),
+            }),
+            "" => Err(InputsError::File {
+                path: path.to_path_buf(),
+                message: "an arg has no name".into(),
+            }),
+            n => Ok((n.to_string(), a.value.clone())),
         })
         .collect()
 }
@@ -144,16 +127,12 @@ pub fn dockerfiles(
 
 /// Resolves the plan from the phase inputs.
 pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, InputsError> {
-    let group = read_toml(&inputs.group_path)?;
+    let group = Group::read(&inputs.group_path)?;
     let ids: Vec<String> = group
-        .get("group-extensions")
-        .and_then(|g| g.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.get("id").and_then(|v| v.as_str()).map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+        .group_extensions
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
     let extensions = dockerfiles(
         &inputs.generated_dir,
         &inputs.app_dir,
@@ -161,17 +140,20 @@ pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, I
         kind,
         inputs.platform_api.generated_flat_layout(),
     )?;
-    let analyzed = read_toml(&inputs.analyzed_path)?;
-    let table = match kind {
-        Kind::Build => "build-image",
-        Kind::Run => "run-image",
+    let analyzed = Analyzed::read(&inputs.analyzed_path)?;
+    let (table, reference) = match kind {
+        Kind::Build => (
+            "build-image",
+            analyzed
+                .build_image
+                .map(|i| i.reference)
+                .unwrap_or_default(),
+        ),
+        Kind::Run => (
+            "run-image",
+            analyzed.run_image.map(|i| i.reference).unwrap_or_default(),
+        ),
     };
-    let reference = analyzed
-        .get(table)
-        .and_then(|t| t.get("reference"))
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
     if reference.is_empty() && !extensions.is_empty() {
         return Err(InputsError::File {
             path: inputs.analyzed_path.clone(),

@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::LayoutError;
+use crate::image::registry::ImageRef;
 use crate::image::Digest;
-
-// TODO(integration): switch to `image::registry`'s reference parser once it is in main; the normalisation
-// rules here are the same (Docker Hub → `index.docker.io`, `library/` for one-component names, `latest`).
 
 /// A parsed, normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,64 +24,24 @@ impl LayoutReference {
     /// Parses and normalises `reference`.
     pub fn parse(reference: &str) -> Result<Self, LayoutError> {
         let bad = || LayoutError::Reference(reference.to_string());
-        let (name, digest) = match reference.split_once('@') {
-            Some((n, d)) => (n, Some(d.parse::<Digest>().map_err(|_| bad())?)),
-            None => (reference, None),
-        };
-        let (name, tag) = match name.rfind(':') {
-            Some(i) if !name[i + 1..].contains('/') => {
-                (&name[..i], Some(name[i + 1..].to_string()))
-            }
-            _ => (name, None),
-        };
-        if name.is_empty() {
-            return Err(bad());
-        }
-        let mut parts: Vec<&str> = name.split('/').collect();
-        let first = parts[0];
-        let registry = if parts.len() > 1
-            && (first.contains('.') || first.contains(':') || first == "localhost")
+        // One parser for every reference (the registry module's, G-21 weak validation).
+        let parsed = ImageRef::parse(reference).map_err(|_| bad())?;
+        // The repository becomes a path under the layout dir: no `.`/`..` components.
+        if parsed
+            .repository()
+            .split('/')
+            .any(|c| c == "." || c == "..")
         {
-            parts.remove(0);
-            first.to_string()
-        } else {
-            "index.docker.io".to_string()
-        };
-        let registry = if registry == "docker.io" {
-            "index.docker.io".to_string()
-        } else {
-            registry
-        };
-        if registry == "index.docker.io" && parts.len() == 1 {
-            parts.insert(0, "library");
-        }
-        let repository = parts.join("/");
-        let repo_ok = parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && *p != "."
-                && *p != ".."
-        });
-        let tag_ok = tag.as_ref().is_none_or(|t| {
-            !t.is_empty()
-                && t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                && !t.starts_with(['.', '-'])
-        });
-        if !repo_ok || !tag_ok {
             return Err(bad());
         }
-        let tag = if digest.is_some() {
-            None
-        } else {
-            Some(tag.unwrap_or_else(|| "latest".into()))
+        let digest = match parsed.digest() {
+            Some(d) => Some(d.parse::<Digest>().map_err(|_| bad())?),
+            None => None,
         };
         Ok(Self {
-            registry,
-            repository,
-            tag,
+            registry: parsed.registry().to_string(),
+            repository: parsed.repository().to_string(),
+            tag: parsed.tag().map(str::to_string),
             digest,
         })
     }

@@ -183,8 +183,27 @@ pub(crate) fn build_oci_client(
     Ok((result?, false))
 }
 
-/// The bundled Mozilla roots as a temporary PEM file.
-fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
+/// The bundled Mozilla roots as a PEM file that lives as long as this value.
+enum BundledRoots {
+    /// A temporary file in the temp dir.
+    Temp(tempfile::NamedTempFile),
+    /// An anonymous in-memory file, reached through `/proc/self/fd` (images without a writable `/tmp`);
+    /// the open file keeps it alive.
+    Memory { _file: std::fs::File, path: PathBuf },
+}
+
+impl BundledRoots {
+    fn path(&self) -> &Path {
+        match self {
+            BundledRoots::Temp(f) => f.path(),
+            BundledRoots::Memory { path, .. } => path,
+        }
+    }
+}
+
+/// Writes the bundled Mozilla roots as PEM: to a temporary file, or, where the image has no writable temp
+/// dir, to an in-memory file (`memfd_create`).
+fn bundled_roots_pem() -> Result<BundledRoots, RegistryError> {
     use base64::Engine as _;
     let mut pem = String::new();
     for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
@@ -196,16 +215,41 @@ fn bundled_roots_pem() -> Result<tempfile::NamedTempFile, RegistryError> {
         }
         pem.push_str("-----END CERTIFICATE-----\n");
     }
-    let setup =
-        |e: std::io::Error| RegistryError::Setup(format!("cannot write the bundled CA roots: {e}"));
-    let mut file = tempfile::Builder::new()
-        .prefix("cnb-ca-roots-")
-        .suffix(".pem")
-        .tempfile()
-        .map_err(setup)?;
-    file.write_all(pem.as_bytes()).map_err(setup)?;
-    file.flush().map_err(setup)?;
-    Ok(file)
+    let temp = || -> std::io::Result<tempfile::NamedTempFile> {
+        let mut file = tempfile::Builder::new()
+            .prefix("cnb-ca-roots-")
+            .suffix(".pem")
+            .tempfile()?;
+        file.write_all(pem.as_bytes())?;
+        file.flush()?;
+        Ok(file)
+    };
+    match temp() {
+        Ok(file) => Ok(BundledRoots::Temp(file)),
+        Err(temp_err) => memory_file(pem.as_bytes()).map_err(|e| {
+            RegistryError::Setup(format!(
+                "cannot write the bundled CA roots: {temp_err} (temp dir {}); in memory: {e}",
+                std::env::temp_dir().display()
+            ))
+        }),
+    }
+}
+
+/// An anonymous in-memory file holding `bytes`, with its `/proc/self/fd` path.
+fn memory_file(bytes: &[u8]) -> std::io::Result<BundledRoots> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: memfd_create with a NUL-terminated name; the returned descriptor is owned by the File below.
+    let fd = unsafe { libc::memfd_create(c"cnb-ca-roots".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    file.flush()?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    std::fs::metadata(&path)?;
+    Ok(BundledRoots::Memory { _file: file, path })
 }
 
 #[cfg(test)]
@@ -237,5 +281,12 @@ mod tests {
             ClientProtocol::HttpsExcept(vec!["127.0.0.1:5000".into()])
         );
         assert!(cfg.use_monolithic_push);
+    }
+
+    #[test]
+    fn bundled_roots_in_memory_are_readable() {
+        let roots = memory_file(b"-----BEGIN CERTIFICATE-----\n").unwrap();
+        let text = std::fs::read_to_string(roots.path()).unwrap();
+        assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }
