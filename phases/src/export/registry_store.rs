@@ -2,17 +2,12 @@
 //! (checklist IM-20, AN-04, AN-07). Reused layers are never re-uploaded: a blob the repository has is
 //! skipped, a blob of another repository on the same registry is mounted, only new blobs are uploaded.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use oci_spec::image::ImageConfiguration;
-
-use super::store::{
-    open_image_blob, read_image, BlobRef, Destination, ImageLayer, SourceImage, StoreError,
-    OCI_MANIFEST,
-};
+use super::store::{BlobRef, Destination, OpenedImage, SourceImage, StoreError, OCI_MANIFEST};
 use crate::image::registry::{
     BlobPushOutcome, BlobSource, BlobUpload, ImageRef, RegistryClient, RegistryError,
 };
@@ -26,16 +21,14 @@ fn reg_err(image: &str, e: RegistryError) -> StoreError {
 }
 
 /// An image in a registry, read through the shared [`Image`] (index → this platform's manifest, config).
-pub struct RegistryImage {
-    image: Image,
-    reference: ImageRef,
-    config: ImageConfiguration,
-    layers: Vec<ImageLayer>,
-}
+pub type RegistryImage = OpenedImage;
 
-impl RegistryImage {
-    /// Reads manifest and config of `reference`; `Ok(None)` when it does not exist.
-    pub fn open(client: &RegistryClient, reference: &str) -> Result<Option<Self>, StoreError> {
+impl OpenedImage {
+    /// Reads manifest and config of `reference` from a registry; `Ok(None)` when it does not exist.
+    pub fn open_registry(
+        client: &RegistryClient,
+        reference: &str,
+    ) -> Result<Option<Self>, StoreError> {
         let parsed = ImageRef::parse(reference).map_err(|e| reg_err(reference, e))?;
         let image = match Image::from_registry(client, &parsed) {
             Ok(i) => i,
@@ -47,47 +40,9 @@ impl RegistryImage {
                 })
             }
         };
-        let (config, layers) = read_image(&image)?;
-        Ok(Some(Self {
-            image,
-            reference: parsed,
-            config,
-            layers,
-        }))
-    }
-}
-
-impl SourceImage for RegistryImage {
-    fn name(&self) -> String {
-        self.reference.to_string()
-    }
-
-    fn identifier(&self) -> String {
-        format!("{}@{}", self.reference.name(), self.image.manifest_digest())
-    }
-
-    fn config(&self) -> &ImageConfiguration {
-        &self.config
-    }
-
-    fn manifest_digest(&self) -> String {
-        self.image.manifest_digest().to_string()
-    }
-
-    fn layers(&self) -> &[ImageLayer] {
-        &self.layers
-    }
-
-    fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
-        open_image_blob(&self.image, digest)
-    }
-
-    fn blob_path(&self, _digest: &str) -> Option<PathBuf> {
-        None
-    }
-
-    fn registry_ref(&self) -> Option<String> {
-        Some(self.reference.to_string())
+        let name = parsed.to_string();
+        let base = parsed.name().to_string();
+        Self::new(image, name.clone(), &base, Some(name)).map(Some)
     }
 }
 

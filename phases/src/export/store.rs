@@ -154,9 +154,7 @@ fn image_err(image: &str, e: &ImageError) -> StoreError {
 }
 
 /// The config (as `oci_spec` parses it) and layers of an opened image.
-pub(crate) fn read_image(
-    image: &Image,
-) -> Result<(ImageConfiguration, Vec<ImageLayer>), StoreError> {
+fn read_image(image: &Image) -> Result<(ImageConfiguration, Vec<ImageLayer>), StoreError> {
     let name = image.name().to_string();
     let config: ImageConfiguration =
         serde_json::from_slice(image.config_bytes()).map_err(|e| StoreError::Invalid {
@@ -177,15 +175,6 @@ pub(crate) fn read_image(
         })
         .collect();
     Ok((config, layers))
-}
-
-/// Opens blob `digest` of `image` for streaming.
-pub(crate) fn open_image_blob(
-    image: &Image,
-    digest: &str,
-) -> Result<Box<dyn Read + Send + 'static>, StoreError> {
-    let d = parse_digest(image.name(), digest)?;
-    image.open_blob(&d).map_err(|e| image_err(image.name(), &e))
 }
 
 /// Maps an image reference to its layout directory (IM-30):
@@ -213,19 +202,43 @@ pub fn layout_path(layout_dir: &Path, reference: &str) -> PathBuf {
     p
 }
 
-/// An image read from an OCI image layout directory (OCI or Docker media types, tag optional; for an
-/// index, this machine's platform).
+/// An image opened through the shared [`Image`] (from a layout or a registry; for an index, this machine's
+/// platform), seen through the [`SourceImage`] seam.
 #[derive(Debug)]
-pub struct LayoutImage {
-    dir: PathBuf,
+pub struct OpenedImage {
     image: Image,
+    name: String,
+    identifier: String,
+    registry_ref: Option<String>,
     config: ImageConfiguration,
     layers: Vec<ImageLayer>,
 }
 
-impl LayoutImage {
-    /// Opens the first image listed in `dir`'s `index.json`: `Ok(None)` when there is no layout or it
-    /// lists no manifest (a new image); an error when it is malformed.
+/// An image read from an OCI image layout directory (OCI or Docker media types, tag optional).
+pub type LayoutImage = OpenedImage;
+
+impl OpenedImage {
+    /// Wraps `image`: `name` for logs, `identifier_base@<manifest digest>` as its identifier.
+    pub(crate) fn new(
+        image: Image,
+        name: String,
+        identifier_base: &str,
+        registry_ref: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let (config, layers) = read_image(&image)?;
+        let identifier = format!("{identifier_base}@{}", image.manifest_digest());
+        Ok(Self {
+            image,
+            name,
+            identifier,
+            registry_ref,
+            config,
+            layers,
+        })
+    }
+
+    /// Opens the first image listed in the layout `dir`'s `index.json`: `Ok(None)` when there is no
+    /// layout or it lists no manifest (a new image); an error when it is malformed.
     pub fn open(dir: &Path) -> Result<Option<Self>, StoreError> {
         if !dir.join("index.json").is_file() {
             return Ok(None);
@@ -240,28 +253,17 @@ impl LayoutImage {
         };
         let image = Image::from_layout(dir, &Selector::Digest(first.digest.clone()), None)
             .map_err(|e| image_err(&name, &e))?;
-        let (config, layers) = read_image(&image)?;
-        Ok(Some(Self {
-            dir: dir.to_path_buf(),
-            image,
-            config,
-            layers,
-        }))
-    }
-
-    /// The layout directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Self::new(image, name.clone(), &name, None).map(Some)
     }
 }
 
-impl SourceImage for LayoutImage {
+impl SourceImage for OpenedImage {
     fn name(&self) -> String {
-        self.dir.display().to_string()
+        self.name.clone()
     }
 
     fn identifier(&self) -> String {
-        format!("{}@{}", self.dir.display(), self.image.manifest_digest())
+        self.identifier.clone()
     }
 
     fn config(&self) -> &ImageConfiguration {
@@ -277,11 +279,18 @@ impl SourceImage for LayoutImage {
     }
 
     fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
-        open_image_blob(&self.image, digest)
+        let d = parse_digest(&self.name, digest)?;
+        self.image
+            .open_blob(&d)
+            .map_err(|e| image_err(&self.name, &e))
     }
 
     fn blob_path(&self, digest: &str) -> Option<PathBuf> {
         self.image.blob_path(&digest.parse().ok()?)
+    }
+
+    fn registry_ref(&self) -> Option<String> {
+        self.registry_ref.clone()
     }
 }
 
