@@ -14,10 +14,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use cnb_lifecycle::archive::MEDIA_TYPE_TAR_GZIP as OCI_LAYER_GZIP;
 use cnb_lifecycle::export::config::{ConfigInputs, NORMALIZED_CREATED};
 use cnb_lifecycle::export::exporter::{ExportRequest, Exporter};
-use cnb_lifecycle::export::layer_tar::{Owner, OCI_LAYER_GZIP};
 use cnb_lifecycle::export::layers::build_gzip;
+use cnb_lifecycle::export::layers::Owner;
 use cnb_lifecycle::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
 use cnb_lifecycle::export::plan::{plan_layers, GroupBuildpack, LayerContent, PlanInputs};
 use cnb_lifecycle::export::registry_store::{RegistryDestination, RegistryImage};

@@ -11,16 +11,20 @@
 mod builder;
 mod extract;
 pub mod header;
+mod parallel;
 mod pipeline;
+mod stream;
 
 use std::io;
 use std::path::PathBuf;
 
 pub use builder::{LayerBuilder, Meta, Parents, Source, TreeSource};
 pub use extract::{extract, ExtractOptions, ExtractStats, Ownership};
+pub use parallel::parallel_map;
 pub use pipeline::{
     build_parallel, set_zstd_workers, Compression, LayerInfo, Sink, ZSTD_DEFAULT_LEVEL,
 };
+pub use stream::LayerWriter;
 
 /// The reference's normalised timestamp, 1980-01-01T00:00:01Z (checklist T-03).
 pub const NORMALIZED_MTIME: i64 = 315_532_801;

@@ -4,7 +4,6 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use flate2::write::GzEncoder;
 use sha2::{Digest as _, Sha256};
@@ -160,7 +159,7 @@ enum Stage<W: Write> {
     Discard,
 }
 
-struct Pipeline<W: Write> {
+pub(super) struct Pipeline<W: Write> {
     diff: Sha256,
     raw: u64,
     stage: Stage<W>,
@@ -184,7 +183,7 @@ impl<W: Write> Write for Pipeline<W> {
 }
 
 impl<W: Write> Pipeline<W> {
-    fn new(inner: W, c: Compression, hash_only: bool) -> io::Result<Self> {
+    pub(super) fn new(inner: W, c: Compression, hash_only: bool) -> io::Result<Self> {
         let wrap = |inner| Hashing {
             inner,
             hash: Sha256::new(),
@@ -212,7 +211,7 @@ impl<W: Write> Pipeline<W> {
 
     /// Finishes compression; returns (diff_id, tar size, blob digest, blob size, inner writer).
     #[allow(clippy::type_complexity)]
-    fn finish(self) -> io::Result<(Digest, u64, Option<(Digest, u64, W)>)> {
+    pub(super) fn finish(self) -> io::Result<(Digest, u64, Option<(Digest, u64, W)>)> {
         let diff = Digest::from_sha256(self.diff.finalize().into());
         let h = match self.stage {
             Stage::Plain(h) => Some(h),
@@ -228,9 +227,9 @@ impl<W: Write> Pipeline<W> {
     }
 }
 
-const TAR_BUFFER: usize = 1 << 20;
+pub(super) const TAR_BUFFER: usize = 1 << 20;
 
-fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+pub(super) fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(".tmp-blob-")
         .tempfile_in(dir)
@@ -326,45 +325,9 @@ pub fn build_parallel(
     jobs: Vec<(LayerBuilder, Compression, Sink)>,
     threads: usize,
 ) -> Vec<Result<LayerInfo, ArchiveError>> {
-    let n = jobs.len();
-    let threads = if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        threads
-    }
-    .min(n.max(1));
-    let queue: Vec<Mutex<Option<(LayerBuilder, Compression, Sink)>>> =
-        jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-    let results: Vec<Mutex<Option<Result<LayerInfo, ArchiveError>>>> =
-        (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let job = queue[i].lock().ok().and_then(|mut j| j.take());
-                if let Some((b, c, sink)) = job {
-                    let r = b.write(c, sink);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    results
+    super::parallel_map(jobs, threads, |(b, c, sink)| b.write(c, sink))
         .into_iter()
         .enumerate()
-        .map(|(i, m)| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(ArchiveError::Worker(format!("layer #{i}"))))
-        })
+        .map(|(i, r)| r.unwrap_or_else(|| Err(ArchiveError::Worker(format!("layer #{i}")))))
         .collect()
 }

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{cache_metadata_lenient, Cache, CacheError, CacheMetadata, METADATA_LABEL};
+use crate::archive::MEDIA_TYPE_TAR_GZIP as OCI_LAYER_GZIP;
 use crate::export::config::{config_bytes, NORMALIZED_CREATED};
-use crate::export::layer_tar::OCI_LAYER_GZIP;
 use crate::export::store::{manifest_bytes, BlobRef, Destination, ImageLayer, SourceImage};
 
 /// diffID of the empty layer (1024 zero bytes) added when a cache has no layers (CA-05).
@@ -174,17 +174,17 @@ impl Cache for ImageCache {
     }
 }
 
-/// Gzips `src` into `dst`; returns the blob digest and size.
+/// Gzips `src` into `dst` through the archive pipeline; returns the blob digest and size.
 fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<(String, u64)> {
-    use crate::export::layer_tar::HashWriter;
-    use std::io::Write;
-    let out = HashWriter::new(std::io::BufWriter::new(std::fs::File::create(dst)?));
-    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-    std::io::copy(
-        &mut std::io::BufReader::new(std::fs::File::open(src)?),
-        &mut gz,
-    )?;
-    let (digest, size, mut w) = gz.finish()?.finish();
-    w.flush()?;
-    Ok((digest, size))
+    use crate::archive::{Compression, LayerWriter, Sink};
+    let archive_err =
+        |e: crate::archive::ArchiveError| std::io::Error::other(crate::error::chain(&e));
+    let mut w = LayerWriter::new(
+        Compression::Gzip { level: 1 },
+        Sink::File(dst.to_path_buf()),
+    )
+    .map_err(archive_err)?;
+    std::io::copy(&mut std::fs::File::open(src)?, &mut w)?;
+    let info = w.finish().map_err(archive_err)?;
+    Ok((info.digest.to_string(), info.size))
 }

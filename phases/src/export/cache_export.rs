@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use super::layer_tar::Owner;
+use super::layers::Owner;
 use super::plan::{read_buildpack_layers, GroupBuildpack, LayerContent, CACHE_SBOM_ID};
 use crate::cache::{
     find_layer, sha_of, BuildpackLayerMetadata, BuildpackLayersMetadata, Cache, CacheError,

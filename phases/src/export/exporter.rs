@@ -10,18 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use oci_spec::image::ImageConfiguration;
 use tracing::info;
 
 use super::config::{build_config, config_bytes, ConfigInputs};
 use super::extended::{normalize_layer, ExtensionLayer};
-use super::layer_tar::{Owner, OCI_LAYER_GZIP};
+use super::layers::Owner;
 use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
 use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
+use crate::archive::MEDIA_TYPE_TAR_GZIP as OCI_LAYER_GZIP;
 use crate::cache::{BuildpackLayersMetadata, LayerSha, StoreToml};
 
 /// Export errors; each names the layer or image.
@@ -256,44 +255,22 @@ impl<'d> Exporter<'d> {
         known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
         hash_first: bool,
     ) -> Vec<Result<ExportedLayer, ExportError>> {
-        let n = req.plan.len();
-        let threads = self.threads.clamp(1, n.max(1));
-        if threads == 1 {
-            return req
-                .plan
-                .iter()
-                .map(|l| self.export_layer(l, req, known, hash_first))
-                .collect();
-        }
-        let slots: Vec<Mutex<Option<Result<ExportedLayer, ExportError>>>> =
-            (0..n).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(layer) = req.plan.get(i) else {
-                        break;
-                    };
-                    let r = self.export_layer(layer, req, known, hash_first);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                });
-            }
-        });
-        slots
-            .into_iter()
-            .zip(&req.plan)
-            .map(|(m, l)| {
-                m.into_inner().ok().flatten().unwrap_or_else(|| {
-                    Err(ExportError::Layer {
-                        id: l.id.clone(),
-                        source: std::io::Error::other("layer worker thread panicked"),
-                    })
+        let threads = self.threads.max(1);
+        let work: Vec<&PlannedLayer> = req.plan.iter().collect();
+        crate::archive::parallel_map(work, threads, |l| {
+            self.export_layer(l, req, known, hash_first)
+        })
+        .into_iter()
+        .zip(&req.plan)
+        .map(|(r, l)| {
+            r.unwrap_or_else(|| {
+                Err(ExportError::Layer {
+                    id: l.id.clone(),
+                    source: std::io::Error::other("layer worker thread panicked"),
                 })
             })
-            .collect()
+        })
+        .collect()
     }
 
     /// Rewrites an extension layer (IM-11) and stores its blob unless the destination has it.

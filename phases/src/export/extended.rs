@@ -10,15 +10,14 @@
 //! Labels, ...) replaces the run image's.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::write::GzEncoder;
 use oci_spec::image::ImageConfiguration;
 
-use super::layer_tar::HashWriter;
 use super::store::{LayoutImage, SourceImage, StoreError};
 use crate::archive::header::{self, EntryHeader, Kind};
+use crate::archive::{Compression, LayerWriter, Sink};
 
 /// The label that says whether the app image may be rebased (EP-19).
 pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";
@@ -255,12 +254,12 @@ fn kind_of(t: tar::EntryType) -> Option<Kind> {
 pub fn normalize_layer(src: &Path, dest: &Path, mtime: i64) -> io::Result<NormalizedLayer> {
     let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", src.display()));
     let mut archive = tar::Archive::new(open_layer(src).map_err(at)?);
-    let f = File::create(dest)?;
-    let gz = GzEncoder::new(
-        HashWriter::new(BufWriter::with_capacity(1 << 20, f)),
-        flate2::Compression::fast(),
-    );
-    let mut w = HashWriter::new(gz);
+    let archive_err = |e: crate::archive::ArchiveError| io::Error::other(crate::error::chain(&e));
+    let mut w = LayerWriter::new(
+        Compression::Gzip { level: 1 },
+        Sink::File(dest.to_path_buf()),
+    )
+    .map_err(archive_err)?;
     for entry in archive.entries().map_err(at)? {
         let mut entry = entry.map_err(at)?;
         let h = entry.header();
@@ -310,13 +309,11 @@ pub fn normalize_layer(src: &Path, dest: &Path, mtime: i64) -> io::Result<Normal
         }
     }
     w.write_all(&[0u8; 1024])?;
-    let (diff_id, _, gz) = w.finish();
-    let (digest, size, mut out) = gz.finish()?.finish();
-    out.flush()?;
+    let info = w.finish().map_err(archive_err)?;
     Ok(NormalizedLayer {
-        diff_id,
-        digest,
-        size,
+        diff_id: info.diff_id.to_string(),
+        digest: info.digest.to_string(),
+        size: info.size,
     })
 }
 
@@ -343,7 +340,7 @@ mod tests {
         let write = |name: &str, mtime: u64, user: &str| {
             let p = t.path().join(name);
             let f = File::create(&p).unwrap();
-            let gz = GzEncoder::new(f, flate2::Compression::default());
+            let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
             let mut b = tar::Builder::new(gz);
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(tar::EntryType::Directory);

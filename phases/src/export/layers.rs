@@ -11,14 +11,35 @@
 //!
 //! Hard links are not detected (the reference stores each link as a regular file).
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::layer_tar::{BuiltLayer, HashWriter, Owner};
 use super::plan::LayerContent;
 use crate::archive::{Compression, LayerBuilder, Meta, Sink, Source};
+
+/// Owner of the layer content (`CNB_USER_ID`/`CNB_GROUP_ID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+}
+
+/// A compressed layer written to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltLayer {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: String,
+    /// sha256 of the blob.
+    pub digest: String,
+    /// Blob size.
+    pub size: u64,
+    /// Blob file.
+    pub path: PathBuf,
+}
 
 fn io_at(path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
@@ -151,12 +172,10 @@ pub fn builder(content: &LayerContent, owner: Owner) -> io::Result<LayerBuilder>
 }
 
 fn tar_to_file(b: &LayerBuilder, path: &Path) -> io::Result<String> {
-    let f = File::create(path).map_err(|e| io_at(path, e))?;
-    let mut h = HashWriter::new(BufWriter::with_capacity(1 << 20, f));
-    b.write_tar(&mut h).map_err(archive_err)?;
-    let (d, _, mut w) = h.finish();
-    w.flush()?;
-    Ok(d)
+    let info = b
+        .write(Compression::None, Sink::File(path.to_path_buf()))
+        .map_err(archive_err)?;
+    Ok(info.diff_id.to_string())
 }
 
 /// The diffID of `content` without compressing; with `tee`, the tar is also written there (for the
@@ -225,7 +244,7 @@ mod tests {
         let built = build_gzip(&a, Owner { uid: 1, gid: 2 }, &t.path().join("blob"), None).unwrap();
         assert_eq!(built.diff_id, d1);
         // The entries are the ancestors (real owner), the layer dir and data (build user).
-        let mut ar = tar::Archive::new(File::open(&tee).unwrap());
+        let mut ar = tar::Archive::new(fs::File::open(&tee).unwrap());
         let names: Vec<(String, u64)> = ar
             .entries()
             .unwrap()
@@ -241,5 +260,75 @@ mod tests {
         assert!(names[last].0.ends_with("corrupted-layer/data"));
         assert_eq!(names[last].1, 1);
         assert_eq!(names[last - 1].1, 1);
+    }
+
+    fn tar_of(c: &LayerContent) -> Vec<u8> {
+        let mut buf = Vec::new();
+        builder(
+            c,
+            Owner {
+                uid: 1000,
+                gid: 1000,
+            },
+        )
+        .unwrap()
+        .write_tar(&mut buf)
+        .unwrap();
+        buf
+    }
+
+    /// IM-12, IM-13: the launcher layer (0755 root) and one symlink per process type.
+    #[test]
+    fn im12_im13_launcher_and_process_types() {
+        let t = tempfile::tempdir().unwrap();
+        let launcher = t.path().join("launcher");
+        fs::write(&launcher, b"#!bin").unwrap();
+        let buf = tar_of(&LayerContent::Launcher(launcher));
+        let mut a = tar::Archive::new(buf.as_slice());
+        let names: Vec<(String, u32, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(names[2], ("/cnb/lifecycle/launcher".to_string(), 0o755, 0));
+        let buf = tar_of(&LayerContent::ProcessTypes(vec!["web".into()]));
+        let mut a = tar::Archive::new(buf.as_slice());
+        let links: Vec<_> = a
+            .entries()
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.display().to_string())
+            })
+            .collect();
+        assert_eq!(links, vec!["/cnb/lifecycle/launcher"]);
+    }
+
+    /// Names longer than USTAR allows survive (prefix split or PAX record).
+    #[test]
+    fn long_names_survive() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = t.path().join("d").join("x".repeat(90)).join("y".repeat(90));
+        fs::create_dir_all(&deep).unwrap();
+        fs::write(deep.join("z".repeat(120)), b"1").unwrap();
+        let buf = tar_of(&LayerContent::Dir(t.path().join("d")));
+        let mut a = tar::Archive::new(buf.as_slice());
+        assert!(a.entries().unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .unwrap()
+            .display()
+            .to_string()
+            .ends_with(&"z".repeat(120))));
     }
 }

@@ -6,7 +6,6 @@ pub mod config;
 pub mod exporter;
 pub mod extended;
 mod glob;
-pub mod layer_tar;
 pub mod layers;
 pub mod metadata;
 pub mod phase;

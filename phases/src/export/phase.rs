@@ -18,7 +18,7 @@ use super::cache_export::{export_cache, CacheExport};
 use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
 use super::exporter::{save_copy, ExportRequest, Exporter};
 use super::extended::{self, ExtendedRun};
-use super::layer_tar::Owner;
+use super::layers::Owner;
 use super::metadata::{
     metadata_from_label, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL, PROJECT_METADATA_LABEL,
 };

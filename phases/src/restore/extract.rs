@@ -129,7 +129,7 @@ pub fn extract_blob_anchored(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::export::layer_tar::{write_tar, Owner};
+    use crate::export::layers::{builder, Owner};
     use crate::export::plan::LayerContent;
 
     #[test]
@@ -140,7 +140,10 @@ mod tests {
         fs::write(src.join("lib/x.so"), "so").unwrap();
         std::os::unix::fs::symlink("lib/x.so", src.join("x")).unwrap();
         let mut tar = Vec::new();
-        write_tar(&LayerContent::Dir(src), Owner { uid: 0, gid: 0 }, &mut tar).unwrap();
+        builder(&LayerContent::Dir(src), Owner { uid: 0, gid: 0 })
+            .unwrap()
+            .write_tar(&mut tar)
+            .unwrap();
         let dest = t.path().join("new/layers/bp_a/deps");
         let n = extract_anchored(tar.as_slice(), &["bp_a", "deps"], &dest).unwrap();
         assert_eq!(n, 3);
