@@ -245,7 +245,9 @@ fn main() {
     let dest = RegistryDestination::new(&client, &image).unwrap();
     let fresh = export_once(&f, &base, None, &dest);
     let (_, up) = dest.blob_writes();
-    let prev = RegistryImage::open(&client, &image).unwrap().unwrap();
+    let prev = RegistryImage::open_registry(&client, &image)
+        .unwrap()
+        .unwrap();
     let dest2 = RegistryDestination::new(&client, &image).unwrap();
     let noop = export_once(&f, &base, Some(&prev), &dest2);
     let (n, bytes) = dest2.blob_writes();

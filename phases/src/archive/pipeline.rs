@@ -1,7 +1,7 @@
 //! One-pass layer production: tar → sha256 (diffID) → compress → sha256 (digest) → sink, with bounded memory
 //! (a 1 MiB tar buffer and the compressor's window), and parallel production of independent layers.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -239,83 +239,9 @@ impl LayerBuilder {
     /// Produces the layer in one pass and returns its diffID, digest, size and media type. With
     /// [`Sink::HashOnly`] nothing is compressed or stored.
     pub fn write(&self, compression: Compression, sink: Sink) -> Result<LayerInfo, ArchiveError> {
-        let target = format!("{sink:?}");
-        let werr = |source: io::Error| ArchiveError::Write {
-            target: target.clone(),
-            source,
-        };
-        match sink {
-            Sink::HashOnly => {
-                let p = Pipeline::<io::Sink>::new(io::sink(), compression, true).map_err(werr)?;
-                let mut buf = BufWriter::with_capacity(TAR_BUFFER, p);
-                self.write_tar(&mut buf)?;
-                let p = buf.into_inner().map_err(|e| werr(e.into_error()))?;
-                let (diff_id, tar_size, _) = p.finish().map_err(werr)?;
-                Ok(LayerInfo {
-                    digest: diff_id.clone(),
-                    diff_id,
-                    size: tar_size,
-                    tar_size,
-                    media_type: MEDIA_TYPE_TAR.to_string(),
-                    path: None,
-                })
-            }
-            Sink::Writer(w) => {
-                let (diff_id, tar_size, digest, size, mut w) = self.run(w, compression, &werr)?;
-                w.flush().map_err(werr)?;
-                Ok(LayerInfo {
-                    diff_id,
-                    digest,
-                    size,
-                    tar_size,
-                    media_type: compression.media_type().to_string(),
-                    path: None,
-                })
-            }
-            Sink::File(ref path) | Sink::BlobDir(ref path) => {
-                let dir = match &sink {
-                    Sink::File(p) => p
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| PathBuf::from(".")),
-                    _ => path.clone(),
-                };
-                let tmp = temp_in(&dir).map_err(werr)?;
-                let file = BufWriter::with_capacity(256 << 10, tmp);
-                let (diff_id, tar_size, digest, size, file) = self.run(file, compression, &werr)?;
-                let tmp = file.into_inner().map_err(|e| werr(e.into_error()))?;
-                let dest = match &sink {
-                    Sink::File(p) => p.clone(),
-                    _ => path.join(digest.hex()),
-                };
-                tmp.persist(&dest).map_err(|e| werr(e.error))?;
-                Ok(LayerInfo {
-                    diff_id,
-                    digest,
-                    size,
-                    tar_size,
-                    media_type: compression.media_type().to_string(),
-                    path: Some(dest),
-                })
-            }
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn run<W: Write>(
-        &self,
-        w: W,
-        compression: Compression,
-        werr: &dyn Fn(io::Error) -> ArchiveError,
-    ) -> Result<(Digest, u64, Digest, u64, W), ArchiveError> {
-        let p = Pipeline::new(w, compression, false).map_err(werr)?;
-        let mut buf = BufWriter::with_capacity(TAR_BUFFER, p);
-        self.write_tar(&mut buf)?;
-        let p = buf.into_inner().map_err(|e| werr(e.into_error()))?;
-        let (diff_id, tar_size, rest) = p.finish().map_err(werr)?;
-        let (digest, size, w) =
-            rest.ok_or_else(|| werr(io::Error::other("compression stage missing")))?;
-        Ok((diff_id, tar_size, digest, size, w))
+        let mut w = super::LayerWriter::new(compression, sink)?;
+        self.write_tar(&mut w)?;
+        w.finish()
     }
 }
 

@@ -104,7 +104,7 @@ impl ImageAccess {
         match self {
             Self::Layout { dir } => Ok(LayoutImage::open(&layout_path(dir, reference))?
                 .map(|i| Box::new(i) as Box<dyn SourceImage>)),
-            Self::Registry { client } => Ok(RegistryImage::open(client, reference)?
+            Self::Registry { client } => Ok(RegistryImage::open_registry(client, reference)?
                 .map(|i| Box::new(i) as Box<dyn SourceImage>)),
         }
     }

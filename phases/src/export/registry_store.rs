@@ -2,19 +2,16 @@
 //! (checklist IM-20, AN-04, AN-07). Reused layers are never re-uploaded: a blob the repository has is
 //! skipped, a blob of another repository on the same registry is mounted, only new blobs are uploaded.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use oci_spec::image::{ImageConfiguration, ImageManifest};
-
-use super::store::{
-    pair_layers, BlobRef, Destination, ImageLayer, SourceImage, StoreError, OCI_MANIFEST,
-};
+use super::store::{BlobRef, Destination, OpenedImage, SourceImage, StoreError, OCI_MANIFEST};
 use crate::image::registry::{
     BlobPushOutcome, BlobSource, BlobUpload, ImageRef, RegistryClient, RegistryError,
 };
+use crate::image::{Image, ImageError};
 
 fn reg_err(image: &str, e: RegistryError) -> StoreError {
     StoreError::Invalid {
@@ -23,86 +20,29 @@ fn reg_err(image: &str, e: RegistryError) -> StoreError {
     }
 }
 
-/// An image in a registry.
-pub struct RegistryImage {
-    client: RegistryClient,
-    image: ImageRef,
-    manifest_digest: String,
-    config: ImageConfiguration,
-    layers: Vec<ImageLayer>,
-}
+/// An image in a registry, read through the shared [`Image`] (index → this platform's manifest, config).
+pub type RegistryImage = OpenedImage;
 
-impl RegistryImage {
-    /// Reads manifest and config of `reference`; `Ok(None)` when it does not exist.
-    pub fn open(client: &RegistryClient, reference: &str) -> Result<Option<Self>, StoreError> {
-        let image = ImageRef::parse(reference).map_err(|e| reg_err(reference, e))?;
-        let resolved = match client.pull_image_manifest(&image) {
-            Ok(m) => m,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(reg_err(reference, e)),
+impl OpenedImage {
+    /// Reads manifest and config of `reference` from a registry; `Ok(None)` when it does not exist.
+    pub fn open_registry(
+        client: &RegistryClient,
+        reference: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        let parsed = ImageRef::parse(reference).map_err(|e| reg_err(reference, e))?;
+        let image = match Image::from_registry(client, &parsed) {
+            Ok(i) => i,
+            Err(ImageError::Registry(e)) if e.is_not_found() => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Invalid {
+                    image: reference.to_string(),
+                    reason: crate::error::chain(&e),
+                })
+            }
         };
-        let invalid = |reason: String| StoreError::Invalid {
-            image: reference.to_string(),
-            reason,
-        };
-        let manifest: ImageManifest = serde_json::from_slice(&resolved.manifest.bytes)
-            .map_err(|e| invalid(format!("manifest: {e}")))?;
-        let cfg_bytes = client
-            .pull_blob_bytes(&image, manifest.config().digest().as_ref())
-            .map_err(|e| reg_err(reference, e))?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&cfg_bytes).map_err(|e| invalid(format!("config: {e}")))?;
-        let layers = pair_layers(&manifest, &config).map_err(invalid)?;
-        Ok(Some(Self {
-            client: client.clone(),
-            image,
-            manifest_digest: resolved.manifest.digest,
-            config,
-            layers,
-        }))
-    }
-}
-
-impl SourceImage for RegistryImage {
-    fn name(&self) -> String {
-        self.image.to_string()
-    }
-
-    fn identifier(&self) -> String {
-        format!("{}@{}", self.image.name(), self.manifest_digest)
-    }
-
-    fn config(&self) -> &ImageConfiguration {
-        &self.config
-    }
-
-    fn manifest_digest(&self) -> String {
-        self.manifest_digest.clone()
-    }
-
-    fn layers(&self) -> &[ImageLayer] {
-        &self.layers
-    }
-
-    fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
-        // Spool to an unnamed temp file: the facade writes into a `Write`.
-        let mut f =
-            tempfile::tempfile().map_err(|e| StoreError::Unsupported(format!("temp file: {e}")))?;
-        self.client
-            .pull_blob_to(&self.image, digest, &mut f)
-            .map_err(|e| reg_err(&self.name(), e))?;
-        use std::io::Seek;
-        f.seek(io::SeekFrom::Start(0))
-            .map_err(|e| StoreError::Unsupported(format!("temp file: {e}")))?;
-        Ok(Box::new(io::BufReader::new(f)))
-    }
-
-    fn blob_path(&self, _digest: &str) -> Option<PathBuf> {
-        None
-    }
-
-    fn registry_ref(&self) -> Option<String> {
-        Some(self.image.to_string())
+        let name = parsed.to_string();
+        let base = parsed.name().to_string();
+        Self::new(image, name.clone(), &base, Some(name)).map(Some)
     }
 }
 

@@ -1,20 +1,22 @@
 //! The image seams the exporter, analyzer, restorer and rebaser use: [`SourceImage`] (read a run or
 //! previous image) and [`Destination`] (write blobs, config and manifest), with an OCI image layout
-//! implementation ([`LayoutImage`], [`LayoutDestination`]; checklist IM-30, IM-31).
-//!
-//! TODO(integration): implement these traits over the image helper's `image::layout` and the registry
-//! facade once they are in main, and drop the interim layout code here.
+//! implementation ([`LayoutImage`], [`LayoutDestination`]; checklist IM-30, IM-31) built on the shared
+//! [`crate::image::Image`] (reading: index, platform selection, manifest and config digests verified) and
+//! [`crate::image::layout::Layout`] (blob store, `index.json`).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::ImageConfiguration;
 use serde_json::json;
 
 use crate::analyze::run_image::{normalized_name, registry_of};
+use crate::image::layout::{Layout, Selector, WriteStats};
+use crate::image::oci::{Descriptor, Index};
+use crate::image::{Digest, Image, ImageError};
 
 /// OCI manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -137,19 +139,42 @@ pub trait Destination: Send + Sync {
     fn blob_writes(&self) -> (u64, u64);
 }
 
-/// `sha256:<hex>` → `<dir>/blobs/sha256/<hex>`.
-fn blob_file(dir: &Path, digest: &str) -> Result<PathBuf, StoreError> {
-    let (alg, hexpart) = digest.split_once(':').ok_or_else(|| StoreError::Invalid {
-        image: dir.display().to_string(),
+fn parse_digest(image: &str, digest: &str) -> Result<Digest, StoreError> {
+    digest.parse().map_err(|_| StoreError::Invalid {
+        image: image.to_string(),
         reason: format!("bad digest '{digest}'"),
-    })?;
-    if alg.is_empty() || hexpart.is_empty() || !hexpart.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(StoreError::Invalid {
-            image: dir.display().to_string(),
-            reason: format!("bad digest '{digest}'"),
-        });
+    })
+}
+
+fn image_err(image: &str, e: &ImageError) -> StoreError {
+    StoreError::Invalid {
+        image: image.to_string(),
+        reason: crate::error::chain(e),
     }
-    Ok(dir.join("blobs").join(alg).join(hexpart))
+}
+
+/// The config (as `oci_spec` parses it) and layers of an opened image.
+fn read_image(image: &Image) -> Result<(ImageConfiguration, Vec<ImageLayer>), StoreError> {
+    let name = image.name().to_string();
+    let config: ImageConfiguration =
+        serde_json::from_slice(image.config_bytes()).map_err(|e| StoreError::Invalid {
+            image: name.clone(),
+            reason: format!("config: {e}"),
+        })?;
+    let layers = image
+        .layers()
+        .map_err(|e| image_err(&name, &e))?
+        .into_iter()
+        .map(|l| ImageLayer {
+            diff_id: l.diff_id.to_string(),
+            blob: BlobRef {
+                digest: l.descriptor.digest.to_string(),
+                size: l.descriptor.size,
+                media_type: l.descriptor.media_type,
+            },
+        })
+        .collect();
+    Ok((config, layers))
 }
 
 /// Maps an image reference to its layout directory (IM-30):
@@ -177,66 +202,68 @@ pub fn layout_path(layout_dir: &Path, reference: &str) -> PathBuf {
     p
 }
 
-/// An image read from an OCI image layout directory (OCI or Docker media types, tag optional).
+/// An image opened through the shared [`Image`] (from a layout or a registry; for an index, this machine's
+/// platform), seen through the [`SourceImage`] seam.
 #[derive(Debug)]
-pub struct LayoutImage {
-    dir: PathBuf,
-    manifest_digest: String,
+pub struct OpenedImage {
+    image: Image,
+    name: String,
+    identifier: String,
+    registry_ref: Option<String>,
     config: ImageConfiguration,
     layers: Vec<ImageLayer>,
 }
 
-impl LayoutImage {
-    /// Opens the image in `dir`: `Ok(None)` when there is no layout or it has no manifest (a new
-    /// image); an error when it is malformed.
-    pub fn open(dir: &Path) -> Result<Option<Self>, StoreError> {
-        let index_path = dir.join("index.json");
-        let text = match fs::read_to_string(&index_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io(&index_path, e)),
-        };
-        let invalid = |reason: String| StoreError::Invalid {
-            image: dir.display().to_string(),
-            reason,
-        };
-        let index: ImageIndex =
-            serde_json::from_str(&text).map_err(|e| invalid(format!("index.json: {e}")))?;
-        let Some(desc) = index.manifests().first() else {
-            return Ok(None);
-        };
-        let manifest_digest = desc.digest().to_string();
-        let mbytes = fs::read(blob_file(dir, &manifest_digest)?)
-            .map_err(|e| invalid(format!("manifest {manifest_digest}: {e}")))?;
-        let manifest: ImageManifest =
-            serde_json::from_slice(&mbytes).map_err(|e| invalid(format!("manifest: {e}")))?;
-        let cdigest = manifest.config().digest().to_string();
-        let cbytes = fs::read(blob_file(dir, &cdigest)?)
-            .map_err(|e| invalid(format!("config {cdigest}: {e}")))?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&cbytes).map_err(|e| invalid(format!("config: {e}")))?;
-        let layers = pair_layers(&manifest, &config).map_err(invalid)?;
-        Ok(Some(Self {
-            dir: dir.to_path_buf(),
-            manifest_digest,
+/// An image read from an OCI image layout directory (OCI or Docker media types, tag optional).
+pub type LayoutImage = OpenedImage;
+
+impl OpenedImage {
+    /// Wraps `image`: `name` for logs, `identifier_base@<manifest digest>` as its identifier.
+    pub(crate) fn new(
+        image: Image,
+        name: String,
+        identifier_base: &str,
+        registry_ref: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let (config, layers) = read_image(&image)?;
+        let identifier = format!("{identifier_base}@{}", image.manifest_digest());
+        Ok(Self {
+            image,
+            name,
+            identifier,
+            registry_ref,
             config,
             layers,
-        }))
+        })
     }
 
-    /// The layout directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Opens the first image listed in the layout `dir`'s `index.json`: `Ok(None)` when there is no
+    /// layout or it lists no manifest (a new image); an error when it is malformed.
+    pub fn open(dir: &Path) -> Result<Option<Self>, StoreError> {
+        if !dir.join("index.json").is_file() {
+            return Ok(None);
+        }
+        let name = dir.display().to_string();
+        let layout = Layout::open(dir).map_err(|e| image_err(&name, &ImageError::from(e)))?;
+        let index = layout
+            .index()
+            .map_err(|e| image_err(&name, &ImageError::from(e)))?;
+        let Some(first) = index.manifests.first() else {
+            return Ok(None);
+        };
+        let image = Image::from_layout(dir, &Selector::Digest(first.digest.clone()), None)
+            .map_err(|e| image_err(&name, &e))?;
+        Self::new(image, name.clone(), &name, None).map(Some)
     }
 }
 
-impl SourceImage for LayoutImage {
+impl SourceImage for OpenedImage {
     fn name(&self) -> String {
-        self.dir.display().to_string()
+        self.name.clone()
     }
 
     fn identifier(&self) -> String {
-        format!("{}@{}", self.dir.display(), self.manifest_digest)
+        self.identifier.clone()
     }
 
     fn config(&self) -> &ImageConfiguration {
@@ -244,7 +271,7 @@ impl SourceImage for LayoutImage {
     }
 
     fn manifest_digest(&self) -> String {
-        self.manifest_digest.clone()
+        self.image.manifest_digest().to_string()
     }
 
     fn layers(&self) -> &[ImageLayer] {
@@ -252,20 +279,26 @@ impl SourceImage for LayoutImage {
     }
 
     fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
-        let p = blob_file(&self.dir, digest)?;
-        let f = File::open(&p).map_err(|e| StoreError::io(&p, e))?;
-        Ok(Box::new(io::BufReader::with_capacity(1 << 20, f)))
+        let d = parse_digest(&self.name, digest)?;
+        self.image
+            .open_blob(&d)
+            .map_err(|e| image_err(&self.name, &e))
     }
 
     fn blob_path(&self, digest: &str) -> Option<PathBuf> {
-        blob_file(&self.dir, digest).ok().filter(|p| p.is_file())
+        self.image.blob_path(&digest.parse().ok()?)
+    }
+
+    fn registry_ref(&self) -> Option<String> {
+        self.registry_ref.clone()
     }
 }
 
-/// Writes an image into an OCI layout directory, tagged with `org.opencontainers.image.ref.name`.
+/// Writes an image into an OCI layout directory, tagged with `org.opencontainers.image.ref.name`; its
+/// `index.json` then lists only that image.
 #[derive(Debug)]
 pub struct LayoutDestination {
-    dir: PathBuf,
+    layout: Layout,
     tag: String,
     blobs_written: AtomicU64,
     bytes_written: AtomicU64,
@@ -274,14 +307,10 @@ pub struct LayoutDestination {
 impl LayoutDestination {
     /// A destination at `dir` whose index entry is annotated with `tag`.
     pub fn create(dir: &Path, tag: &str) -> Result<Self, StoreError> {
-        let blobs = dir.join("blobs").join("sha256");
-        fs::create_dir_all(&blobs).map_err(|e| StoreError::io(&blobs, e))?;
-        let marker = dir.join("oci-layout");
-        if !marker.is_file() {
-            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
+        let layout = Layout::create(dir)
+            .map_err(|e| image_err(&dir.display().to_string(), &ImageError::from(e)))?;
         Ok(Self {
-            dir: dir.to_path_buf(),
+            layout,
             tag: tag.to_string(),
             blobs_written: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -290,15 +319,22 @@ impl LayoutDestination {
 
     /// The layout directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.layout.path()
     }
 
-    fn put_bytes(&self, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let p = blob_file(&self.dir, digest)?;
-        if !p.exists() {
-            write_atomic(&p, bytes)?;
-        }
-        Ok(())
+    fn layout_err(&self, e: crate::image::layout::LayoutError) -> StoreError {
+        image_err(&self.name(), &ImageError::from(e))
+    }
+
+    fn digest(&self, digest: &str) -> Result<Digest, StoreError> {
+        parse_digest(&self.name(), digest)
+    }
+
+    fn count(&self, stats: WriteStats) {
+        self.blobs_written
+            .fetch_add(stats.blobs_written, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(stats.bytes_written, Ordering::Relaxed);
     }
 }
 
@@ -313,22 +349,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
 impl Destination for LayoutDestination {
     fn name(&self) -> String {
-        self.dir.display().to_string()
+        self.dir().display().to_string()
     }
 
     fn has_blob(&self, digest: &str) -> Result<bool, StoreError> {
-        Ok(blob_file(&self.dir, digest)?.is_file())
+        Ok(self.layout.has_blob(&self.digest(digest)?))
     }
 
     fn copy_blob(&self, src: &dyn SourceImage, blob: &BlobRef) -> Result<(), StoreError> {
-        let dst = blob_file(&self.dir, &blob.digest)?;
+        let digest = self.digest(&blob.digest)?;
+        let dst = self.layout.blob_path(&digest);
         if dst.is_file() {
             return Ok(());
         }
@@ -337,20 +369,17 @@ impl Destination for LayoutDestination {
                 return Ok(());
             }
         }
-        let tmp_dir = self.scratch_dir();
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|e| StoreError::io(&tmp_dir, e))?;
-        let mut r = src.open_blob(&blob.digest)?;
-        let n = io::copy(&mut r, &mut tmp).map_err(|e| StoreError::io(&dst, e))?;
-        tmp.persist(&dst)
-            .map_err(|e| StoreError::io(&dst, e.error))?;
-        self.blobs_written.fetch_add(1, Ordering::Relaxed);
-        self.bytes_written.fetch_add(n, Ordering::Relaxed);
+        let r = src.open_blob(&blob.digest)?;
+        let (_, stats) = self
+            .layout
+            .write_blob_from(r, Some(&digest))
+            .map_err(|e| self.layout_err(e))?;
+        self.count(stats);
         Ok(())
     }
 
     fn put_blob_file(&self, path: &Path, blob: &BlobRef) -> Result<(), StoreError> {
-        let dst = blob_file(&self.dir, &blob.digest)?;
+        let dst = self.layout.blob_path(&self.digest(&blob.digest)?);
         if dst.is_file() {
             let _ = fs::remove_file(path);
             return Ok(());
@@ -358,36 +387,37 @@ impl Destination for LayoutDestination {
         fs::rename(path, &dst)
             .or_else(|_| fs::copy(path, &dst).map(|_| ()))
             .map_err(|e| StoreError::io(&dst, e))?;
-        self.blobs_written.fetch_add(1, Ordering::Relaxed);
-        self.bytes_written.fetch_add(blob.size, Ordering::Relaxed);
+        self.count(WriteStats {
+            blobs_written: 1,
+            bytes_written: blob.size,
+            blobs_reused: 0,
+        });
         Ok(())
     }
 
     fn put_image(&self, config: &[u8], manifest: &[u8]) -> Result<(String, u64), StoreError> {
-        self.put_bytes(&sha256_hex(config), config)?;
-        let digest = sha256_hex(manifest);
-        self.put_bytes(&digest, manifest)?;
-        let mut annotations = BTreeMap::new();
-        annotations.insert(REF_NAME, self.tag.as_str());
-        let index = json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": OCI_MANIFEST,
-                "digest": digest,
-                "size": manifest.len(),
-                "annotations": annotations,
-            }],
-        });
-        let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
-            image: self.name(),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&self.dir.join("index.json"), &bytes)?;
-        Ok((digest, manifest.len() as u64))
+        self.layout
+            .write_blob(config)
+            .map_err(|e| self.layout_err(e))?;
+        let (digest, _) = self
+            .layout
+            .write_blob(manifest)
+            .map_err(|e| self.layout_err(e))?;
+        let mut desc = Descriptor::new(OCI_MANIFEST, digest.clone(), manifest.len() as u64);
+        desc.annotations = Some(BTreeMap::from([(REF_NAME.to_string(), self.tag.clone())]));
+        let index = Index {
+            media_type: None,
+            manifests: vec![desc],
+            ..Index::default()
+        };
+        self.layout
+            .write_index(&index)
+            .map_err(|e| self.layout_err(e))?;
+        Ok((digest.to_string(), manifest.len() as u64))
     }
 
     fn scratch_dir(&self) -> PathBuf {
-        self.dir.join("blobs").join("sha256")
+        self.layout.blob_dir()
     }
 
     fn blob_writes(&self) -> (u64, u64) {
@@ -396,6 +426,10 @@ impl Destination for LayoutDestination {
             self.bytes_written.load(Ordering::Relaxed),
         )
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Digest::sha256_of(bytes).to_string()
 }
 
 /// Builds an OCI manifest for a config and layers (docker layer media types are mapped to OCI ones;
@@ -428,31 +462,6 @@ fn oci_layer_media_type(mt: &str) -> &str {
         "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
         other => other,
     }
-}
-
-/// Pairs a manifest's layer blobs with the config's diffIDs (same order, same count), as both the layout
-/// and the registry sources read them.
-pub(crate) fn pair_layers(
-    manifest: &ImageManifest,
-    config: &ImageConfiguration,
-) -> Result<Vec<ImageLayer>, String> {
-    let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers().len() {
-        return Err("manifest layers and config diff_ids differ in number".into());
-    }
-    Ok(manifest
-        .layers()
-        .iter()
-        .zip(diff_ids)
-        .map(|(d, diff_id)| ImageLayer {
-            diff_id: diff_id.clone(),
-            blob: BlobRef {
-                digest: d.digest().to_string(),
-                size: d.size(),
-                media_type: d.media_type().to_string(),
-            },
-        })
-        .collect())
 }
 
 #[cfg(test)]
@@ -489,14 +498,18 @@ mod tests {
             media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
         };
         dest.put_blob_file(&blob, &b).unwrap();
-        let cfg = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:d"]}}"#;
+        let diff_id = sha256_hex(b"tar");
+        let cfg = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        );
+        let cfg = cfg.as_bytes();
         let m = manifest_bytes(cfg, std::slice::from_ref(&b)).unwrap();
         let (digest, size) = dest.put_image(cfg, &m).unwrap();
         assert_eq!(size, m.len() as u64);
         assert_eq!(dest.blob_writes(), (1, 10));
         let img = LayoutImage::open(t.path()).unwrap().unwrap();
         assert_eq!(img.manifest_digest(), digest);
-        assert_eq!(img.layers()[0].diff_id, "sha256:d");
+        assert_eq!(img.layers()[0].diff_id, diff_id);
         assert_eq!(
             img.layers()[0].blob.media_type,
             "application/vnd.oci.image.layer.v1.tar+gzip"
