@@ -122,6 +122,22 @@ pub fn build_ids() -> (u32, u32) {
     }
 }
 
+/// Runs the external tool `name args` (skopeo, umoci, oci-image-tool, ...), asserts it succeeded and
+/// returns its stdout.
+pub fn tool(name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Recursively `lchown`s `path` and everything below it (symlinks themselves, not their targets).
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))

@@ -5,24 +5,10 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cnb_acceptance::harness::{ContainerRoot, Output};
 
-/// Runs an external tool and asserts success; returns stdout.
-pub fn tool(name: &str, args: &[&str]) -> String {
-    let out = Command::new(name)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {name}: {e}"));
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use cnb_acceptance::harness::tool;
 
 /// The layout dir of `name` under `<root>/layout` (IM-30, docker hub names only).
 pub fn layout_of(root: &ContainerRoot, name: &str) -> PathBuf {

@@ -9,20 +9,7 @@ use std::process::Command;
 
 use cnb_acceptance::harness::workspace_dir;
 
-/// Runs `name args`, asserts success, returns stdout.
-pub fn tool(name: &str, args: &[&str]) -> String {
-    let out = Command::new(name)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {name}: {e}"));
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use cnb_acceptance::harness::tool;
 
 /// `chroot` by absolute path.
 pub fn chroot_bin() -> PathBuf {

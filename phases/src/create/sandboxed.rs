@@ -515,17 +515,8 @@ impl BuildRoot {
         let fail = |e: &(dyn std::error::Error + 'static)| {
             Failure::new(cnb_spec::exit::EXTEND_ERROR, "extend", e)
         };
-        let ids: Vec<String> = cnb_spec::platform::Group::read(&inputs.group_path)
-            .map(|g| g.group_extensions.into_iter().map(|e| e.id).collect())
-            .unwrap_or_default();
-        let extensions = ext_inputs::dockerfiles(
-            &inputs.generated_dir,
-            &inputs.app_dir,
-            &ids,
-            Kind::Build,
-            inputs.platform_api.generated_flat_layout(),
-        )
-        .map_err(|e| fail(&e))?;
+        let extensions =
+            ext_inputs::group_dockerfiles(inputs, Kind::Build).map_err(|e| fail(&e))?;
         let extender = Extender {
             kind: Kind::Build,
             base_layout: self.base_layout.clone(),
@@ -562,17 +553,7 @@ impl BuildRoot {
         use crate::extend::{inputs as ext_inputs, Extender, Kind, StepCache};
         let code = cnb_spec::exit::EXTEND_ERROR;
         let fail = |e: &(dyn std::error::Error + 'static)| Failure::new(code, "extend", e);
-        let ids: Vec<String> = cnb_spec::platform::Group::read(&inputs.group_path)
-            .map(|g| g.group_extensions.into_iter().map(|e| e.id).collect())
-            .unwrap_or_default();
-        let extensions = ext_inputs::dockerfiles(
-            &inputs.generated_dir,
-            &inputs.app_dir,
-            &ids,
-            Kind::Run,
-            inputs.platform_api.generated_flat_layout(),
-        )
-        .map_err(|e| fail(&e))?;
+        let extensions = ext_inputs::group_dockerfiles(inputs, Kind::Run).map_err(|e| fail(&e))?;
         if extensions.is_empty() {
             return Ok(());
         }

@@ -125,21 +125,26 @@ pub fn dockerfiles(
     Ok(out)
 }
 
-/// Resolves the plan from the phase inputs.
-pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, InputsError> {
+/// The `kind` Dockerfiles of the extensions in `group.toml` (group order), from the generated dir.
+pub fn group_dockerfiles(inputs: &Inputs, kind: Kind) -> Result<Vec<ExtensionInput>, InputsError> {
     let group = Group::read(&inputs.group_path)?;
     let ids: Vec<String> = group
         .group_extensions
         .iter()
         .map(|e| e.id.clone())
         .collect();
-    let extensions = dockerfiles(
+    dockerfiles(
         &inputs.generated_dir,
         &inputs.app_dir,
         &ids,
         kind,
         inputs.platform_api.generated_flat_layout(),
-    )?;
+    )
+}
+
+/// Resolves the plan from the phase inputs.
+pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, InputsError> {
+    let extensions = group_dockerfiles(inputs, kind)?;
     let analyzed = Analyzed::read(&inputs.analyzed_path)?;
     let (table, reference) = match kind {
         Kind::Build => (
