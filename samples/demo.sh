@@ -48,20 +48,8 @@ for bp in runtime app-deps; do
   mkdir -p "$OUT/cnb/buildpacks/samples_$bp"
   cp -R "$ROOT/samples/buildpacks/$bp" "$OUT/cnb/buildpacks/samples_$bp/$ver"
 done
-cat > "$OUT/cnb/order.toml" <<'TOML'
-[[order]]
-[[order.group]]
-id = "samples/runtime"
-version = "0.1.0"
-[[order.group]]
-id = "samples/app-deps"
-version = "0.1.0"
-optional = true
-TOML
-cat > "$OUT/cnb/run.toml" <<TOML
-[[images]]
-image = "$RUN_IMAGE"
-TOML
+# The shell sample's builder definitions (samples/builders/shell: order + run image $RUN_IMAGE).
+cp "$ROOT/samples/builders/shell/order.toml" "$ROOT/samples/builders/shell/run.toml" "$OUT/cnb/"
 cp -R "$ROOT/samples/apps/hello" "$OUT/workspace"
 printf '%s' "demo" > "$OUT/platform/env/GREETING_FROM"
 chmod -R a+rX "$OUT/cnb" "$OUT/platform"
