@@ -6,6 +6,8 @@
 //! launcher in a chroot. A rebuild reuses the unpacked build image and every layer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod e2e_support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,7 @@ use cnb_acceptance::registry::{Registry, RegistryOptions};
 use cnb_lifecycle::archive::{Compression, LayerBuilder, Meta, Sink, Source};
 use cnb_lifecycle::image::layout::{Layout, Selector};
 use cnb_lifecycle::image::{Image, ImageBuilder};
+use e2e_support::{check_and_unpack, run_bundle};
 
 const MARKER: &str = "only-in-the-busybox-build-image";
 const APP: &str = "localhost/test/app:latest";
@@ -171,17 +174,6 @@ TOML
     /// Unpacks the app image with umoci and runs its default process through the launcher in a chroot as
     /// the image's user; returns the bundle's rootfs and the process output.
     fn run_app(&self) -> (PathBuf, String) {
-        let layout = self.app_layout();
-        let st = Command::new("oci-image-tool")
-            .args(["validate", "--type", "image"])
-            .arg(&layout)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "oci-image-tool: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
         let bundle = self.tmp.path().join(format!(
             "bundle-{}",
             std::time::SystemTime::now()
@@ -189,47 +181,10 @@ TOML
                 .unwrap()
                 .as_nanos()
         ));
-        let st = Command::new("umoci")
-            .args(["unpack", "--image"])
-            .arg(format!("{}:latest", layout.display()))
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "umoci unpack: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-        let cfg: serde_json::Value =
-            serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
-        let p = &cfg["process"];
-        let args: Vec<String> = p["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect();
-        let uid = p["user"]["uid"].as_u64().unwrap_or(1000);
-        let gid = p["user"]["gid"].as_u64().unwrap_or(1000);
-        let rootfs = bundle.join("rootfs");
-        let mut cmd = Command::new("chroot");
-        cmd.arg(format!("--userspec={uid}:{gid}"))
-            .arg(&rootfs)
-            .args(&args)
-            .env_clear();
-        for e in p["env"].as_array().unwrap() {
-            if let Some((k, v)) = e.as_str().unwrap().split_once('=') {
-                cmd.env(k, v);
-            }
-        }
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "app failed: {text}");
-        (rootfs, text)
+        check_and_unpack(&self.app_layout(), "latest", &bundle);
+        let (ok, text) = run_bundle(&bundle);
+        assert!(ok, "app failed: {text}");
+        (bundle.join("rootfs"), text)
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use cnb_acceptance::harness::{running_as_root, workspace_dir};
 use cnb_acceptance::images;
 use cnb_acceptance::registry::{Registry, RegistryOptions};
-use e2e_support::{check_and_unpack, run_bundle, run_step, tool, Sample};
+use e2e_support::{pull_check_and_run, run_step, tool, Sample};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One container of the Job's pod.
@@ -192,19 +192,7 @@ fn kubernetes_job_builds_the_shell_sample_against_an_authenticated_registry() {
     assert!(digest.starts_with("sha256:"), "{digest}");
 
     let app_image = reg.image("apps/hello:latest");
-    let copy = tmp.path().join("copy");
-    reg.skopeo_copy(
-        &format!("docker://{app_image}"),
-        &format!("oci:{}:latest", copy.display()),
-    );
-    let bundle = tmp.path().join("bundle");
-    check_and_unpack(&copy, "latest", &bundle);
-    let (ran, text) = run_bundle(&bundle);
-    assert!(ran, "the app failed:\n{text}");
-    assert!(
-        text.contains(sample.app_says),
-        "unexpected app output:\n{text}"
-    );
+    pull_check_and_run(&reg, &app_image, tmp.path(), sample.app_says);
 
     // A second Job: fresh emptyDirs, the same cache PVC and the previous image.
     let start = std::time::Instant::now();

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use cnb_acceptance::harness::{running_as_root, workspace_dir};
 use cnb_acceptance::images;
 use cnb_acceptance::registry::{Registry, RegistryOptions};
-use e2e_support::{check_and_unpack, copy_tree, run_bundle, tool, Sample};
+use e2e_support::{copy_tree, pull_check_and_run, tool, Sample};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// One step of the Task, after substitution.
@@ -300,19 +300,7 @@ fn run_task(sample: &Sample) -> (f64, f64) {
     );
 
     // The pushed image, copied back by an independent client and checked, runs.
-    let copy = tmp.path().join("copy");
-    reg.skopeo_copy(
-        &format!("docker://{app_image}"),
-        &format!("oci:{}:latest", copy.display()),
-    );
-    let bundle = tmp.path().join("bundle");
-    check_and_unpack(&copy, "latest", &bundle);
-    let (ran, text) = run_bundle(&bundle);
-    assert!(ran, "the app failed:\n{text}");
-    assert!(
-        text.contains(sample.app_says),
-        "unexpected app output:\n{text}"
-    );
+    pull_check_and_run(&reg, &app_image, tmp.path(), sample.app_says);
 
     // A second TaskRun (fresh /layers and /platform, same cache workspace) reuses the layers.
     let start = std::time::Instant::now();

@@ -56,6 +56,27 @@ pub fn check_and_unpack(layout: &Path, tag: &str, bundle: &Path) -> serde_json::
     serde_json::from_str(&cfg).unwrap()
 }
 
+/// Copies `app_image` back from `reg` with skopeo into `dir/copy`, checks and unpacks it into
+/// `dir/bundle` ([`check_and_unpack`]), runs its default process ([`run_bundle`]) and asserts that it
+/// succeeds and prints `says`.
+pub fn pull_check_and_run(
+    reg: &cnb_acceptance::registry::Registry,
+    app_image: &str,
+    dir: &Path,
+    says: &str,
+) {
+    let copy = dir.join("copy");
+    reg.skopeo_copy(
+        &format!("docker://{app_image}"),
+        &format!("oci:{}:latest", copy.display()),
+    );
+    let bundle = dir.join("bundle");
+    check_and_unpack(&copy, "latest", &bundle);
+    let (ran, text) = run_bundle(&bundle);
+    assert!(ran, "the app failed:\n{text}");
+    assert!(text.contains(says), "unexpected app output:\n{text}");
+}
+
 /// Runs the default process of an unpacked bundle (umoci's `config.json`: args, env, cwd, user) in a
 /// chroot of its rootfs, as its user; returns (success, stdout + stderr). Needs root.
 pub fn run_bundle(bundle: &Path) -> (bool, String) {
