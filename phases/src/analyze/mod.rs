@@ -237,21 +237,6 @@ fn analyze_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::ANALYZE_ERROR, "analyze", e)
 }
 
-/// G-17: resolves registry credentials for `images` now (credential helpers run, docker config read),
-/// so that they still work after privileges are dropped. Unparsable names are skipped (they fail
-/// later with a clear error); layout mode needs no credentials.
-pub fn resolve_credentials(access: &ImageAccess, images: &[String]) {
-    let ImageAccess::Registry { client } = access else {
-        return;
-    };
-    let refs: Vec<ImageRef> = images
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| ImageRef::parse(s).ok())
-        .collect();
-    client.keychain().resolve_now(&refs);
-}
-
 /// Every registry image the analyzer may touch: outputs, tags, previous, run (and its mirrors), cache.
 fn registry_images(inputs: &Inputs) -> Vec<String> {
     let mut images: Vec<String> = inputs.output_images.clone();
@@ -284,7 +269,8 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
-    resolve_credentials(&access, &registry_images(inputs));
+    // G-17: credential helpers run now, before privileges are dropped.
+    access.resolve_credentials(&registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Analyzer, inputs)?;
     let run_image = resolve_run_image(inputs, &access)?;
     check_registry_access(inputs, &access, &run_image)?;

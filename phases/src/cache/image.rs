@@ -145,15 +145,13 @@ impl Cache for ImageCache {
 
     fn commit(&mut self) -> Result<(), CacheError> {
         self.ensure_open()?;
-        self.committed = true;
         if self.layers.is_empty() {
             let tmp = self.dest.scratch_dir().join(".cache-empty.tar");
             std::fs::write(&tmp, [0u8; 1024]).map_err(|e| CacheError::io(&tmp, e))?;
-            self.committed = false;
             self.add_layer_file(&tmp, EMPTY_LAYER_DIFF_ID)?;
-            self.committed = true;
             let _ = std::fs::remove_file(&tmp);
         }
+        self.committed = true;
         let label = self.metadata.to_json().map_err(|e| self.err(e))?;
         let cfg = serde_json::json!({
             "architecture": "amd64",

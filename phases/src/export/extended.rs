@@ -87,8 +87,6 @@ pub struct ExtensionLayer {
 /// The extended run image, read from its sparse layout.
 #[derive(Debug)]
 pub struct ExtendedRun {
-    /// The layout directory (`<extended>/run/<digest>`).
-    pub dir: PathBuf,
     /// The extended config (its `config` section and history are the app image's starting point).
     pub config: ImageConfiguration,
     /// The extension layers, in order.
@@ -203,7 +201,6 @@ pub fn open(dir: &Path, base: &dyn SourceImage) -> Result<ExtendedRun, ExtendedE
         });
     }
     Ok(ExtendedRun {
-        dir: dir.to_path_buf(),
         config: img.config().clone(),
         layers,
     })

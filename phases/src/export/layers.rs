@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::plan::LayerContent;
-use crate::archive::{Compression, LayerBuilder, Meta, Sink, Source};
+use crate::archive::{Compression, LayerBuilder, LayerWriter, Meta, Sink, Source};
 
 /// Owner of the layer content (`CNB_USER_ID`/`CNB_GROUP_ID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,21 +201,50 @@ pub fn build_gzip(
     tee: Option<&Path>,
 ) -> io::Result<BuiltLayer> {
     let b = builder(content, owner)?;
-    if let Some(t) = tee {
-        tar_to_file(&b, t)?;
-    }
-    let info = b
-        .write(
-            Compression::Gzip { level: 1 },
-            Sink::File(PathBuf::from(blob_path)),
-        )
-        .map_err(archive_err)?;
+    let gzip = Compression::Gzip { level: 1 };
+    let info = match tee {
+        // One walk: the tar stream goes both to the tee file and through the gzip pipeline.
+        Some(t) => {
+            let mut layer = LayerWriter::new(gzip, Sink::File(PathBuf::from(blob_path)))
+                .map_err(archive_err)?;
+            // Like `Sink::File`: a temp name in the same directory, renamed when complete.
+            let dir = t.parent().unwrap_or_else(|| Path::new("."));
+            let mut file = io::BufWriter::new(tempfile::NamedTempFile::new_in(dir)?);
+            b.write_tar(Tee(&mut file, &mut layer))
+                .map_err(archive_err)?;
+            let info = layer.finish().map_err(archive_err)?;
+            file.into_inner()
+                .map_err(io::Error::from)?
+                .persist(t)
+                .map_err(|e| e.error)?;
+            info
+        }
+        None => b
+            .write(gzip, Sink::File(PathBuf::from(blob_path)))
+            .map_err(archive_err)?,
+    };
     Ok(BuiltLayer {
         diff_id: info.diff_id.to_string(),
         digest: info.digest.to_string(),
         size: info.size,
         path: blob_path.to_path_buf(),
     })
+}
+
+/// Writes everything to both writers.
+struct Tee<A, B>(A, B);
+
+impl<A: io::Write, B: io::Write> io::Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +272,20 @@ mod tests {
         assert_eq!(d1, d2);
         let built = build_gzip(&a, Owner { uid: 1, gid: 2 }, &t.path().join("blob"), None).unwrap();
         assert_eq!(built.diff_id, d1);
+        // gzip + tee in one walk: same diffID and blob, and the tee holds the same tar.
+        let tee2 = t.path().join("tee2.tar");
+        let teed = build_gzip(
+            &a,
+            Owner { uid: 1, gid: 2 },
+            &t.path().join("blob2"),
+            Some(&tee2),
+        )
+        .unwrap();
+        assert_eq!(
+            (teed.diff_id.as_str(), teed.digest.as_str()),
+            (d1.as_str(), built.digest.as_str())
+        );
+        assert_eq!(fs::read(&tee2).unwrap(), fs::read(&tee).unwrap());
         // The entries are the ancestors (real owner), the layer dir and data (build user).
         let mut ar = tar::Archive::new(fs::File::open(&tee).unwrap());
         let names: Vec<(String, u64)> = ar

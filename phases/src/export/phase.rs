@@ -247,17 +247,21 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let outcome = exported.map_err(|e| fail(&e))?;
 
     let mut tags = vec![image_name.clone()];
+    // The image as written under the first name is the source of every blob (a layout shares them, a
+    // registry mounts them); read once, when the first extra tag needs it.
+    let mut first = None;
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
-        // The image as written under the first name is the source of every blob (a layout shares
-        // them, a registry mounts them).
         let saved = access.destination(extra).and_then(|d| {
-            let first = access.open(&image_name)?.ok_or_else(|| {
-                super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
-            })?;
+            let source = match &mut first {
+                Some(source) => source,
+                slot => slot.insert(access.open(&image_name)?.ok_or_else(|| {
+                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+                })?),
+            };
             save_copy(
                 d.as_ref(),
-                first.as_ref(),
+                source.as_ref(),
                 &outcome.config,
                 &outcome.manifest,
             )

@@ -22,7 +22,6 @@ use crate::export::metadata::{
     LIFECYCLE_METADATA_LABEL, REBASABLE_LABEL,
 };
 use crate::export::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
-use crate::image::registry::ImageRef;
 use crate::Failure;
 use check::{
     check_new_base_recorded, check_rebasable, check_stack, check_target, ImageTarget,
@@ -271,18 +270,14 @@ pub fn save(
 /// (mirrors) use what the keychain read at start-up (`CNB_REGISTRY_AUTH`, the docker config file), like
 /// the reference, which builds its keychain from the same list.
 fn resolve_credentials_now(access: &ImageAccess, inputs: &Inputs) {
-    let ImageAccess::Registry { client } = access else {
-        return;
-    };
-    let refs: Vec<ImageRef> = inputs
+    let refs: Vec<&String> = inputs
         .output_images
         .iter()
         .chain(&inputs.additional_tags)
         .chain(&inputs.previous_image)
-        .chain(inputs.run_image.iter().filter(|r| !r.is_empty()))
-        .filter_map(|r| ImageRef::parse(r).ok())
+        .chain(&inputs.run_image)
         .collect();
-    client.keychain().resolve_now(&refs);
+    access.resolve_credentials(&refs);
 }
 
 fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {

@@ -281,7 +281,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
-    crate::analyze::resolve_credentials(&access, &registry_images(inputs));
+    access.resolve_credentials(&registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;
     let group = Group::read(&inputs.group_path).map_err(|e| restore_failure(&e))?;
     // RS-04…RS-07 belong to the `restorer` phase; the reference creator restores without them. The
