@@ -174,8 +174,7 @@ fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
 /// read after the drop; `DOCKER_CONFIG` is then unset. Buildpacks never see either: their environment is
 /// built from an allow-list.
 fn pin_credentials(inputs: &Inputs) {
-    use crate::image::registry::{Credential, ImageRef, Keychain};
-    use base64::Engine as _;
+    use crate::image::registry::{ImageRef, Keychain};
 
     let mut names: Vec<String> = inputs.output_images.clone();
     names.extend(inputs.additional_tags.iter().cloned());
@@ -219,14 +218,9 @@ fn pin_credentials(inputs: &Inputs) {
         if auth.contains_key(&registry) {
             continue;
         }
-        let header = match keychain.resolve(&registry) {
-            Ok(Credential::Basic { username, password }) => format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            ),
-            Ok(Credential::Bearer(t)) => format!("Bearer {t}"),
-            Ok(Credential::IdentityToken(t)) => format!("X-Identity {t}"),
-            Ok(Credential::Anonymous) => continue,
+        let header = match keychain.resolve(&registry).map(|c| c.to_header()) {
+            Ok(Some(header)) => header,
+            Ok(None) => continue,
             Err(e) => {
                 warn!("reading credentials for {registry}: {e}");
                 continue;

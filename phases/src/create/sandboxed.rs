@@ -258,22 +258,23 @@ fn prepare_root(
 
 /// A minimal OCI layout with the build image's manifest and config (what the extender reads).
 fn write_base_layout(image: &BuildImage, dir: &Path) -> std::io::Result<()> {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs)?;
+    use crate::image::layout::Layout;
+    let layout_err = |e: crate::image::layout::LayoutError| std::io::Error::other(e.to_string());
     let i = &image.image;
-    std::fs::write(blobs.join(i.manifest_digest().hex()), i.manifest_bytes())?;
-    let config_digest = &i.manifest().config.digest;
-    std::fs::write(blobs.join(config_digest.hex()), i.config_bytes())?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": i.manifest_media_type(),
-            "digest": i.manifest_digest().to_string(),
-            "size": i.manifest_bytes().len(),
-        }]
-    });
-    std::fs::write(dir.join("index.json"), index.to_string())?;
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+    let layout = Layout::create(dir).map_err(layout_err)?;
+    let (manifest_digest, _) = layout.write_blob(i.manifest_bytes()).map_err(layout_err)?;
+    layout.write_blob(i.config_bytes()).map_err(layout_err)?;
+    layout
+        .add_manifest(
+            &crate::image::oci::Descriptor::new(
+                i.manifest_media_type().to_string(),
+                manifest_digest,
+                i.manifest_bytes().len() as u64,
+            ),
+            &[],
+        )
+        .map(|_| ())
+        .map_err(layout_err)
 }
 
 /// Where each volume appears inside the build root.
