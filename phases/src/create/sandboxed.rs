@@ -429,11 +429,7 @@ pub fn phase_args(phase: Phase, inputs: &Inputs, lifecycle: &Path) -> Result<Vec
 }
 
 fn home_of(root: &Path, uid: u32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
-    crate::privilege::passwd::parse_passwd(&text)
-        .into_iter()
-        .find(|e| e.uid == uid)
-        .map(|e| (e.home, e.name))
+    crate::privilege::passwd::entry_for_uid(&root.join("etc/passwd"), uid).map(|e| (e.home, e.name))
 }
 
 impl BuildRoot {

@@ -746,9 +746,5 @@ fn run(
 }
 
 fn home_of(root: &Path, uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 5 && f[2] == uid.to_string()).then(|| f[5].to_string())
-    })
+    crate::privilege::passwd::entry_for_uid(&root.join("etc/passwd"), uid).map(|e| e.home)
 }

@@ -90,6 +90,11 @@ pub fn read_passwd(path: &Path) -> std::io::Result<Vec<PasswdEntry>> {
     Ok(parse_passwd(&std::fs::read_to_string(path)?))
 }
 
+/// The entry of `uid` in the passwd file at `path` (`None` when the file or the entry is missing).
+pub fn entry_for_uid(path: &Path, uid: u32) -> Option<PasswdEntry> {
+    read_passwd(path).ok()?.into_iter().find(|e| e.uid == uid)
+}
+
 /// Reads and parses a group file.
 pub fn read_group(path: &Path) -> std::io::Result<Vec<GroupEntry>> {
     Ok(parse_group(&std::fs::read_to_string(path)?))
