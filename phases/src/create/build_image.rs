@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::archive::{self, ExtractOptions};
 use crate::cli::Inputs;
 use crate::image::layout::{path_for_reference, Layout, Selector};
-use crate::image::registry::{ImageRef, Keychain, RegistryClient, RegistryOptions};
+use crate::image::registry::{ImageRef, RegistryClient};
 use crate::image::Image;
 use crate::Failure;
 
@@ -77,12 +77,7 @@ pub struct BuildImage {
 
 /// A registry client with the platform's credentials and insecure registries.
 pub(crate) fn registry_client(inputs: &Inputs) -> Result<RegistryClient, String> {
-    let keychain = Keychain::from_env().map_err(|e| e.to_string())?;
-    let mut options = RegistryOptions::from_env();
-    for r in &inputs.insecure_registries {
-        options = options.insecure(r);
-    }
-    RegistryClient::new(std::sync::Arc::new(keychain), options).map_err(|e| e.to_string())
+    crate::export::access::ImageAccess::registry_client(inputs).map_err(|e| e.to_string())
 }
 
 /// Opens the build image and checks it is one. Exit 3 when it cannot be found or is not a build image.

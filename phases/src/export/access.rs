@@ -61,14 +61,20 @@ impl ImageAccess {
             let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
             return Ok(Self::Layout { dir });
         }
+        Ok(Self::Registry {
+            client: Self::registry_client(inputs)?,
+        })
+    }
+
+    /// A registry client for the phase: the keychain from the environment (`CNB_REGISTRY_AUTH`, docker
+    /// config), registry options from the environment plus `-insecure-registry`.
+    pub fn registry_client(inputs: &Inputs) -> Result<RegistryClient, AccessError> {
         let keychain = Keychain::from_env().map_err(AccessError::Keychain)?;
         let mut opts = RegistryOptions::from_env();
         for r in &inputs.insecure_registries {
             opts = opts.insecure(r);
         }
-        let client =
-            RegistryClient::new(Arc::new(keychain), opts).map_err(AccessError::Registry)?;
-        Ok(Self::Registry { client })
+        RegistryClient::new(Arc::new(keychain), opts).map_err(AccessError::Registry)
     }
 
     /// Resolves the registry credentials of every image in `references` now, running credential

@@ -232,7 +232,7 @@ impl Extender {
 
 /// Fetches the manifest and config of `reference` into `layout` (what the restorer normally does).
 fn fetch_base(inputs: &Inputs, reference: &str, layout: &Path) -> Result<(), ExtendError> {
-    use crate::image::registry::{ImageRef, Keychain, RegistryClient, RegistryOptions};
+    use crate::image::registry::ImageRef;
     let oci_err = |message: String| {
         ExtendError::Oci(oci::OciError::Format {
             path: layout.to_path_buf(),
@@ -240,12 +240,7 @@ fn fetch_base(inputs: &Inputs, reference: &str, layout: &Path) -> Result<(), Ext
         })
     };
     let image = ImageRef::parse(reference).map_err(|e| oci_err(format!("{reference}: {e}")))?;
-    let keychain = Keychain::from_env().map_err(|e| oci_err(e.to_string()))?;
-    let mut options = RegistryOptions::from_env();
-    for r in &inputs.insecure_registries {
-        options = options.insecure(r);
-    }
-    let client = RegistryClient::new(std::sync::Arc::new(keychain), options)
+    let client = crate::export::access::ImageAccess::registry_client(inputs)
         .map_err(|e| oci_err(e.to_string()))?;
     oci::fetch_to_layout(&client, &image, layout, false)?;
     Ok(())
