@@ -217,37 +217,187 @@ pub fn to_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, 
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `bytes` to `path` atomically: parent directories are created, the content is written to a
-/// temporary file in the same directory (mode 0666 minus umask, like Go's `os.Create`) and renamed over
-/// `path`. On failure the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = match path.parent() {
+/// Mode of every file a phase writes for another phase, a tool or an image: what the reference's
+/// `os.Create` gives under the usual umask 022, set explicitly so that a stricter umask of the process
+/// cannot make a file unreadable to the build user (platform spec: later phases run as the build user).
+pub const FILE_MODE: u32 = 0o644;
+
+/// Mode of every directory a phase creates for another phase ([`FILE_MODE`]'s counterpart).
+pub const DIR_MODE: u32 = 0o755;
+
+/// A file written under a temporary name in its destination's directory and renamed over the
+/// destination by [`AtomicFile::commit`], with an explicit mode. Dropped without a commit, the temporary
+/// file is removed and the destination is untouched. The one atomic writer of the project: TOML and
+/// JSON files, layout blobs and `index.json`, cache entries and reports all go through it.
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: Option<fs::File>,
+    mode: u32,
+    sync: bool,
+}
+
+impl AtomicFile {
+    /// Starts writing `dest` with `mode` (e.g. [`FILE_MODE`]); missing parent directories are created
+    /// with [`DIR_MODE`].
+    pub fn create(dest: &Path, mode: u32) -> io::Result<AtomicFile> {
+        let dir = parent_dir(dest);
+        create_dirs(&dir)?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_string());
+        loop {
+            let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+            match open_new(&tmp) {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        tmp,
+                        dest: dest.to_path_buf(),
+                        file: Some(file),
+                        mode,
+                        sync: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Also fsyncs the file before the rename and the directory after it (for files whose loss after a
+    /// crash would leave a store inconsistent: layout blobs and `index.json`, cache metadata).
+    pub fn durable(mut self) -> AtomicFile {
+        self.sync = true;
+        self
+    }
+
+    /// The temporary path being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Like [`AtomicFile::commit`] to another destination in the same directory (for content-addressed
+    /// files whose name is known only once written, e.g. blobs named by their digest).
+    pub fn commit_as(mut self, dest: &Path) -> io::Result<()> {
+        self.dest = dest.to_path_buf();
+        self.commit()
+    }
+
+    /// Sets the mode, optionally fsyncs, and renames the file over its destination.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("atomic file already committed"))?;
+        let result = (|| {
+            set_mode(&file, self.mode)?;
+            if self.sync {
+                file.sync_all()?;
+            }
+            drop(file);
+            fs::rename(&self.tmp, &self.dest)?;
+            if self.sync {
+                if let Ok(d) = fs::File::open(parent_dir(&self.dest)) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        // Renamed (or removed): nothing left for Drop to clean.
+        self.tmp = PathBuf::new();
+        result
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("atomic file already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(|e| FileError::io(&dir, "mkdir", e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_string());
-    let (tmp, mut file) = loop {
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        match open_new(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(FileError::io(&tmp, "open", e)),
-        }
-    };
-    let result = file
-        .write_all(bytes)
-        .and_then(|()| file.flush())
-        .map_err(|e| FileError::io(path, "write", e))
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| FileError::io(path, "rename", e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
     }
-    result
+}
+
+/// `mkdir -p` where every directory it creates gets [`DIR_MODE`] whatever the umask; existing
+/// directories are left as they are.
+pub fn create_dirs(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => set_dir_mode(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(file: &fs::File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &fs::File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_dir_mode(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+}
+
+#[cfg(not(unix))]
+fn set_dir_mode(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically with [`FILE_MODE`]: see [`write_atomic_mode`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    write_atomic_mode(path, bytes, FILE_MODE)
+}
+
+/// Writes `bytes` to `path` atomically with `mode`: parent directories are created ([`DIR_MODE`]), the
+/// content goes to a temporary file in the same directory that is renamed over `path`. On failure the
+/// temporary file is removed and `path` is untouched.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+    let mut f =
+        AtomicFile::create(path, mode).map_err(|e| FileError::io(parent_dir(path), "create", e))?;
+    f.write_all(bytes)
+        .map_err(|e| FileError::io(path, "write", e))?;
+    f.commit().map_err(|e| FileError::io(path, "rename", e))
 }
 
 #[cfg(unix)]
@@ -256,7 +406,7 @@ fn open_new(path: &Path) -> io::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o666)
+        .mode(0o600)
         .open(path)
 }
 
@@ -357,5 +507,38 @@ mod tests {
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_files_get_explicit_modes_and_vanish_uncommitted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/report.toml");
+        write_atomic(&p, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&p), FILE_MODE);
+        assert_eq!(mode(&dir.path().join("a")), DIR_MODE);
+        assert_eq!(mode(&dir.path().join("a/b")), DIR_MODE);
+        write_atomic_mode(&p, b"y", 0o755).unwrap();
+        assert_eq!(mode(&p), 0o755);
+
+        let mut f = AtomicFile::create(&dir.path().join("a/b/blob"), FILE_MODE).unwrap();
+        f.write_all(b"half").unwrap();
+        let tmp = f.temp_path().to_path_buf();
+        assert!(tmp.exists());
+        drop(f);
+        assert!(!tmp.exists());
+        assert!(!dir.path().join("a/b/blob").exists());
+
+        let mut f = AtomicFile::create(&dir.path().join("a/b/incoming"), FILE_MODE).unwrap();
+        f.write_all(b"named later").unwrap();
+        f.durable().commit_as(&dir.path().join("a/b/sha")).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("a/b/sha")).unwrap(),
+            b"named later"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
+        assert_eq!(names.len(), 2);
     }
 }

@@ -229,10 +229,8 @@ impl<W: Write> Pipeline<W> {
 
 pub(super) const TAR_BUFFER: usize = 1 << 20;
 
-pub(super) fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".tmp-blob-")
-        .tempfile_in(dir)
+pub(super) fn temp_in(dir: &Path) -> io::Result<cnb_spec::io::AtomicFile> {
+    cnb_spec::io::AtomicFile::create(&dir.join("blob"), cnb_spec::io::FILE_MODE)
 }
 
 impl LayerBuilder {

@@ -9,7 +9,7 @@ use super::pipeline::{temp_in, Pipeline, TAR_BUFFER};
 use super::{ArchiveError, Compression, LayerInfo, Sink, MEDIA_TYPE_TAR};
 
 enum Out {
-    Temp(BufWriter<tempfile::NamedTempFile>),
+    Temp(BufWriter<cnb_spec::io::AtomicFile>),
     Writer(Box<dyn Write + Send>),
     Discard,
 }
@@ -114,7 +114,7 @@ impl LayerWriter {
                     Dest::BlobDir(d) => d.join(digest.hex()),
                     Dest::None => return Err(werr(io::Error::other("blob file without a name"))),
                 };
-                tmp.persist(&to).map_err(|e| werr(e.error))?;
+                tmp.commit_as(&to).map_err(werr)?;
                 Some(to)
             }
             (Out::Writer(mut w), _) => {

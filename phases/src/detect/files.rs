@@ -61,15 +61,9 @@ pub fn write_atomic(what: &'static str, path: &Path, contents: &[u8]) -> Result<
         path: path.to_path_buf(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    std::io::Write::write_all(&mut tmp, contents).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    let mut f = cnb_spec::io::AtomicFile::create(path, cnb_spec::io::FILE_MODE).map_err(err)?;
+    std::io::Write::write_all(&mut f, contents).map_err(err)?;
+    f.commit().map_err(err)
 }
 
 /// Groups of module references, as in `[[order]]`.

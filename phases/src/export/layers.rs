@@ -208,15 +208,14 @@ pub fn build_gzip(
             let mut layer = LayerWriter::new(gzip, Sink::File(PathBuf::from(blob_path)))
                 .map_err(archive_err)?;
             // Like `Sink::File`: a temp name in the same directory, renamed when complete.
-            let dir = t.parent().unwrap_or_else(|| Path::new("."));
-            let mut file = io::BufWriter::new(tempfile::NamedTempFile::new_in(dir)?);
+            let mut file = io::BufWriter::new(cnb_spec::io::AtomicFile::create(
+                t,
+                cnb_spec::io::FILE_MODE,
+            )?);
             b.write_tar(Tee(&mut file, &mut layer))
                 .map_err(archive_err)?;
             let info = layer.finish().map_err(archive_err)?;
-            file.into_inner()
-                .map_err(io::Error::from)?
-                .persist(t)
-                .map_err(|e| e.error)?;
+            file.into_inner().map_err(io::Error::from)?.commit()?;
             info
         }
         None => b

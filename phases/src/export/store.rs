@@ -340,13 +340,11 @@ impl LayoutDestination {
 
 /// Writes `bytes` to `path` through a temp file and rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| StoreError::io(parent, e))?;
-    tmp.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| StoreError::io(path, e.error))?;
-    Ok(())
+    let mut f = cnb_spec::io::AtomicFile::create(path, cnb_spec::io::FILE_MODE)
+        .map_err(|e| StoreError::io(path, e))?
+        .durable();
+    f.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
+    f.commit().map_err(|e| StoreError::io(path, e))
 }
 
 impl Destination for LayoutDestination {

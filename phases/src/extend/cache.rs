@@ -138,23 +138,23 @@ impl StepCache {
     pub fn store(&self, key: &str, blob_path: &Path, blob: &LayerBlob) -> std::io::Result<()> {
         let blobs = self.dir.join("blobs");
         let keys = self.dir.join("keys");
-        std::fs::create_dir_all(&blobs)?;
-        std::fs::create_dir_all(&keys)?;
+        cnb_spec::io::create_dirs(&blobs)?;
+        cnb_spec::io::create_dirs(&keys)?;
         let dest = blobs.join(blob.digest.trim_start_matches("sha256:"));
         if !dest.exists() {
-            let tmp = tempfile::NamedTempFile::new_in(&blobs)?;
-            std::fs::copy(blob_path, tmp.path())?;
-            tmp.persist(&dest).map_err(|e| e.error)?;
+            let mut tmp = cnb_spec::io::AtomicFile::create(&dest, cnb_spec::io::FILE_MODE)?;
+            std::io::copy(&mut std::fs::File::open(blob_path)?, &mut tmp)?;
+            tmp.commit()?;
         }
         let entry = Entry {
             blob: blob.clone(),
             created: now(),
         };
         let bytes = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        let tmp = tempfile::NamedTempFile::new_in(&keys)?;
-        std::fs::write(tmp.path(), bytes)?;
-        tmp.persist(self.key_path(key)).map_err(|e| e.error)?;
-        Ok(())
+        let mut tmp =
+            cnb_spec::io::AtomicFile::create(&self.key_path(key), cnb_spec::io::FILE_MODE)?;
+        std::io::Write::write_all(&mut tmp, &bytes)?;
+        tmp.commit()
     }
 }
 

@@ -123,11 +123,17 @@ pub fn write_extended_run(
     blobs_dir: &Path,
 ) -> Result<PathBuf, OciError> {
     let run_dir = extended_dir.join("run");
-    std::fs::create_dir_all(&run_dir).map_err(io_err(&run_dir))?;
+    cnb_spec::io::create_dirs(&run_dir).map_err(io_err(&run_dir))?;
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-extended-")
         .tempdir_in(&run_dir)
         .map_err(io_err(&run_dir))?;
+    // Renamed into place below: the exporter reads it as the build user.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(cnb_spec::io::DIR_MODE),
+    )
+    .map_err(io_err(tmp.path()))?;
 
     let mut b = ImageBuilder::from_base(&base.image)?;
     let mut new_blobs = Vec::new();

@@ -219,7 +219,7 @@ impl Restorer<'_> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
-    crate::export::store::write_atomic(path, bytes)
+    cnb_spec::io::write_atomic(path, bytes)
         .map_err(|e| write_err(path, io::Error::other(e.to_string())))
 }
 

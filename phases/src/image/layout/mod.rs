@@ -16,6 +16,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use cnb_spec::io::{AtomicFile, FILE_MODE};
+
 use sha2::{Digest as _, Sha256};
 
 pub use reference::{path_for_reference, LayoutReference};
@@ -205,18 +207,11 @@ impl Drop for Lock {
 
 /// Writes `bytes` to `path` atomically: temporary file in the same directory, fsync, rename, fsync dir.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut f = AtomicFile::create(path, FILE_MODE)
+        .map_err(io_err(path))?
+        .durable();
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.commit().map_err(io_err(path))
 }
 
 impl Layout {
@@ -233,7 +228,7 @@ impl Layout {
     pub fn create(root: impl Into<PathBuf>) -> Result<Self, LayoutError> {
         let root = root.into();
         let blobs = root.join("blobs").join("sha256");
-        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        cnb_spec::io::create_dirs(&blobs).map_err(io_err(&blobs))?;
         let marker = root.join("oci-layout");
         if !marker.is_file() {
             write_atomic(&marker, OCI_LAYOUT_FILE.as_bytes())?;
@@ -328,14 +323,11 @@ impl Layout {
             ));
         }
         let dir = self.blob_dir();
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-blob-")
-            .tempfile_in(&dir)
-            .map_err(io_err(&dir))?;
-        tmp.write_all(bytes).map_err(io_err(&dir))?;
+        cnb_spec::io::create_dirs(&dir).map_err(io_err(&dir))?;
         let dest = self.blob_path(&digest);
-        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        let mut tmp = AtomicFile::create(&dest, FILE_MODE).map_err(io_err(&dir))?;
+        tmp.write_all(bytes).map_err(io_err(&dir))?;
+        tmp.commit().map_err(io_err(&dest))?;
         Ok((
             digest,
             WriteStats {
@@ -365,11 +357,8 @@ impl Layout {
             }
         }
         let dir = self.blob_dir();
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-blob-")
-            .tempfile_in(&dir)
-            .map_err(io_err(&dir))?;
+        cnb_spec::io::create_dirs(&dir).map_err(io_err(&dir))?;
+        let tmp = AtomicFile::create(&dir.join("incoming"), FILE_MODE).map_err(io_err(&dir))?;
         let mut w = HashingWriter {
             inner: io::BufWriter::with_capacity(256 << 10, tmp),
             hash: Sha256::new(),
@@ -401,7 +390,7 @@ impl Layout {
             ));
         }
         let dest = self.blob_path(&digest);
-        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        tmp.commit_as(&dest).map_err(io_err(&dest))?;
         Ok((
             digest,
             WriteStats {
