@@ -73,7 +73,7 @@ fn ours(
         extended_dir: extended,
         cache: Some(StepCache::new(cache, Duration::from_secs(3600))),
         work_dir: tmp.join("work"),
-        mapping: IdMapping::detect().unwrap(),
+        executor: cnb_lifecycle::extend::Executor::UserNamespace(IdMapping::detect().unwrap()),
         ignore: vec![],
     };
     let t = Instant::now();
@@ -90,7 +90,8 @@ fn unpacked_root(layout: &Path, dir: &Path) -> PathBuf {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
         for l in base.layer_paths() {
-            fsutil::apply_layer(&root, &l).map_err(|e| e.to_string())?;
+            fsutil::apply_layer(&root, &l, cnb_lifecycle::archive::Ownership::FromArchive)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     })
@@ -174,6 +175,7 @@ fn overlay_vs_walk(layout: &Path, tmp: &Path) {
             .iter()
             .filter_map(|f| sandbox::host_file(f).map(|h| (h, f.to_string())))
             .collect(),
+        isolation: sandbox::Isolation::Sandbox,
     };
     let walk_root = unpacked_root(layout, &tmp.join("walk-root"));
     let lower = unpacked_root(layout, &tmp.join("overlay-lower"));
