@@ -561,3 +561,71 @@ fn creator_build_image_rootless_with_subordinate_ids() {
         .is_file());
     assert!(app.contains(MARKER), "{app}");
 }
+
+/// Issue 19 item 4: a rootless `creator -build-image` applies build and run extensions inside the
+/// user namespace it already set up (no nested one), and the app image carries the run extension.
+#[test]
+fn creator_build_image_rootless_applies_extensions() {
+    if !need_root() {
+        return;
+    }
+    let Some((uid, gid)) = rootless_user() else {
+        println!("SKIPPED: no user with a /etc/subuid range on this machine");
+        return;
+    };
+    let s = Setup::new();
+    add_extension(&s);
+    let bi = build_image(&s.root.join("build-image"), true);
+    let r = &s.root;
+    let run = |label: &str| {
+        let t = std::time::Instant::now();
+        let out = r
+            .phase("creator")
+            .user(uid, gid)
+            .platform_api("0.14")
+            .env("HOME", r.path().display().to_string())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env(
+                "CNB_BUILD_IMAGE_CACHE",
+                r.join("rootfs-cache").display().to_string(),
+            )
+            .env(
+                "CNB_ORDER_PATH",
+                r.join("cnb/order.toml").display().to_string(),
+            )
+            .args([
+                "-layout".to_string(),
+                format!("-layout-dir={}", r.join("oci").display()),
+                format!("-run={}", r.join("cnb/run.toml").display()),
+                format!("-cache-dir={}", r.join("cache").display()),
+                format!("-launcher={}", bin_dir().join("launcher").display()),
+                format!("-build-image={}", bi.display()),
+                APP.to_string(),
+            ])
+            .run();
+        out.assert_success();
+        println!(
+            "TIMING creator -build-image rootless with extensions, {label}: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+        out
+    };
+    let first = run("fresh");
+    first.assert_contains("applied 1 build Dockerfile(s)");
+    first.assert_contains("applied 1 run Dockerfile(s)");
+    first.assert_not_contains("unshare");
+    let (rootfs, app) = s.run_app();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("layers/test_marker/marker/extension.txt")).unwrap(),
+        "from-build-extension\n"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/cnb-run-extension")).unwrap_or_default(),
+        "from-run-extension\n",
+        "the app image lacks the run extension's layer"
+    );
+    assert!(app.contains("from-build-extension"), "{app}");
+    // A rebuild is served from the step cache: no RUN executes.
+    let second = run("rebuild");
+    second.assert_contains("0 RUN step(s) executed, 1 from cache");
+}

@@ -635,9 +635,9 @@ fn copy(
     }
     let into_dir = dest.ends_with('/') || resolved.len() > 1 || host_dest.is_dir();
     if into_dir {
-        std::fs::create_dir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
+        fsutil::mkdir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
     } else if let Some(parent) = host_dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
+        fsutil::mkdir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
     }
     for (i, r) in resolved {
         let Some(s) = sources.get(*i) else {

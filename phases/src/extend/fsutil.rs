@@ -57,9 +57,10 @@ pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> io::Result
     Ok(out)
 }
 
-/// Creates missing directories of `host` (a path under `root`) owned by root with mode 0755.
+/// Creates missing directories of `host` (a path under `root`) owned by root with mode 0755 whatever
+/// the umask (as Docker's `WORKDIR` and `COPY` do).
 pub fn mkdir_all(host: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(host)
+    cnb_spec::io::create_dirs(host)
 }
 
 /// Gives `dest` the access and modification times of `src` (not following a symlink `dest`).

@@ -180,7 +180,8 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 kaniko_dir.join("cache").join("layers"),
                 inputs.kaniko_cache_ttl,
             )),
-            work_dir: kaniko_dir.join("work"),
+            // Its scratch dir (`extend-*`) is removed afterwards, whatever happens.
+            work_dir: kaniko_dir.clone(),
             executor,
             ignore: vec![
                 inputs.layers_dir.clone(),
@@ -190,7 +191,6 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
             ],
         };
         let extended = extender.extend().map_err(fail)?;
-        let _ = std::fs::remove_dir_all(kaniko_dir.join("work"));
         tracing::info!(
             "applied {} Dockerfile(s): {} layer(s), {} RUN step(s) executed, {} step(s) from cache",
             extender.extensions.len(),

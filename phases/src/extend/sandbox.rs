@@ -275,7 +275,7 @@ pub fn run_step(spec: &StepSpec) -> Result<StepOutcome, SandboxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let root = spec.root.clone();
     let workdir = root.join(spec.workdir.trim_start_matches('/'));
-    std::fs::create_dir_all(&workdir).map_err(io(format!("creating WORKDIR {}", spec.workdir)))?;
+    super::fsutil::mkdir_all(&workdir).map_err(io(format!("creating WORKDIR {}", spec.workdir)))?;
 
     let (out_r, out_w) = pipe().map_err(sys("creating a pipe"))?;
     // SAFETY: the child only performs system calls and allocation before `execve`/`_exit`.
@@ -537,6 +537,11 @@ fn enter_and_exec(
             ""
         };
         return Err(fail(o, &format!("setuid {}{hint}", spec.uid), e));
+    }
+    // Steps see the umask a container runtime gives its processes, not the extender's own.
+    // SAFETY: umask(2) has no failure mode.
+    unsafe {
+        libc::umask(0o022);
     }
     let e = nix::unistd::execve(program, argv, envp).err();
     let name = String::from_utf8_lossy(program.as_bytes()).into_owned();
