@@ -144,11 +144,14 @@ impl Flow {
             Mode::Layout
         } else {
             let reg = Registry::start(RegistryOptions::plain());
-            for (name, img) in [("build", &imgs.build), ("run", &imgs.run)] {
-                reg.skopeo_copy(
+            // The run image with Docker v2 media types, as images pushed by docker are.
+            for (name, img, format) in [("build", &imgs.build, "oci"), ("run", &imgs.run, "v2s2")] {
+                let out = reg.skopeo_copy_output(
                     &format!("oci:{}:{}", img.layout.display(), img.tag),
                     &format!("docker://{}", reg.image(&format!("cnb/{name}:latest"))),
+                    &["--format", format],
                 );
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             }
             Mode::Registry(reg)
         };
@@ -441,9 +444,37 @@ fn build_and_run_extensions_in_place(layout: bool) {
         build.contains("---> test build as uid 1000: from-build-extension"),
         "{build}"
     );
+    if let Mode::Registry(reg) = &f.mode {
+        // The run image's base exactly as the reference restorer leaves it (imgutil sparse layout).
+        let manifest = reg.skopeo_inspect_raw("cnb/run:latest");
+        let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        let (status, config) = reg.http_get(&format!(
+            "/v2/cnb/run/blobs/{}",
+            m["config"]["digest"].as_str().unwrap()
+        ));
+        assert_eq!(status, 200, "{config}");
+        let dest = f.root.join("kaniko/cache/base").join(sha256(&manifest));
+        fs::remove_dir_all(&dest).unwrap();
+        write_reference_sparse(&manifest, config.as_bytes(), &dest);
+        chown_tree(&dest, 1000, 1000);
+    }
+    // Leftovers of earlier builds must not survive: the reference exporter wants one entry.
+    for stale in ["layers/extended/run/sha256:0123", "layers/extended/run/.tmp-extended-old"] {
+        f.root.write(format!("{stale}/index.json"), "{}");
+    }
     let (code, run) = f.extend("run", "0:0", &[]);
     assert_eq!(code, 0, "{run}");
     assert!(run.contains("in place (no namespaces)"), "{run}");
+    let media_type = assert_reference_extended_run(&f.root.join("layers"), 1);
+    assert_eq!(
+        media_type,
+        if layout {
+            "application/vnd.oci.image.manifest.v1+json"
+        } else {
+            "application/vnd.docker.distribution.manifest.v2+json"
+        },
+        "the base's media-type family is kept"
+    );
     let dir = f.extended_run();
     let (names, content) = extension_layers(&dir, "etc/cnb-run-extension");
     assert_eq!(
@@ -667,26 +698,33 @@ fn apt_get_in_place_in_a_bookworm_run_image_container() {
         .output();
 }
 
-/// Copies the manifest and config of `digest` from `layout` into a sparse layout at `dest`, as the
-/// reference restorer (imgutil `sparse`) writes it: `oci-layout`, an `index.json` listing that one
-/// manifest without a ref name, and only the manifest and config blobs.
+/// Copies the manifest and config of `digest` from `layout` into a sparse layout at `dest`
+/// ([`write_reference_sparse`]).
 fn sparse_copy(layout: &Path, digest: &str, dest: &Path) {
+    let blob = |hex: &str| fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
+    let manifest = blob(digest.trim_start_matches("sha256:"));
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let config = blob(m["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    write_reference_sparse(&manifest, &config, dest);
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Writes a manifest and its config as the reference restorer does (imgutil `sparse.NewImage(…).Save()`
+/// with go-containerregistry's layout writer): `oci-layout` as ggcr writes it, an `index.json` of media
+/// type OCI index listing the one manifest (its own media type, size, digest; no annotations), and only
+/// the manifest and config blobs, under `<kaniko>/cache/base/<manifest digest>`.
+fn write_reference_sparse(manifest: &[u8], config: &[u8], dest: &Path) {
     let blobs = dest.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
-    let hex = digest.trim_start_matches("sha256:");
-    let manifest = fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
-    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-    let config = m["config"]["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:");
-    fs::write(blobs.join(hex), &manifest).unwrap();
-    fs::copy(layout.join("blobs/sha256").join(config), blobs.join(config)).unwrap();
-    fs::write(
-        dest.join("oci-layout"),
-        "{\"imageLayoutVersion\": \"1.0.0\"}",
-    )
-    .unwrap();
+    let digest = sha256(manifest);
+    let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    fs::write(blobs.join(digest.trim_start_matches("sha256:")), manifest).unwrap();
+    fs::write(blobs.join(sha256(config).trim_start_matches("sha256:")), config).unwrap();
+    fs::write(dest.join("oci-layout"), "{\n    \"imageLayoutVersion\": \"1.0.0\"\n}").unwrap();
     fs::write(
         dest.join("index.json"),
         format!(
@@ -696,4 +734,69 @@ fn sparse_copy(layout: &Path, digest: &str, dest: &Path) {
         ),
     )
     .unwrap();
+}
+
+/// Checks `<layers>/extended/run` the way the reference exporter reads it (`image.FromLayoutPath` and
+/// `addExtensionLayers`): exactly one entry, named by the manifest digest; an OCI layout whose
+/// `index.json` lists exactly that manifest; the config's diffIDs match the manifest's layers; the
+/// blobs present are exactly the extension layers (gzip; digest and diffID check out), the base layers
+/// are referenced only; one non-empty history entry per layer, the extension ones
+/// `Layer: '<instruction>', Created by extension: test/ext`; `io.buildpacks.rebasable` set; every file
+/// 0644, every directory 0755. Returns the manifest's media type.
+fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
+    let run = layers.join("extended/run");
+    let entries: Vec<PathBuf> = fs::read_dir(&run).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "the reference exporter wants one entry: {entries:?}");
+    let dir = &entries[0];
+    assert!(dir.join("oci-layout").is_file());
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{index}");
+    let digest = manifests[0]["digest"].as_str().unwrap();
+    assert_eq!(dir.file_name().unwrap().to_string_lossy(), digest);
+    let blob = |d: &str| dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let manifest_bytes = fs::read(blob(digest)).unwrap();
+    assert_eq!(sha256(&manifest_bytes), digest);
+    assert_eq!(manifests[0]["size"].as_u64().unwrap(), manifest_bytes.len() as u64);
+    let m: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    let config_bytes = fs::read(blob(m["config"]["digest"].as_str().unwrap())).unwrap();
+    let c: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap();
+    let layer_list = m["layers"].as_array().unwrap();
+    let diff_ids = c["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(layer_list.len(), diff_ids.len());
+    assert!(layer_list.len() > base_layers);
+    let history: Vec<&serde_json::Value> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["empty_layer"].as_bool() != Some(true))
+        .collect();
+    assert_eq!(history.len(), layer_list.len(), "one non-empty history entry per layer");
+    for (i, l) in layer_list.iter().enumerate() {
+        let d = l["digest"].as_str().unwrap();
+        let present = blob(d).is_file();
+        assert_eq!(present, i >= base_layers, "layer {i} blob present: {present}");
+        if !present {
+            continue;
+        }
+        let bytes = fs::read(blob(d)).unwrap();
+        assert_eq!(sha256(&bytes), d);
+        let tar = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(blob(d))
+            .output()
+            .unwrap();
+        assert!(tar.status.success(), "extension layer {d} is gzip");
+        assert_eq!(sha256(&tar.stdout), diff_ids[i].as_str().unwrap());
+        let created_by = history[i]["created_by"].as_str().unwrap();
+        assert!(
+            created_by.starts_with("Layer: 'RUN ")
+                && created_by.ends_with("', Created by extension: test/ext"),
+            "{created_by}"
+        );
+    }
+    assert!(c["config"]["Labels"]["io.buildpacks.rebasable"].is_string(), "{c}");
+    assert_modes(&layers.join("extended"));
+    m["mediaType"].as_str().unwrap_or_default().to_string()
 }
