@@ -151,7 +151,11 @@ impl Flow {
                     &format!("docker://{}", reg.image(&format!("cnb/{name}:latest"))),
                     &["--format", format],
                 );
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             Mode::Registry(reg)
         };
@@ -459,7 +463,10 @@ fn build_and_run_extensions_in_place(layout: bool) {
         chown_tree(&dest, 1000, 1000);
     }
     // Leftovers of earlier builds must not survive: the reference exporter wants one entry.
-    for stale in ["layers/extended/run/sha256:0123", "layers/extended/run/.tmp-extended-old"] {
+    for stale in [
+        "layers/extended/run/sha256:0123",
+        "layers/extended/run/.tmp-extended-old",
+    ] {
         f.root.write(format!("{stale}/index.json"), "{}");
     }
     let (code, run) = f.extend("run", "0:0", &[]);
@@ -704,7 +711,12 @@ fn sparse_copy(layout: &Path, digest: &str, dest: &Path) {
     let blob = |hex: &str| fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
     let manifest = blob(digest.trim_start_matches("sha256:"));
     let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-    let config = blob(m["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let config = blob(
+        m["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
     write_reference_sparse(&manifest, &config, dest);
 }
 
@@ -723,8 +735,16 @@ fn write_reference_sparse(manifest: &[u8], config: &[u8], dest: &Path) {
     let digest = sha256(manifest);
     let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
     fs::write(blobs.join(digest.trim_start_matches("sha256:")), manifest).unwrap();
-    fs::write(blobs.join(sha256(config).trim_start_matches("sha256:")), config).unwrap();
-    fs::write(dest.join("oci-layout"), "{\n    \"imageLayoutVersion\": \"1.0.0\"\n}").unwrap();
+    fs::write(
+        blobs.join(sha256(config).trim_start_matches("sha256:")),
+        config,
+    )
+    .unwrap();
+    fs::write(
+        dest.join("oci-layout"),
+        "{\n    \"imageLayoutVersion\": \"1.0.0\"\n}",
+    )
+    .unwrap();
     fs::write(
         dest.join("index.json"),
         format!(
@@ -745,8 +765,15 @@ fn write_reference_sparse(manifest: &[u8], config: &[u8], dest: &Path) {
 /// 0644, every directory 0755. Returns the manifest's media type.
 fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
     let run = layers.join("extended/run");
-    let entries: Vec<PathBuf> = fs::read_dir(&run).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(entries.len(), 1, "the reference exporter wants one entry: {entries:?}");
+    let entries: Vec<PathBuf> = fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "the reference exporter wants one entry: {entries:?}"
+    );
     let dir = &entries[0];
     assert!(dir.join("oci-layout").is_file());
     let index: serde_json::Value =
@@ -755,10 +782,16 @@ fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
     assert_eq!(manifests.len(), 1, "{index}");
     let digest = manifests[0]["digest"].as_str().unwrap();
     assert_eq!(dir.file_name().unwrap().to_string_lossy(), digest);
-    let blob = |d: &str| dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
     let manifest_bytes = fs::read(blob(digest)).unwrap();
     assert_eq!(sha256(&manifest_bytes), digest);
-    assert_eq!(manifests[0]["size"].as_u64().unwrap(), manifest_bytes.len() as u64);
+    assert_eq!(
+        manifests[0]["size"].as_u64().unwrap(),
+        manifest_bytes.len() as u64
+    );
     let m: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
     let config_bytes = fs::read(blob(m["config"]["digest"].as_str().unwrap())).unwrap();
     let c: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap();
@@ -772,11 +805,19 @@ fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
         .iter()
         .filter(|h| h["empty_layer"].as_bool() != Some(true))
         .collect();
-    assert_eq!(history.len(), layer_list.len(), "one non-empty history entry per layer");
+    assert_eq!(
+        history.len(),
+        layer_list.len(),
+        "one non-empty history entry per layer"
+    );
     for (i, l) in layer_list.iter().enumerate() {
         let d = l["digest"].as_str().unwrap();
         let present = blob(d).is_file();
-        assert_eq!(present, i >= base_layers, "layer {i} blob present: {present}");
+        assert_eq!(
+            present,
+            i >= base_layers,
+            "layer {i} blob present: {present}"
+        );
         if !present {
             continue;
         }
@@ -796,7 +837,10 @@ fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
             "{created_by}"
         );
     }
-    assert!(c["config"]["Labels"]["io.buildpacks.rebasable"].is_string(), "{c}");
+    assert!(
+        c["config"]["Labels"]["io.buildpacks.rebasable"].is_string(),
+        "{c}"
+    );
     assert_modes(&layers.join("extended"));
     m["mediaType"].as_str().unwrap_or_default().to_string()
 }
