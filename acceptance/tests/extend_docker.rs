@@ -844,3 +844,168 @@ fn assert_reference_extended_run(layers: &Path, base_layers: usize) -> String {
     assert_modes(&layers.join("extended"));
     m["mediaType"].as_str().unwrap_or_default().to_string()
 }
+
+/// A builder image that can start a rootless user namespace with a subordinate range, as rootless
+/// CI images do: busybox plus the host's setuid `newuidmap`/`newgidmap` (and their libraries) and
+/// `cnb:100000:65536` in `/etc/subuid` and `/etc/subgid`.
+fn rootless_builder_image(d: &Docker, dir: &Path) -> &'static str {
+    const NAME: &str = "cnb-ext-test/rootless-builder:latest";
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let rootfs = dir.join("rootless-rootfs");
+        cnb_acceptance::images::busybox_rootfs(&rootfs);
+        let ldd =
+            cnb_acceptance::harness::tool("ldd", &["/usr/bin/newuidmap", "/usr/bin/newgidmap"]);
+        let mut files: Vec<String> = ldd
+            .split_whitespace()
+            .filter(|w| w.starts_with('/') && Path::new(w).is_file())
+            .map(String::from)
+            .collect();
+        files.extend(["/usr/bin/newuidmap".into(), "/usr/bin/newgidmap".into()]);
+        files.sort();
+        files.dedup();
+        for f in &files {
+            let dest = rootfs.join(f.trim_start_matches('/'));
+            fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            fs::copy(f, &dest).unwrap();
+            if f.contains("/bin/new") {
+                fs::set_permissions(&dest, fs::Permissions::from_mode(0o4755)).unwrap();
+            }
+        }
+        for f in ["etc/subuid", "etc/subgid"] {
+            fs::write(rootfs.join(f), "cnb:100000:65536\n").unwrap();
+        }
+        let tar = dir.join("rootless-rootfs.tar");
+        cnb_acceptance::harness::tool(
+            "tar",
+            &[
+                "-C",
+                rootfs.to_str().unwrap(),
+                "-cf",
+                tar.to_str().unwrap(),
+                ".",
+            ],
+        );
+        d.ok(&[
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            tar.to_str().unwrap(),
+            NAME,
+        ]);
+    });
+    NAME
+}
+
+/// Issue 19 item 4 in a real container: `creator -build-image` rootless (`--user 1000`, user
+/// namespaces allowed by `seccomp=unconfined`, a subordinate range) applies the build and run
+/// extensions inside the one user namespace it sets up, the app runs, and a rebuild executes no RUN.
+///
+/// The build user needs a subordinate range (extensions' `USER root` steps and the build user both
+/// live in the namespace), written by the setuid `newuidmap`. Debian's is built without libcap, so it
+/// writes `uid_map` as euid 0, which the kernel accepts only with `CAP_SYS_ADMIN` in the container's
+/// bounding set: `--cap-add=SYS_ADMIN` is for that helper alone — the creator itself (uid 1000) runs
+/// with no effective capability, as the first check shows. (The extender alone needs no such range:
+/// see `extends_the_run_image_rootless_in_a_user_namespace`.)
+#[test]
+fn creator_build_image_rootless_in_a_container() {
+    let Some(d) = docker() else { return };
+    let imgs = images(d);
+    let tmp = tempfile::tempdir().unwrap();
+    let image = rootless_builder_image(d, tmp.path());
+    let root = ContainerRoot::new();
+    let bp = "cnb/buildpacks/test_bp/0.1.0";
+    root.write(
+        format!("{bp}/buildpack.toml"),
+        "api = \"0.10\"\n[buildpack]\nid = \"test/bp\"\nversion = \"0.1.0\"\n[[targets]]\nos = \"linux\"\n",
+    );
+    root.write_executable(format!("{bp}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.write_executable(format!("{bp}/bin/build"), BUILD);
+    let ext = "cnb/extensions/test_ext/0.1.0";
+    root.write(
+        format!("{ext}/extension.toml"),
+        "api = \"0.10\"\n[extension]\nid = \"test/ext\"\nversion = \"0.1.0\"\n",
+    );
+    root.write_executable(format!("{ext}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.write_executable(
+        format!("{ext}/bin/generate"),
+        GENERATE.replace("KINDS", "build run"),
+    );
+    root.write(
+        "cnb/order.toml",
+        "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/bp\"\nversion = \"0.1.0\"\n",
+    );
+    root.write(
+        "cnb/run.toml",
+        "[[images]]\nimage = \"localhost/test/run:latest\"\n",
+    );
+    root.write("workspace/app.txt", "hello\n");
+    root.copy_dir(&imgs.build.layout, "build-image");
+    fs::create_dir_all(root.join("oci/localhost/test/run")).unwrap();
+    root.copy_dir(&imgs.run.layout, "oci/localhost/test/run/latest");
+    chown_tree(root.path(), 1000, 1000);
+    let (code, caps) = d.run(&[
+        "--user=1000:1000".into(),
+        "--security-opt=seccomp=unconfined".into(),
+        "--cap-add=SYS_ADMIN".into(),
+        "--network=none".into(),
+        image.into(),
+        "/bin/grep".into(),
+        "CapEff".into(),
+        "/proc/self/status".into(),
+    ]);
+    assert_eq!(code, 0, "{caps}");
+    assert!(caps.contains("CapEff:\t0000000000000000"), "{caps}");
+    let creator = || {
+        d.run(&[
+            "--user=1000:1000".into(),
+            "--security-opt=seccomp=unconfined".into(),
+            "--cap-add=SYS_ADMIN".into(),
+            "--network=none".into(),
+            format!("--volume={}:/w", root.path().display()),
+            format!("--volume={}:/cnb/lifecycle:ro", bin_dir().display()),
+            format!("--env=CNB_PLATFORM_API={API}"),
+            "--env=HOME=/w".into(),
+            "--env=CNB_EXPERIMENTAL_MODE=warn".into(),
+            "--env=CNB_BUILD_IMAGE_CACHE=/w/rootfs-cache".into(),
+            "--env=CNB_LAYERS_DIR=/w/layers".into(),
+            "--env=CNB_APP_DIR=/w/workspace".into(),
+            "--env=CNB_PLATFORM_DIR=/w/platform".into(),
+            "--env=CNB_BUILDPACKS_DIR=/w/cnb/buildpacks".into(),
+            "--env=CNB_EXTENSIONS_DIR=/w/cnb/extensions".into(),
+            "--env=CNB_ORDER_PATH=/w/cnb/order.toml".into(),
+            image.into(),
+            "/cnb/lifecycle/creator".into(),
+            "-layout".into(),
+            "-layout-dir=/w/oci".into(),
+            "-run=/w/cnb/run.toml".into(),
+            "-cache-dir=/w/cache".into(),
+            "-launcher=/cnb/lifecycle/launcher".into(),
+            "-build-image=/w/build-image".into(),
+            "localhost/test/app:latest".into(),
+        ])
+    };
+    let (code, first) = creator();
+    assert_eq!(code, 0, "{first}");
+    assert!(first.contains("applied 1 build Dockerfile(s)"), "{first}");
+    assert!(first.contains("applied 1 run Dockerfile(s)"), "{first}");
+    assert!(
+        first.contains("---> test build as uid 1000: from-build-extension"),
+        "{first}"
+    );
+    let name = "cnb-ext-test/rootless-app:latest";
+    d.load_layout(&root.join("oci/localhost/test/app/latest"), "latest", name);
+    let (code, app) = d.run(&["--network=none".to_string(), name.to_string()]);
+    let _ = d.command().args(["rmi", "-f", name]).output();
+    assert_eq!(code, 0, "{app}");
+    assert!(
+        app.contains("app says: from-build-extension from-run-extension"),
+        "{app}"
+    );
+    let (code, second) = creator();
+    assert_eq!(code, 0, "{second}");
+    assert!(
+        second.contains("0 RUN step(s) executed, 1 from cache"),
+        "{second}"
+    );
+}
