@@ -629,3 +629,44 @@ fn creator_build_image_rootless_applies_extensions() {
     let second = run("rebuild");
     second.assert_contains("0 RUN step(s) executed, 1 from cache");
 }
+
+/// EX-09 with the creator's executor (the build image's own namespace): a failing RUN in a
+/// build.Dockerfile and a final `USER root` in a run.Dockerfile exit 102 naming the file and line (or
+/// the rule), and nothing is left in `<layers>/extended`.
+#[test]
+fn creator_build_image_extension_errors_exit_102() {
+    if !need_root() {
+        return;
+    }
+    for (kind, body, needle) in [
+        (
+            "build",
+            "USER root\nRUN echo boom; exit 7",
+            "build.Dockerfile:4: RUN failed with exit code 7",
+        ),
+        (
+            "run",
+            "USER root\nRUN true",
+            "the final user ID is 0 (root)",
+        ),
+    ] {
+        let s = Setup::new();
+        add_extension(&s);
+        s.root.write_executable(
+            "cnb/extensions/test_ext/0.1.0/bin/generate",
+            format!(
+                "#!/bin/sh\nset -eu\nout=\"${{CNB_OUTPUT_DIR:-$1}}\"\nmkdir -p \"$out\"\nprintf 'ARG base_image\\nFROM ${{base_image}}\\n{}\\n' > \"$out/{kind}.Dockerfile\"\n",
+                body.replace('\n', "\\n")
+            ),
+        );
+        s.root.chown(1000, 1000);
+        let bi = build_image(&s.tmp.path().join("build-image"), true);
+        let out = s.creator("0.14", &[format!("-build-image={}", bi.display())]);
+        out.assert_code(102);
+        out.assert_contains(needle);
+        let left: Vec<_> = fs::read_dir(s.root.join("layers/extended/run"))
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
