@@ -6,3 +6,4 @@ pub mod docker;
 pub mod harness;
 pub mod images;
 pub mod registry;
+pub mod rootless;

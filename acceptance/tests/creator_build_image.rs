@@ -159,6 +159,36 @@ TOML
             .run()
     }
 
+    /// `creator -build-image=<build_image>` as the unprivileged `uid:gid` (a subordinate range), with
+    /// everything it reads in the container root; `extra` flags before the image name.
+    fn creator_as(&self, uid: u32, gid: u32, build_image: &Path, extra: &[String]) -> Output {
+        let r = &self.root;
+        let mut args = vec![
+            "-layout".to_string(),
+            format!("-layout-dir={}", r.join("oci").display()),
+            format!("-run={}", r.join("cnb/run.toml").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+            format!("-build-image={}", build_image.display()),
+        ];
+        args.extend(extra.iter().cloned());
+        args.push(APP.to_string());
+        r.phase("creator")
+            .user(uid, gid)
+            .platform_api("0.14")
+            .env("HOME", r.path().display().to_string())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env(
+                "CNB_BUILD_IMAGE_CACHE",
+                r.join("rootfs-cache").display().to_string(),
+            )
+            .env(
+                "CNB_ORDER_PATH",
+                r.join("cnb/order.toml").display().to_string(),
+            )
+            .args(args)
+            .run()
+    }
+
     /// The app image's layout.
     fn app_layout(&self) -> PathBuf {
         self.root.join("oci/localhost/test/app/latest")
@@ -496,58 +526,17 @@ fn extended_run_file(dir: &Path, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The first user with a `/etc/subuid` range, with its uid and primary gid.
-fn rootless_user() -> Option<(u32, u32)> {
-    let subuid = fs::read_to_string("/etc/subuid").ok()?;
-    let name = subuid.lines().next()?.split(':').next()?.to_string();
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() > 3 && f[0] == name {
-            Some((f[2].parse().ok()?, f[3].parse().ok()?))
-        } else {
-            None
-        }
-    })
-}
-
 #[test]
 fn creator_build_image_rootless_with_subordinate_ids() {
     if !need_root() {
         return;
     }
-    let Some((uid, gid)) = rootless_user() else {
-        println!("SKIPPED: no user with a /etc/subuid range on this machine");
-        return;
-    };
+    let (uid, gid) = cnb_acceptance::rootless::ensure_user();
     let s = Setup::new();
     // Everything the unprivileged user reads lives in the container root (chowned to it by the harness).
     let bi = build_image(&s.root.join("build-image"), true);
-    let r = &s.root;
     let t = std::time::Instant::now();
-    let out = r
-        .phase("creator")
-        .user(uid, gid)
-        .platform_api("0.14")
-        .env("HOME", r.path().display().to_string())
-        .env("CNB_EXPERIMENTAL_MODE", "warn")
-        .env(
-            "CNB_BUILD_IMAGE_CACHE",
-            r.join("rootfs-cache").display().to_string(),
-        )
-        .env(
-            "CNB_ORDER_PATH",
-            r.join("cnb/order.toml").display().to_string(),
-        )
-        .args([
-            "-layout".to_string(),
-            format!("-layout-dir={}", r.join("oci").display()),
-            format!("-run={}", r.join("cnb/run.toml").display()),
-            format!("-launcher={}", bin_dir().join("launcher").display()),
-            format!("-build-image={}", bi.display()),
-            APP.to_string(),
-        ])
-        .run();
+    let out = s.creator_as(uid, gid, &bi, &[]);
     out.assert_success();
     // Inside the user namespace the buildpack still runs as the build image's CNB_USER_ID.
     out.assert_contains("---> marker build as uid 1000");
@@ -569,40 +558,14 @@ fn creator_build_image_rootless_applies_extensions() {
     if !need_root() {
         return;
     }
-    let Some((uid, gid)) = rootless_user() else {
-        println!("SKIPPED: no user with a /etc/subuid range on this machine");
-        return;
-    };
+    let (uid, gid) = cnb_acceptance::rootless::ensure_user();
     let s = Setup::new();
     add_extension(&s);
     let bi = build_image(&s.root.join("build-image"), true);
-    let r = &s.root;
+    let cache = format!("-cache-dir={}", s.root.join("cache").display());
     let run = |label: &str| {
         let t = std::time::Instant::now();
-        let out = r
-            .phase("creator")
-            .user(uid, gid)
-            .platform_api("0.14")
-            .env("HOME", r.path().display().to_string())
-            .env("CNB_EXPERIMENTAL_MODE", "warn")
-            .env(
-                "CNB_BUILD_IMAGE_CACHE",
-                r.join("rootfs-cache").display().to_string(),
-            )
-            .env(
-                "CNB_ORDER_PATH",
-                r.join("cnb/order.toml").display().to_string(),
-            )
-            .args([
-                "-layout".to_string(),
-                format!("-layout-dir={}", r.join("oci").display()),
-                format!("-run={}", r.join("cnb/run.toml").display()),
-                format!("-cache-dir={}", r.join("cache").display()),
-                format!("-launcher={}", bin_dir().join("launcher").display()),
-                format!("-build-image={}", bi.display()),
-                APP.to_string(),
-            ])
-            .run();
+        let out = s.creator_as(uid, gid, &bi, std::slice::from_ref(&cache));
         out.assert_success();
         println!(
             "TIMING creator -build-image rootless with extensions, {label}: {:.2}s",

@@ -104,33 +104,38 @@ default = true
 TOML
 "#;
 
+/// The test buildpack, the test extension generating `kinds` Dockerfiles, and the order of both.
+fn write_buildpack_and_extension(root: &ContainerRoot, kinds: &str) {
+    let bp = "cnb/buildpacks/test_bp/0.1.0";
+    root.write(
+        format!("{bp}/buildpack.toml"),
+        "api = \"0.10\"\n[buildpack]\nid = \"test/bp\"\nversion = \"0.1.0\"\n[[targets]]\nos = \"linux\"\n",
+    );
+    root.write_executable(format!("{bp}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.write_executable(format!("{bp}/bin/build"), BUILD);
+    let ext = "cnb/extensions/test_ext/0.1.0";
+    root.write(
+        format!("{ext}/extension.toml"),
+        "api = \"0.10\"\n[extension]\nid = \"test/ext\"\nversion = \"0.1.0\"\n",
+    );
+    root.write_executable(format!("{ext}/bin/detect"), "#!/bin/sh\nexit 0\n");
+    root.write_executable(
+        format!("{ext}/bin/generate"),
+        GENERATE.replace("KINDS", kinds),
+    );
+    root.write(
+        "cnb/order.toml",
+        "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/bp\"\nversion = \"0.1.0\"\n",
+    );
+}
+
 impl Flow {
     /// Lays out the buildpack, the extension (`kinds`: which Dockerfiles it generates), the order,
     /// the app and the volumes; pushes or copies the images.
     fn new(d: &'static Docker, layout: bool, kinds: &str) -> Flow {
         let imgs = images(d);
         let root = ContainerRoot::new();
-        let bp = "cnb/buildpacks/test_bp/0.1.0";
-        root.write(
-            format!("{bp}/buildpack.toml"),
-            "api = \"0.10\"\n[buildpack]\nid = \"test/bp\"\nversion = \"0.1.0\"\n[[targets]]\nos = \"linux\"\n",
-        );
-        root.write_executable(format!("{bp}/bin/detect"), "#!/bin/sh\nexit 0\n");
-        root.write_executable(format!("{bp}/bin/build"), BUILD);
-        let ext = "cnb/extensions/test_ext/0.1.0";
-        root.write(
-            format!("{ext}/extension.toml"),
-            "api = \"0.10\"\n[extension]\nid = \"test/ext\"\nversion = \"0.1.0\"\n",
-        );
-        root.write_executable(format!("{ext}/bin/detect"), "#!/bin/sh\nexit 0\n");
-        root.write_executable(
-            format!("{ext}/bin/generate"),
-            GENERATE.replace("KINDS", kinds),
-        );
-        root.write(
-            "cnb/order.toml",
-            "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/bp\"\nversion = \"0.1.0\"\n",
-        );
+        write_buildpack_and_extension(&root, kinds);
         root.write("workspace/app.txt", "hello\n");
         root.mkdir("kaniko");
         root.mkdir("layout-repo");
@@ -914,27 +919,7 @@ fn creator_build_image_rootless_in_a_container() {
     let tmp = tempfile::tempdir().unwrap();
     let image = rootless_builder_image(d, tmp.path());
     let root = ContainerRoot::new();
-    let bp = "cnb/buildpacks/test_bp/0.1.0";
-    root.write(
-        format!("{bp}/buildpack.toml"),
-        "api = \"0.10\"\n[buildpack]\nid = \"test/bp\"\nversion = \"0.1.0\"\n[[targets]]\nos = \"linux\"\n",
-    );
-    root.write_executable(format!("{bp}/bin/detect"), "#!/bin/sh\nexit 0\n");
-    root.write_executable(format!("{bp}/bin/build"), BUILD);
-    let ext = "cnb/extensions/test_ext/0.1.0";
-    root.write(
-        format!("{ext}/extension.toml"),
-        "api = \"0.10\"\n[extension]\nid = \"test/ext\"\nversion = \"0.1.0\"\n",
-    );
-    root.write_executable(format!("{ext}/bin/detect"), "#!/bin/sh\nexit 0\n");
-    root.write_executable(
-        format!("{ext}/bin/generate"),
-        GENERATE.replace("KINDS", "build run"),
-    );
-    root.write(
-        "cnb/order.toml",
-        "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/bp\"\nversion = \"0.1.0\"\n",
-    );
+    write_buildpack_and_extension(&root, "build run");
     root.write(
         "cnb/run.toml",
         "[[images]]\nimage = \"localhost/test/run:latest\"\n",
