@@ -97,14 +97,10 @@ impl Phase {
     }
 }
 
-/// The lifecycle version: the crate version, plus `+<commit>` when built with `CNB_LIFECYCLE_COMMIT`
-/// set and not already part of the version (G-04).
+/// The lifecycle version as `-version` prints it: the workspace version plus `+<commit>` when the build
+/// was stamped with one (G-04; see [`crate::build_info`]).
 pub fn version() -> String {
-    let v = env!("CARGO_PKG_VERSION");
-    match option_env!("CNB_LIFECYCLE_COMMIT") {
-        Some(c) if !c.is_empty() && !v.contains(c) => format!("{v}+{c}"),
-        _ => v.to_string(),
-    }
+    crate::build_info::version_string()
 }
 
 /// Checks `CNB_PLATFORM_API` (G-05): blank → `failed to get platform API version; please set
