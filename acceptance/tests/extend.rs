@@ -310,6 +310,69 @@ fn reads_the_base_from_a_local_plain_http_registry_without_insecure_flags() {
     }
 }
 
+// Issue 13 modes: the extender (root, umask 077) leaves `<layers>/extended` readable by the cnb user —
+// opened as uid 1000, and 0644/0755 modes — for the exporter that runs as that user.
+#[test]
+fn extended_output_is_readable_by_the_cnb_user_under_umask_077() {
+    if !running_as_root() {
+        panic!("the extender binary test drives a root-owned container root; run as root");
+    }
+    let s =
+        setup("ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo x > /x\nUSER 1000:1000\n");
+    let bin = cnb_acceptance::harness::bin_path("extender");
+    let out = s
+        .root
+        .phase("extender")
+        .as_current_user()
+        .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+        .program("/bin/sh")
+        .args([
+            "-c".to_string(),
+            "umask 077 && exec \"$0\" \"$@\"".into(),
+            bin.display().to_string(),
+            "-kind=run".into(),
+        ])
+        .run();
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    let extended = s.root.join("layers/extended");
+    let script = "find \"$1\" -type d \\( ! -readable -o ! -executable \\) -print; \
+                  find \"$1\" -type f ! -readable -print; find \"$1\" -type f -exec cat {} + >/dev/null";
+    let check = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=1000",
+            "--regid=1000",
+            "--clear-groups",
+            "/bin/sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&extended)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).to_string()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(
+        check.status.success() && text.trim().is_empty(),
+        "not readable by uid 1000:\n{text}"
+    );
+    let mut stack = vec![extended.clone()];
+    while let Some(d) = stack.pop() {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o777;
+            if m.is_dir() {
+                assert_eq!(mode & 0o055, 0o055, "{:o} {}", mode, p.display());
+                stack.push(p);
+            } else if m.is_file() {
+                assert_eq!(mode & 0o044, 0o044, "{:o} {}", mode, p.display());
+            }
+        }
+    }
+}
+
 const ROOTLESS_USER: &str = "cnb-extend-rootless";
 const ROOTLESS_ID: u32 = 23456;
 
