@@ -357,6 +357,32 @@ pub struct PhaseCommand {
     root: Option<PathBuf>,
 }
 
+/// Opens, as the build user ([`BUILD_UID`]/[`BUILD_GID`], via `setpriv`), every directory (listed and
+/// traversed) and file (read with `cat`) under `dir`; returns what it could not open (empty when all is
+/// readable). Needs root.
+pub fn unreadable_by_build_user(dir: &Path) -> String {
+    let script = "find \"$1\" -type d \\( ! -readable -o ! -executable \\) -print; \
+                  find \"$1\" -type f ! -readable -print; \
+                  find \"$1\" -type f -exec cat {} + >/dev/null";
+    let out = Command::new("setpriv")
+        .arg(format!("--reuid={BUILD_UID}"))
+        .arg(format!("--regid={BUILD_GID}"))
+        .args(["--clear-groups", "/bin/sh", "-c", script, "sh"])
+        .arg(dir)
+        .output()
+        .expect("run setpriv (util-linux)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        text
+    } else {
+        format!("{text}(exit {:?})", out.status.code())
+    }
+}
+
 /// A command for the lifecycle binary `name` from [`bin_dir`], with a clean environment holding only
 /// `PATH` ([`DEFAULT_PATH`]).
 pub fn phase(name: &str) -> PhaseCommand {

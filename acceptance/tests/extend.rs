@@ -335,27 +335,8 @@ fn extended_output_is_readable_by_the_cnb_user_under_umask_077() {
         .run();
     assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
     let extended = s.root.join("layers/extended");
-    let script = "find \"$1\" -type d \\( ! -readable -o ! -executable \\) -print; \
-                  find \"$1\" -type f ! -readable -print; find \"$1\" -type f -exec cat {} + >/dev/null";
-    let check = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=1000",
-            "--regid=1000",
-            "--clear-groups",
-            "/bin/sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(&extended)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&check.stdout).to_string()
-        + &String::from_utf8_lossy(&check.stderr);
-    assert!(
-        check.status.success() && text.trim().is_empty(),
-        "not readable by uid 1000:\n{text}"
-    );
+    let text = cnb_acceptance::harness::unreadable_by_build_user(&extended);
+    assert!(text.trim().is_empty(), "not readable by uid 1000:\n{text}");
     let mut stack = vec![extended.clone()];
     while let Some(d) = stack.pop() {
         use std::os::unix::fs::PermissionsExt;

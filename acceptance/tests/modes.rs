@@ -11,25 +11,14 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
-use cnb_acceptance::harness::{bin_path, running_as_root, workspace_dir, ContainerRoot, Output};
+use cnb_acceptance::harness::{
+    bin_path, running_as_root, unreadable_by_build_user, ContainerRoot, Output,
+};
 use common::*;
 
 fn setup(root: &ContainerRoot) {
-    let samples = workspace_dir().join("samples");
-    for bp in ["runtime", "app-deps"] {
-        root.copy_dir(
-            samples.join("buildpacks").join(bp),
-            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
-        );
-    }
-    root.copy_dir(samples.join("apps/hello"), "workspace");
-    root.write(
-        "cnb/order.toml",
-        "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",
-    );
-    root.write_executable("cnb/lifecycle/launcher", "#!/bin/sh\necho launcher\n");
+    sample_buildpacks(root);
     make_run_image(root, "cnb/run");
     make_run_image_with(root, "cnb/run2", "second run image");
     // umoci writes its layouts 0600: these inputs are not the lifecycle's.
@@ -58,37 +47,6 @@ fn as_root_umask_077(root: &ContainerRoot, phase: &str, args: &[String]) -> Outp
         .run();
     out.assert_success();
     out
-}
-
-/// As uid 1000: every directory under `dir` traversable and listable, every file readable (opened by
-/// `cat`); returns the offending paths.
-fn unreadable_by_cnb_user(dir: &Path) -> String {
-    let script = "find \"$1\" -type d \\( ! -readable -o ! -executable \\) -print; \
-                  find \"$1\" -type f ! -readable -print; \
-                  find \"$1\" -type f -exec cat {} + >/dev/null";
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=1000",
-            "--regid=1000",
-            "--clear-groups",
-            "/bin/sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        text
-    } else {
-        format!("{text}(exit {:?})", out.status.code())
-    }
 }
 
 /// Files the lifecycle itself writes (not a buildpack's layer contents nor the app): their modes must be
@@ -124,7 +82,7 @@ fn check(root: &ContainerRoot, phase: &str) {
         if !p.exists() {
             continue;
         }
-        let problems = unreadable_by_cnb_user(&p);
+        let problems = unreadable_by_build_user(&p);
         assert!(
             problems.trim().is_empty(),
             "after {phase}: not readable by uid 1000 under {dir}:\n{problems}"
@@ -179,7 +137,7 @@ fn root_phases_leave_files_the_cnb_user_can_read_under_umask_077() {
         as_root_umask_077(&root, "analyzer", &a);
         check(&root, "analyzer");
         root.phase("detector").run().assert_success();
-        as_root_umask_077(&root, "restorer", &[cache.clone()]);
+        as_root_umask_077(&root, "restorer", std::slice::from_ref(&cache));
         check(&root, "restorer");
         if round == 1 {
             assert!(root.exists("layers/samples_runtime/runtime.toml"));

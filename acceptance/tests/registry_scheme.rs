@@ -6,6 +6,7 @@
 //! that only answers plain HTTP must fail with a clear HTTPS error (no silent downgrade).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 mod e2e_support;
 
 use std::collections::BTreeMap;
@@ -34,19 +35,7 @@ fn local_names(reg: &Registry) -> [String; 2] {
 }
 
 fn setup(root: &ContainerRoot) {
-    let samples = workspace_dir().join("samples");
-    for bp in ["runtime", "app-deps"] {
-        root.copy_dir(
-            samples.join("buildpacks").join(bp),
-            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
-        );
-    }
-    root.copy_dir(samples.join("apps/hello"), "workspace");
-    root.write(
-        "cnb/order.toml",
-        "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",
-    );
-    root.write_executable("cnb/lifecycle/launcher", "#!/bin/sh\necho launcher\n");
+    common::sample_buildpacks(root);
 }
 
 fn ok(out: Output) -> Output {
