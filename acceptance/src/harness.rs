@@ -13,9 +13,13 @@
 //!
 //! # Which binaries
 //!
-//! [`bin_dir`]: `$CNB_LIFECYCLE_BIN_DIR` if set, else `$CARGO_TARGET_DIR` or `<workspace>/target`, then
-//! `x86_64-unknown-linux-gnu/debug/`. Point `CNB_LIFECYCLE_BIN_DIR` at any lifecycle build (a release
-//! build, an installed `/cnb/lifecycle`, or the reference Go lifecycle) to run the same suite against it.
+//! [`bin_dir`]: `$CNB_LIFECYCLE_BIN_DIR` if set — a directory with the reference's layout (`lifecycle`,
+//! the phase names as symlinks to it, `launcher`), e.g. an installed `/cnb/lifecycle`, `make install`'s
+//! output or the reference Go lifecycle — else the debug build ([`build_dir`]: `$CARGO_TARGET_DIR` or
+//! `<workspace>/target`, then `x86_64-unknown-linux-gnu/debug/`) **staged** by [`stage_dir`]: hard links
+//! (or copies) of `lifecycle` and `launcher` plus the phase symlinks, in a fresh 0755 directory
+//! `/tmp/cnb-lifecycle-test-<hash>/lifecycle/` outside the checkout. The build user (uid 1000) then reaches
+//! the binaries whatever the checkout's location and umask (a clone under a 0700 `/root` or `mktemp -d`).
 //! The debug binaries must be built first (`cargo build --bins`; `make test` does it).
 //!
 //! # Example
@@ -66,22 +70,188 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The newest Platform API this lifecycle supports (the default `CNB_PLATFORM_API` of [`ContainerRoot::phase`]).
 pub const LATEST_PLATFORM_API: &str = "0.15";
 
-/// Every binary a lifecycle ships.
+/// Every binary a lifecycle ships (names in [`bin_dir`]; the phases are symlinks to [`MULTICALL`]).
 pub const ALL_BINARIES: [&str; 9] = [
     "analyzer", "detector", "restorer", "extender", "builder", "exporter", "rebaser", "creator",
     "launcher",
 ];
 
-/// Directory holding the lifecycle binaries under test (see the module docs).
+/// The multi-call binary the phase names link to.
+pub const MULTICALL: &str = "lifecycle";
+
+/// The phase names installed as symlinks to [`MULTICALL`] (`/cnb/lifecycle/<phase> -> lifecycle`).
+pub const PHASE_LINKS: [&str; 8] = [
+    "analyzer", "detector", "restorer", "extender", "builder", "exporter", "rebaser", "creator",
+];
+
+/// Directory holding the lifecycle binaries under test, in the reference's layout (see the module docs).
 pub fn bin_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CNB_LIFECYCLE_BIN_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
+    stage_dir().join("lifecycle")
+}
+
+/// Where cargo writes the debug binaries (`lifecycle`, `launcher`, `cnb-mkimage`): `$CARGO_TARGET_DIR` or
+/// `<workspace>/target`, then `x86_64-unknown-linux-gnu/debug`.
+pub fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_dir().join("target"));
     target.join("x86_64-unknown-linux-gnu").join("debug")
+}
+
+/// Lays out a lifecycle directory in the reference's layout at `dest` (created): `lifecycle` and
+/// `launcher` copied from `src` (both 0755; `src` may itself hold symlinks), and every phase of
+/// [`PHASE_LINKS`] as a relative symlink to `lifecycle`. Used for chroots and builder root filesystems.
+pub fn install_lifecycle(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap_or_else(|e| panic!("mkdir {}: {e}", dest.display()));
+    for b in [MULTICALL, "launcher"] {
+        let to = dest.join(b);
+        std::fs::copy(src.join(b), &to)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.join(b).display(), to.display()));
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", to.display()));
+    }
+    for p in PHASE_LINKS {
+        std::os::unix::fs::symlink(MULTICALL, dest.join(p))
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", dest.join(p).display()));
+    }
+}
+
+/// The base directory of [`stage_dir`]: `$CNB_TEST_STAGE_BASE`, else `/tmp` (not `$TMPDIR`, which may be
+/// a private 0700 directory).
+fn stage_base() -> PathBuf {
+    std::env::var_os("CNB_TEST_STAGE_BASE")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
+/// The staging directory of this test run: `/tmp/cnb-lifecycle-test-<hash>/` (0755), holding
+/// `lifecycle/` (the debug build in the reference's layout, hard-linked where possible). `<hash>` covers
+/// the build directory and the binaries' size and mtime, so parallel test processes of one build share it
+/// and a rebuild gets a new one; it is made once (in a temp dir renamed into place, so concurrent test
+/// binaries never see it half-written), and older stages of the same build directory are removed.
+/// Panics with one line saying what to do when the build user cannot reach it.
+pub fn stage_dir() -> PathBuf {
+    static STAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    STAGE.get_or_init(make_stage).clone()
+}
+
+fn make_stage() -> PathBuf {
+    let build = build_dir();
+    let build = std::fs::canonicalize(&build).unwrap_or(build);
+    let mut key = build.to_string_lossy().into_owned();
+    for b in [MULTICALL, "launcher"] {
+        let p = build.join(b);
+        let m = std::fs::metadata(&p).unwrap_or_else(|e| {
+            panic!(
+                "lifecycle binary {} not found ({e}): build it first (`cargo build --bins` or \
+                 `make build-debug`), or set CNB_LIFECYCLE_BIN_DIR",
+                p.display()
+            )
+        });
+        use std::os::unix::fs::MetadataExt;
+        key.push_str(&format!(":{b}:{}:{}.{}", m.len(), m.mtime(), m.mtime_nsec()));
+    }
+    let hash = {
+        use sha2::Digest as _;
+        hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+    };
+    let base = stage_base();
+    let name = format!("cnb-lifecycle-test-{hash}");
+    let stage = base.join(&name);
+    if !stage.join("lifecycle").join(MULTICALL).exists() {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempdir_in(&base)
+            .unwrap_or_else(|e| panic!("create a staging dir in {}: {e}", base.display()));
+        let dir = tmp.path();
+        std::fs::write(dir.join("source"), build.to_string_lossy().as_bytes())
+            .expect("write stage source");
+        let bins = dir.join("lifecycle");
+        std::fs::create_dir(&bins).expect("mkdir stage/lifecycle");
+        for b in [MULTICALL, "launcher"] {
+            if std::fs::hard_link(build.join(b), bins.join(b)).is_err() {
+                std::fs::copy(build.join(b), bins.join(b))
+                    .unwrap_or_else(|e| panic!("copy {}: {e}", build.join(b).display()));
+            }
+        }
+        for p in PHASE_LINKS {
+            std::os::unix::fs::symlink(MULTICALL, bins.join(p)).expect("symlink phase");
+        }
+        for d in [dir, bins.as_path()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod stage");
+        }
+        let tmp_path = tmp.keep();
+        if std::fs::rename(&tmp_path, &stage).is_err() {
+            // Another test process staged the same build first: use its directory.
+            let _ = std::fs::remove_dir_all(&tmp_path);
+        }
+        remove_stale_stages(&base, &name, &build);
+    }
+    if running_as_root() {
+        if let Some(blocker) = first_blocking_dir(&stage.join("lifecycle"), BUILD_UID, BUILD_GID) {
+            panic!(
+                "the build user {BUILD_UID}:{BUILD_GID} cannot reach the staged binaries in {}: {} \
+                 is not traversable by it; set CNB_TEST_STAGE_BASE to a world-traversable directory",
+                stage.display(),
+                blocker.display()
+            );
+        }
+    }
+    stage
+}
+
+/// Removes other `cnb-lifecycle-test-*` stages of the same build directory (older builds).
+fn remove_stale_stages(base: &Path, keep: &str, build: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == keep || !name.starts_with("cnb-lifecycle-test-") {
+            continue;
+        }
+        let same = std::fs::read(e.path().join("source")).is_ok_and(|s| s == build.as_os_str().as_encoded_bytes());
+        if same {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The first directory on the way to `path` (from `/` down, `path` included when it is a directory) that
+/// `uid:gid` (with no supplementary groups) cannot search, judged from the mode bits; `None` when all are
+/// reachable.
+pub fn first_blocking_dir(path: &Path, uid: u32, gid: u32) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut cur = PathBuf::new();
+    for c in path.components() {
+        cur.push(c);
+        let Ok(m) = std::fs::metadata(&cur) else {
+            return None;
+        };
+        if !m.is_dir() {
+            return None;
+        }
+        let mode = m.mode();
+        let ok = if uid == 0 {
+            true
+        } else if m.uid() == uid {
+            mode & 0o100 != 0
+        } else if m.gid() == gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !ok {
+            return Some(cur);
+        }
+    }
+    None
 }
 
 /// The cargo workspace root (parent of the `acceptance` crate).
@@ -697,9 +867,17 @@ mod tests {
     #[test]
     fn bin_dir_honours_override() {
         // Reading only: the variable is not set in CI unless pointing at another build.
-        let d = bin_dir();
-        if std::env::var_os("CNB_LIFECYCLE_BIN_DIR").is_none() {
-            assert!(d.ends_with("x86_64-unknown-linux-gnu/debug"));
+        if std::env::var_os("CNB_LIFECYCLE_BIN_DIR").is_none()
+            && build_dir().join(MULTICALL).exists()
+        {
+            let d = bin_dir();
+            assert!(build_dir().ends_with("x86_64-unknown-linux-gnu/debug"));
+            assert!(d.starts_with(stage_base()), "{}", d.display());
+            assert_eq!(
+                std::fs::read_link(d.join("detector")).unwrap(),
+                Path::new(MULTICALL)
+            );
+            assert!(first_blocking_dir(&d, BUILD_UID, BUILD_GID).is_none());
         }
     }
 }
