@@ -1,7 +1,10 @@
 # cnb-lifecycle — see README.md.
 #
-#   make build                  release binaries (static) in target/$(TARGET)/release/
-#   make install DESTDIR=dir    dir/cnb/lifecycle/<phase> + dir/cnb/lifecycle/lifecycle.toml
+#   make build                  release binaries (static) in target/$(TARGET)/release/: the multi-call
+#                               `lifecycle`, `launcher`, and their SBOMs (*.sbom.{cdx,spdx,syft}.json)
+#   make install DESTDIR=dir    dir/cnb/lifecycle/: lifecycle, <phase> -> lifecycle, launcher,
+#                               lifecycle.toml, SBOMs (the reference's layout)
+#   make package                out/lifecycle-v<version>+linux.x86-64.tgz for pack's `[lifecycle] uri`
 #   make test                   fmt check, clippy -D warnings, unit + acceptance tests (what CI runs)
 #   make bench                  phases/examples/bench_*.rs in release mode
 #   make demo                   end-to-end demo (issue 8)
@@ -14,17 +17,21 @@
 TARGET  ?= x86_64-unknown-linux-gnu
 CARGO   ?= cargo
 DESTDIR ?= out/install
-PHASES  := analyzer detector restorer extender builder exporter rebaser creator launcher
 RELEASE := target/$(TARGET)/release
 DEBUG   := target/$(TARGET)/debug
+# The lifecycle version (workspace version in Cargo.toml).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: build build-debug toolchain fmt-check lint unit acceptance test bench demo install clean
+.PHONY: build build-debug toolchain fmt-check lint unit acceptance test bench demo install package clean
 
+# One multi-call binary (`lifecycle`, the phases are symlinks to it) and the separate static launcher.
 build:
-	$(CARGO) build --locked --release --bins
+	$(CARGO) build --locked --release --bin lifecycle --bin launcher
+	sh tools/sboms.sh $(RELEASE) $(TARGET)
 
 build-debug:
 	$(CARGO) build --locked --bins
+	sh tools/sboms.sh $(DEBUG) $(TARGET)
 
 # rustfmt and clippy come from rustup components; add them when missing (fresh machines).
 toolchain:
@@ -63,10 +70,11 @@ demo: build
 	bash samples/demo.sh
 
 install: build
-	mkdir -p $(DESTDIR)/cnb/lifecycle
-	for b in $(PHASES); do install -m 0755 $(RELEASE)/$$b $(DESTDIR)/cnb/lifecycle/$$b; done
-	$(RELEASE)/lifecycle-descriptor > $(DESTDIR)/cnb/lifecycle/lifecycle.toml.tmp
-	mv $(DESTDIR)/cnb/lifecycle/lifecycle.toml.tmp $(DESTDIR)/cnb/lifecycle/lifecycle.toml
+	sh tools/install-lifecycle.sh $(RELEASE) $(DESTDIR)/cnb/lifecycle
+
+PACKAGE ?= out/lifecycle-v$(VERSION)+linux.x86-64.tgz
+package: build
+	sh tools/package-lifecycle.sh $(RELEASE) $(PACKAGE)
 
 clean:
 	$(CARGO) clean

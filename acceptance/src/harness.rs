@@ -103,8 +103,8 @@ pub fn build_dir() -> PathBuf {
 }
 
 /// Lays out a lifecycle directory in the reference's layout at `dest` (created): `lifecycle` and
-/// `launcher` copied from `src` (both 0755; `src` may itself hold symlinks), and every phase of
-/// [`PHASE_LINKS`] as a relative symlink to `lifecycle`. Used for chroots and builder root filesystems.
+/// `launcher` copied from `src` (both 0755; `src` may itself hold symlinks), every phase of
+/// [`PHASE_LINKS`] as a relative symlink to `lifecycle`, and the SBOMs ([`sbom_files`]) `src` has. Used for chroots and builder root filesystems.
 pub fn install_lifecycle(src: &Path, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap_or_else(|e| panic!("mkdir {}: {e}", dest.display()));
     for b in [MULTICALL, "launcher"] {
@@ -117,6 +117,12 @@ pub fn install_lifecycle(src: &Path, dest: &Path) {
     for p in PHASE_LINKS {
         std::os::unix::fs::symlink(MULTICALL, dest.join(p))
             .unwrap_or_else(|e| panic!("symlink {}: {e}", dest.join(p).display()));
+    }
+    for f in sbom_files() {
+        if src.join(&f).is_file() {
+            std::fs::copy(src.join(&f), dest.join(&f))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", src.join(&f).display()));
+        }
     }
 }
 
@@ -182,6 +188,7 @@ fn make_stage() -> PathBuf {
         for p in PHASE_LINKS {
             std::os::unix::fs::symlink(MULTICALL, bins.join(p)).expect("symlink phase");
         }
+        write_sboms(&bins);
         for d in [dir, bins.as_path()] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod stage");
@@ -204,6 +211,48 @@ fn make_stage() -> PathBuf {
         }
     }
     stage
+}
+
+/// The SBOM files a lifecycle directory holds (`lifecycle.sbom.cdx.json`, ..., `launcher.sbom.syft.json`).
+pub fn sbom_files() -> Vec<String> {
+    let mut v = Vec::new();
+    for c in [MULTICALL, "launcher"] {
+        for ext in ["cdx", "spdx", "syft"] {
+            v.push(format!("{c}.sbom.{ext}.json"));
+        }
+    }
+    v
+}
+
+/// Writes the lifecycle's and launcher's SBOMs into `dir` as `make build` does: `cargo metadata` piped to
+/// `tools/sbom.py` (needs `python3`).
+pub fn write_sboms(dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let meta = Command::new(&cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["--filter-platform", "x86_64-unknown-linux-gnu"])
+        .current_dir(workspace_dir())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run cargo metadata: {e}"));
+    assert!(meta.status.success(), "cargo metadata failed");
+    let meta_file = dir.join(".metadata.json");
+    std::fs::write(&meta_file, &meta.stdout).expect("write cargo metadata");
+    for component in [MULTICALL, "launcher"] {
+        let out = Command::new("python3")
+            .arg(workspace_dir().join("tools/sbom.py"))
+            .arg(format!("--metadata={}", meta_file.display()))
+            .args(["--package", "cnb-lifecycle", "--component", component])
+            .arg(format!("--out-dir={}", dir.display()))
+            .output()
+            .unwrap_or_else(|e| panic!("run python3 tools/sbom.py (is python3 installed?): {e}"));
+        assert!(
+            out.status.success(),
+            "tools/sbom.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_file(meta_file);
 }
 
 /// Removes other `cnb-lifecycle-test-*` stages of the same build directory (older builds).
