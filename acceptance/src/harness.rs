@@ -160,7 +160,12 @@ fn make_stage() -> PathBuf {
             )
         });
         use std::os::unix::fs::MetadataExt;
-        key.push_str(&format!(":{b}:{}:{}.{}", m.len(), m.mtime(), m.mtime_nsec()));
+        key.push_str(&format!(
+            ":{b}:{}:{}.{}",
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
     }
     let hash = {
         use sha2::Digest as _;
@@ -265,42 +270,18 @@ fn remove_stale_stages(base: &Path, keep: &str, build: &Path) {
         if name == keep || !name.starts_with("cnb-lifecycle-test-") {
             continue;
         }
-        let same = std::fs::read(e.path().join("source")).is_ok_and(|s| s == build.as_os_str().as_encoded_bytes());
+        let same = std::fs::read(e.path().join("source"))
+            .is_ok_and(|s| s == build.as_os_str().as_encoded_bytes());
         if same {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
 
-/// The first directory on the way to `path` (from `/` down, `path` included when it is a directory) that
-/// `uid:gid` (with no supplementary groups) cannot search, judged from the mode bits; `None` when all are
-/// reachable.
+/// The first directory on the way to `path` that `uid:gid` (no supplementary groups) cannot search, if
+/// any: the phases' own check ([`cnb_lifecycle::privilege::reach::first_blocking_dir`]).
 pub fn first_blocking_dir(path: &Path, uid: u32, gid: u32) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let mut cur = PathBuf::new();
-    for c in path.components() {
-        cur.push(c);
-        let Ok(m) = std::fs::metadata(&cur) else {
-            return None;
-        };
-        if !m.is_dir() {
-            return None;
-        }
-        let mode = m.mode();
-        let ok = if uid == 0 {
-            true
-        } else if m.uid() == uid {
-            mode & 0o100 != 0
-        } else if m.gid() == gid {
-            mode & 0o010 != 0
-        } else {
-            mode & 0o001 != 0
-        };
-        if !ok {
-            return Some(cur);
-        }
-    }
-    None
+    cnb_lifecycle::privilege::reach::first_blocking_dir(path, uid, gid, &[]).map(|b| b.dir)
 }
 
 /// The cargo workspace root (parent of the `acceptance` crate).

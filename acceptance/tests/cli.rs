@@ -377,7 +377,8 @@ fn one_multicall_binary_with_the_phases_as_symlinks() {
 
     let lc = || phase("lifecycle").platform_api("0.15");
     let out = lc().run();
-    out.assert_code(3).assert_contains("failed to parse arguments");
+    out.assert_code(3)
+        .assert_contains("failed to parse arguments");
     let out = lc().arg("frobnicate").run();
     out.assert_code(3)
         .assert_contains("unknown phase: frobnicate");
@@ -391,13 +392,18 @@ fn one_multicall_binary_with_the_phases_as_symlinks() {
     assert_eq!(out.stdout, version);
     // Subcommand form: verbs as the reference, flags after the verb.
     let root = ContainerRoot::new();
-    for verb in ["detect", "analyze", "restore", "build", "export", "rebase", "create", "extend"] {
+    for verb in [
+        "detect", "analyze", "restore", "build", "export", "rebase", "create", "extend",
+    ] {
         let out = root.phase("lifecycle").arg(verb).arg("-version").run();
         out.assert_success();
         assert_eq!(out.stdout, version, "lifecycle {verb} -version");
     }
     // The same binary under a phase name runs that phase: an unknown flag prints that phase's usage.
-    let out = root.phase("lifecycle").args(["detect", "-no-such-flag"]).run();
+    let out = root
+        .phase("lifecycle")
+        .args(["detect", "-no-such-flag"])
+        .run();
     out.assert_code(2);
     let direct = root.phase("detector").arg("-no-such-flag").run();
     direct.assert_code(2);

@@ -16,9 +16,9 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
-use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -102,7 +102,9 @@ pub fn init(level: LogLevel, no_color: bool) {
     let writer = std::io::stderr
         .with_max_level(Level::WARN)
         .or_else(std::io::stdout);
-    let rust_log = std::env::var(RUST_LOG_ENV).ok().filter(|v| !v.trim().is_empty());
+    let rust_log = std::env::var(RUST_LOG_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(Level::TRACE)
         .with_writer(writer)
@@ -201,7 +203,10 @@ mod tests {
         let (out, _) = capture_with(LogLevel::Debug, Some("hyper_util=debug"), events);
         assert_eq!(out, "Starting analyzer...\npooling idle connection\n");
         let (out, _) = capture_with(LogLevel::Info, Some("debug"), events);
-        assert_eq!(out, "pooling idle connection\nsend frame\nhandshake\ntoken\n");
+        assert_eq!(
+            out,
+            "pooling idle connection\nsend frame\nhandshake\ntoken\n"
+        );
         let (out, _) = capture_with(LogLevel::Debug, Some("not a filter=="), events);
         assert_eq!(out, "Starting analyzer...\n");
     }

@@ -369,7 +369,10 @@ mod tests {
 
     #[test]
     fn multicall_without_a_phase_fails_with_invalid_args() {
-        assert_eq!(multicall("/cnb/lifecycle/lifecycle", &[]), exit::INVALID_ARGS);
+        assert_eq!(
+            multicall("/cnb/lifecycle/lifecycle", &[]),
+            exit::INVALID_ARGS
+        );
         let args = ["frobnicate".to_string()];
         assert_eq!(multicall("lifecycle", &args), exit::INVALID_ARGS);
         assert_eq!(multicall("lifecycle", &["-version".into()]), exit::SUCCESS);
