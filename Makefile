@@ -66,8 +66,15 @@ bench:
 	  $(CARGO) run --locked --release -p cnb-lifecycle --example $$b || exit 1; \
 	done
 
-demo: build
-	bash samples/demo.sh
+# DEMO_PROFILE=debug runs the demo on the test build (what CI does after `make test`).
+DEMO_PROFILE ?= release
+DEMO_BUILD   := $(if $(filter debug,$(DEMO_PROFILE)),build-debug,build mkimage-release)
+# cnb-mkimage (the sample base images' writer) in release, so that the demo compiles one profile only.
+.PHONY: mkimage-release
+mkimage-release:
+	$(CARGO) build --locked --release -p cnb-acceptance --bin cnb-mkimage
+demo: $(DEMO_BUILD)
+	DEMO_PROFILE=$(DEMO_PROFILE) bash samples/demo.sh
 
 install: build
 	sh tools/install-lifecycle.sh $(RELEASE) $(DESTDIR)/cnb/lifecycle
@@ -137,8 +144,8 @@ bench-export:
 # demo-python:    the Python sample with creator -build-image (bookworm + python3 build/run images), run.
 LIFECYCLE_IMAGE ?= out/lifecycle-image
 .PHONY: image sample-images demo-python
-demo-python: build
-	bash samples/demo-python.sh
+demo-python: $(DEMO_BUILD)
+	DEMO_PROFILE=$(DEMO_PROFILE) bash samples/demo-python.sh
 
 image: build
 	sh samples/lifecycle-image.sh $(RELEASE) $(LIFECYCLE_IMAGE)

@@ -189,6 +189,9 @@ fn make_stage() -> PathBuf {
                 std::fs::copy(build.join(b), bins.join(b))
                     .unwrap_or_else(|e| panic!("copy {}: {e}", build.join(b).display()));
             }
+            // Under a strict umask cargo writes 0700 binaries: the build user must run them.
+            std::fs::set_permissions(bins.join(b), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod staged binary");
         }
         for p in PHASE_LINKS {
             std::os::unix::fs::symlink(MULTICALL, bins.join(p)).expect("symlink phase");
