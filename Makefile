@@ -47,16 +47,18 @@ fmt-check: toolchain
 lint: fmt-check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# The suite runs under umask 022 whatever the caller's: its temp dirs and fixtures must be readable by the
+# build user (uid 1000), as a platform's volumes are.
 unit:
-	$(CARGO) test --locked --workspace --lib --bins
+	umask 022 && $(CARGO) test --locked --workspace --lib --bins
 
 # Acceptance tests run the built debug binaries as separate processes (acceptance/src/harness.rs);
 # set CNB_LIFECYCLE_BIN_DIR to run them against another lifecycle build.
 acceptance: build-debug
-	$(CARGO) test --locked -p cnb-acceptance
+	umask 022 && $(CARGO) test --locked -p cnb-acceptance
 
 test: lint build-debug
-	$(CARGO) test --locked --workspace --no-fail-fast
+	umask 022 && $(CARGO) test --locked --workspace --no-fail-fast
 
 bench:
 	@benches=$$(ls phases/examples/bench_*.rs 2>/dev/null | sed 's|.*/||; s|\.rs$$||'); \

@@ -146,7 +146,19 @@ pub fn stage_dir() -> PathBuf {
     STAGE.get_or_init(make_stage).clone()
 }
 
+/// Sets this test process's umask to 022 (once): the temp dirs and fixtures the tests create must be
+/// readable by the build user, whatever umask the suite was started with (077 makes every
+/// `tempfile::tempdir()` 0700).
+pub fn standard_umask() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: umask(2) cannot fail; it only changes this process's file-creation mask.
+    ONCE.call_once(|| unsafe {
+        libc::umask(0o022);
+    });
+}
+
 fn make_stage() -> PathBuf {
+    standard_umask();
     let build = build_dir();
     let build = std::fs::canonicalize(&build).unwrap_or(build);
     let mut key = build.to_string_lossy().into_owned();
@@ -382,6 +394,7 @@ impl ContainerRoot {
 
     /// Creates a fresh root in a temp dir (removed on drop).
     pub fn new() -> Self {
+        standard_umask();
         let dir = tempfile::Builder::new()
             .prefix("cnb-root-")
             .tempdir()

@@ -15,6 +15,9 @@ fn blocked_root() -> ContainerRoot {
     let root = ContainerRoot::new();
     root.mkdir("private/layers");
     root.mkdir("private/layout");
+    for d in ["private/layers", "private/layout"] {
+        fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+    }
     fs::set_permissions(root.join("private"), fs::Permissions::from_mode(0o700)).unwrap();
     root
 }

@@ -184,6 +184,9 @@ mod tests {
         let private = top.join("private");
         let vol = private.join("inner/layers");
         std::fs::create_dir_all(&vol).unwrap();
+        for d in [private.join("inner"), vol.clone()] {
+            chmod(&d, 0o755); // whatever the umask
+        }
         chmod(&private, 0o700);
         let me = nix::unistd::getuid().as_raw();
         let other = if me == 4242 { 4243 } else { 4242 };
