@@ -14,7 +14,13 @@
 # The target triple is explicit (.cargo/config.toml sets it and +crt-static) so that binaries are static
 # while build scripts and proc-macros stay dynamic.
 
+# ARCH=arm64 cross-compiles for linux/arm64 (Debian's gcc-aarch64-linux-gnu + rustup's aarch64 rust-std).
+ARCH    ?= amd64
+ifeq ($(ARCH),arm64)
+TARGET  ?= aarch64-unknown-linux-gnu
+else
 TARGET  ?= x86_64-unknown-linux-gnu
+endif
 CARGO   ?= cargo
 DESTDIR ?= out/install
 RELEASE := target/$(TARGET)/release
@@ -26,7 +32,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 # One multi-call binary (`lifecycle`, the phases are symlinks to it) and the separate static launcher.
 build:
-	$(CARGO) build --locked --release --bin lifecycle --bin launcher
+	$(CARGO) build --locked --release --target $(TARGET) --bin lifecycle --bin launcher
 	sh tools/sboms.sh $(RELEASE) $(TARGET)
 
 build-debug:
@@ -81,7 +87,9 @@ demo: $(DEMO_BUILD)
 install: build
 	sh tools/install-lifecycle.sh $(RELEASE) $(DESTDIR)/cnb/lifecycle
 
-PACKAGE ?= out/lifecycle-v$(VERSION)+linux.x86-64.tgz
+# The reference's archive names: +linux.x86-64 and +linux.arm64.
+PKG_ARCH := $(if $(filter arm64,$(ARCH)),arm64,x86-64)
+PACKAGE ?= out/lifecycle-v$(VERSION)+linux.$(PKG_ARCH).tgz
 package: build
 	sh tools/package-lifecycle.sh $(RELEASE) $(PACKAGE)
 
@@ -173,3 +181,11 @@ bench-layer-real:
 
 bench-push:
 	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_push
+
+# --- linux/arm64 ---------------------------------------------------------------------------------
+# arm64-smoke: the arm64 release binaries under qemu-user-static: static (no PT_INTERP), `-version` of
+# lifecycle (through a phase symlink) and the launcher, and a detector run on a shell buildpack.
+.PHONY: arm64-smoke
+arm64-smoke:
+	$(MAKE) build ARCH=arm64
+	sh tools/arm64-smoke.sh target/aarch64-unknown-linux-gnu/release

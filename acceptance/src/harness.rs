@@ -495,7 +495,8 @@ impl ContainerRoot {
         std::fs::symlink_metadata(self.join(rel)).is_ok()
     }
 
-    /// Copies a directory tree from `src` into `root/<rel>` (files keep their permission bits).
+    /// Copies a directory tree from `src` into `root/<rel>` (files keep their permission bits, made
+    /// readable by all — `a+rX` — whatever the checkout's umask was).
     pub fn copy_dir(&self, src: impl AsRef<Path>, rel: impl AsRef<Path>) -> PathBuf {
         let dst = self.join(rel);
         copy_tree(src.as_ref(), &dst);
@@ -545,6 +546,12 @@ fn copy_tree(src: &Path, dst: &Path) {
         }
     } else {
         std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        // A checkout made under umask 077 has 0600/0700 files: fixtures are world-readable (a+rX), as
+        // buildpacks and apps in an image are, so that the build user reads them.
+        let mode = meta.permissions().mode() & 0o7777;
+        let mode = mode | 0o444 | if mode & 0o100 != 0 { 0o111 } else { 0 };
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", dst.display()));
     }
 }
 
