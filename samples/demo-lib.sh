@@ -49,6 +49,8 @@ demo_init() {
     [ -x "$bin/lifecycle" ] || { echo "missing $bin/lifecycle: run 'make build' first" >&2; exit 1; }
     LC=$OUT/lifecycle
     sh "$ROOT/tools/install-lifecycle.sh" "$bin" "$LC"
+    # The run image's writer from the same build, when it has one.
+    [ -n "${CNB_MKIMAGE:-}" ] || [ ! -x "$bin/cnb-mkimage" ] || export CNB_MKIMAGE=$bin/cnb-mkimage
   fi
   for b in creator launcher; do
     [ -x "$LC/$b" ] || { echo "missing $LC/$b" >&2; exit 1; }

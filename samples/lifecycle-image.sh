@@ -10,12 +10,15 @@ BIN=${1:?usage: lifecycle-image.sh BIN_DIR LAYOUT [TAG]}
 LAYOUT=${2:?usage: lifecycle-image.sh BIN_DIR LAYOUT [TAG]}
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ -n "${CNB_MKIMAGE:-}" ] || [ ! -x "$BIN/cnb-mkimage" ] || CNB_MKIMAGE=$BIN/cnb-mkimage
-. "$HERE/base-images/mkimage.sh"
+SAMPLES=$HERE
+# mkimage.sh finds the checkout three levels above $HERE, the recipe directory that sources it.
+HERE=$SAMPLES/base-images/busybox
+. "$SAMPLES/base-images/mkimage.sh"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 R="$WORK/rootfs"
 mkdir -p "$R/cnb"
-sh "$HERE/../tools/install-lifecycle.sh" "$BIN" "$R/cnb/lifecycle"
+sh "$SAMPLES/../tools/install-lifecycle.sh" "$BIN" "$R/cnb/lifecycle"
 chmod 0755 "$R/cnb" "$R/cnb/lifecycle"
 VERSION=$(sed -n '/^\[lifecycle\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$R/cnb/lifecycle/lifecycle.toml")
 TAG=${3:-$VERSION}
