@@ -189,3 +189,16 @@ bench-push:
 arm64-smoke:
 	$(MAKE) build ARCH=arm64
 	sh tools/arm64-smoke.sh target/aarch64-unknown-linux-gnu/release
+
+# image-index: the lifecycle image for linux/amd64 and linux/arm64 as one OCI layout whose tag is a
+# multi-arch image index (platform fields from each image's config); push with
+# `skopeo copy --all oci:$(LIFECYCLE_IMAGE)-index:$(VERSION) docker://...`.
+.PHONY: image-index
+image-index:
+	$(MAKE) build
+	$(MAKE) build ARCH=arm64
+	sh samples/lifecycle-image.sh target/x86_64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-amd64
+	LIFECYCLE_ARCH=arm64 LIFECYCLE_RUNNER=qemu-aarch64-static \
+	  sh samples/lifecycle-image.sh target/aarch64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-arm64
+	rm -rf $(LIFECYCLE_IMAGE)-index
+	python3 tools/oci-index.py $(LIFECYCLE_IMAGE)-index $(VERSION) $(LIFECYCLE_IMAGE)-amd64 $(LIFECYCLE_IMAGE)-arm64

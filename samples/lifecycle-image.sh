@@ -5,6 +5,8 @@
 # lifecycle.toml and the SBOMs; owned by root, 0755/0644), WorkingDir /layers,
 # labels io.buildpacks.lifecycle.version, io.buildpacks.lifecycle.apis and io.buildpacks.builder.metadata.
 #   lifecycle-image.sh BIN_DIR LAYOUT [TAG]   (TAG defaults to the lifecycle version)
+# $LIFECYCLE_ARCH (amd64, arm64) sets the image's architecture for a cross build; $LIFECYCLE_RUNNER runs
+# its binaries (qemu-aarch64-static) where needed.
 set -eu
 BIN=${1:?usage: lifecycle-image.sh BIN_DIR LAYOUT [TAG]}
 LAYOUT=${2:?usage: lifecycle-image.sh BIN_DIR LAYOUT [TAG]}
@@ -23,7 +25,7 @@ chmod 0755 "$R/cnb" "$R/cnb/lifecycle"
 VERSION=$(sed -n '/^\[lifecycle\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$R/cnb/lifecycle/lifecycle.toml")
 TAG=${3:-$VERSION}
 rm -rf "$LAYOUT"
-mkimage --layout "$LAYOUT" --tag "$TAG" --rootfs "$R" --owner 0:0 \
+mkimage --layout "$LAYOUT" --tag "$TAG" --rootfs "$R" --owner 0:0 ${LIFECYCLE_ARCH:+--arch "$LIFECYCLE_ARCH"} \
   --lifecycle-toml "$R/cnb/lifecycle/lifecycle.toml" \
   --label "org.opencontainers.image.title=cnb-lifecycle" \
   --label "org.opencontainers.image.version=$VERSION"

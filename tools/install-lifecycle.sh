@@ -23,7 +23,8 @@ done
 for p in $PHASES; do
   ln -sfn lifecycle "$DEST/$p"
 done
-"$DEST/lifecycle" lifecycle-descriptor > "$DEST/.lifecycle.toml.tmp"
+# $LIFECYCLE_RUNNER runs a foreign-architecture build (e.g. qemu-aarch64-static for ARCH=arm64).
+${LIFECYCLE_RUNNER:-} "$DEST/lifecycle" lifecycle-descriptor > "$DEST/.lifecycle.toml.tmp"
 chmod 0644 "$DEST/.lifecycle.toml.tmp"
 mv -f "$DEST/.lifecycle.toml.tmp" "$DEST/lifecycle.toml"
 missing=

@@ -14,6 +14,6 @@ sh "$HERE/install-lifecycle.sh" "$BIN" "$WORK/lifecycle"
 mv "$WORK/lifecycle/lifecycle.toml" "$WORK/lifecycle.toml"
 mkdir -p "$(dirname "$OUT")"
 tar -C "$WORK" --sort=name --owner=0 --group=0 --numeric-owner --format=ustar \
-  --mtime='1980-01-01 00:00:01Z' -cf - lifecycle.toml lifecycle | gzip -n -9 > "$OUT.tmp"
+  --mtime='1980-01-01 00:00:01Z' -cf - lifecycle.toml lifecycle | gzip -n -"${PACKAGE_GZIP_LEVEL:-9}" > "$OUT.tmp"
 mv -f "$OUT.tmp" "$OUT"
 echo "lifecycle package $OUT"

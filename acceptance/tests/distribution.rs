@@ -194,6 +194,7 @@ fn package_tarball_has_the_reference_release_layout() {
             .arg(workspace_dir().join("tools/package-lifecycle.sh"))
             .arg(bin_dir())
             .arg(&p)
+            .env("PACKAGE_GZIP_LEVEL", "1") // the debug binaries are large; the layout is the point
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -310,5 +311,89 @@ fn version_passes_the_gates_pack_applies() {
     assert!(
         printed == v || printed.starts_with(&format!("{v}+")),
         "{printed}"
+    );
+}
+
+/// `make image-index` (linux/amd64 + linux/arm64): per-architecture layouts written with
+/// `cnb-mkimage --arch`, merged by tools/oci-index.py into one tag naming an image index whose entries
+/// carry the platform from each config; skopeo picks the right one per architecture. (The images here
+/// hold a file, not cross-built binaries: this checks the index machinery; `make arm64-smoke` runs the
+/// arm64 binaries.)
+#[test]
+fn image_index_carries_one_manifest_per_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("cnb/lifecycle")).unwrap();
+    fs::write(rootfs.join("cnb/lifecycle/marker"), "x").unwrap();
+    let mut layouts = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let l = tmp.path().join(arch);
+        let out = Command::new(env!("CARGO_BIN_EXE_cnb-mkimage"))
+            .arg(format!("--layout={}", l.display()))
+            .args(["--tag", "v1", "--arch", arch, "--owner", "0:0", "--rootfs"])
+            .arg(&rootfs)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        layouts.push(l);
+    }
+    let merged = tmp.path().join("index");
+    let out = Command::new("python3")
+        .arg(workspace_dir().join("tools/oci-index.py"))
+        .arg(&merged)
+        .arg("v1")
+        .args(&layouts)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let raw = tool(
+        "skopeo",
+        &["inspect", "--raw", &format!("oci:{}:v1", merged.display())],
+    );
+    let index: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["os"].as_str().unwrap().to_string(),
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            ("linux".into(), "amd64".into()),
+            ("linux".into(), "arm64".into())
+        ]
+    );
+    for arch in ["amd64", "arm64"] {
+        let cfg = tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--override-arch",
+                arch,
+                &format!("oci:{}:v1", merged.display()),
+            ],
+        );
+        let v: Value = serde_json::from_str(&cfg).unwrap();
+        assert_eq!(v["Architecture"], arch);
+    }
+    let copy = tmp.path().join("copy");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            &format!("oci:{}:v1", merged.display()),
+            &format!("oci:{}:v1", copy.display()),
+        ],
     );
 }
