@@ -225,9 +225,13 @@ fn remove_stale_stages(base: &Path, keep: &str, build: &Path) {
         if name == keep || !name.starts_with("cnb-lifecycle-test-") {
             continue;
         }
-        let same = std::fs::read(e.path().join("source"))
-            .is_ok_and(|s| s == build.as_os_str().as_encoded_bytes());
-        if same {
+        let source = std::fs::read(e.path().join("source")).unwrap_or_default();
+        let same = source == build.as_os_str().as_encoded_bytes();
+        // A stage whose build directory is gone (a removed clone) is stale too.
+        let gone = !source.is_empty()
+            && !Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&source))
+                .exists();
+        if same || gone {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }

@@ -734,22 +734,32 @@ fn run_rootless_child(which: &str) {
         .parse()
         .unwrap();
     let (_stage, exe, samples) = stage_for_rootless(which);
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "extend::tests::rootless_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CNB_EXTEND_ROOTLESS_CHILD", which)
-        .env(SAMPLE_ROOT_ENV, samples)
-        .env("TMPDIR", "/tmp")
-        .env("HOME", "/tmp")
-        .current_dir("/tmp")
-        .uid(ROOTLESS_ID)
-        .gid(gid)
-        .output()
-        .unwrap();
+    let mut tries = 0;
+    let out = loop {
+        let r = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "extend::tests::rootless_child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CNB_EXTEND_ROOTLESS_CHILD", which)
+            .env(SAMPLE_ROOT_ENV, &samples)
+            .env("TMPDIR", "/tmp")
+            .env("HOME", "/tmp")
+            .current_dir("/tmp")
+            .uid(ROOTLESS_ID)
+            .gid(gid)
+            .output();
+        match r {
+            // The copy fallback can still race with a fork elsewhere in the test process: retry.
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            r => break r.unwrap(),
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -844,7 +854,12 @@ fn stage_for_rootless(which: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = stage.path().to_path_buf();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = dir.join("tests");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    // A hard link, not a copy: a file this process just wrote can still be open for writing in a child
+    // that another test thread forked meanwhile, and exec would fail with ETXTBSY.
+    let current = std::env::current_exe().unwrap();
+    if std::fs::hard_link(&current, &exe).is_err() {
+        std::fs::copy(&current, &exe).unwrap();
+    }
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
     let samples = dir.join("samples");
     let src = sample_layout(which);
