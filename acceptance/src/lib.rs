@@ -5,3 +5,4 @@
 pub mod harness;
 pub mod images;
 pub mod registry;
+pub mod stage;
