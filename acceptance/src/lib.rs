@@ -7,3 +7,4 @@ pub mod harness;
 pub mod images;
 pub mod registry;
 pub mod rootless;
+pub mod stage;

@@ -93,7 +93,16 @@ fn bd_14_samples_build_into_layers_with_metadata() {
     // SBOM of a launch+cache layer goes to both sbom/launch and sbom/cache (SB-03, SB-04).
     assert!(root.exists("layers/sbom/launch/samples_runtime/runtime/sbom.cdx.json"));
     assert!(root.exists("layers/sbom/cache/samples_runtime/runtime/sbom.cdx.json"));
-    assert_eq!(root.read("layers/sbom/launch/sbom.legacy.json"), "null");
+    // The reference's json.Encoder output, 0644 (same bytes, same diffID as the reference's layer).
+    assert_eq!(root.read("layers/sbom/launch/sbom.legacy.json"), "null\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("layers/sbom/launch/sbom.legacy.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
     assert!(!root.exists("layers/sbom/launch/stale"));
     // The text uses [[processes]] tables (BD-14).
     assert!(root

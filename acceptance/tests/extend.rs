@@ -264,6 +264,96 @@ fn reads_the_base_from_a_registry_when_no_layout_was_restored() {
     assert!(base_dir.join(&digest).join("index.json").is_file());
 }
 
+// EX-01, G-18 (issue 13): the base comes from a local plain-HTTP registry named `127.0.0.1:PORT` or
+// `localhost:PORT` with no insecure flag (HTTPS first, then the reference's local-registry HTTP fallback).
+#[test]
+fn reads_the_base_from_a_local_plain_http_registry_without_insecure_flags() {
+    if !running_as_root() {
+        panic!("the extender binary test drives a root-owned container root; run as root");
+    }
+    use cnb_acceptance::registry::{Registry, RegistryOptions};
+    let reg = Registry::start(RegistryOptions::plain());
+    for host in [reg.host(), format!("localhost:{}", reg.port())] {
+        let s = setup("ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo plain-http > /r\nUSER 1000:1000\n");
+        let base_dir = s.fs().join("kaniko/cache/base");
+        let entry = std::fs::read_dir(&base_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let digest = entry.file_name().to_string_lossy().into_owned();
+        let layout = s.rootfs.path().join("pushed-layout");
+        std::fs::rename(entry.path(), &layout).unwrap();
+        reg.skopeo_copy(
+            &format!("oci:{}:latest", layout.display()),
+            &format!("docker://{}", reg.image("run:latest")),
+        );
+        s.root.write(
+            "layers/analyzed.toml",
+            format!("[run-image]\n  reference = \"{host}/run@{digest}\"\n  extend = true\n"),
+        );
+        let out = s
+            .root
+            .phase("extender")
+            .as_current_user()
+            .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+            .env_remove("CNB_INSECURE_REGISTRIES")
+            .arg("-kind=run")
+            .run();
+        assert!(out.success(), "{host}: {}\n{}", out.stdout, out.stderr);
+        assert_eq!(s.extended().len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(s.fs().join("r")).unwrap(),
+            "plain-http\n"
+        );
+        assert!(base_dir.join(&digest).join("index.json").is_file());
+    }
+}
+
+// Issue 13 modes: the extender (root, umask 077) leaves `<layers>/extended` readable by the cnb user —
+// opened as uid 1000, and 0644/0755 modes — for the exporter that runs as that user.
+#[test]
+fn extended_output_is_readable_by_the_cnb_user_under_umask_077() {
+    if !running_as_root() {
+        panic!("the extender binary test drives a root-owned container root; run as root");
+    }
+    let s =
+        setup("ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo x > /x\nUSER 1000:1000\n");
+    let bin = cnb_acceptance::harness::bin_path("extender");
+    let out = s
+        .root
+        .phase("extender")
+        .as_current_user()
+        .env("CNB_EXTENDER_ROOT", s.fs().to_string_lossy())
+        .program("/bin/sh")
+        .args([
+            "-c".to_string(),
+            "umask 077 && exec \"$0\" \"$@\"".into(),
+            bin.display().to_string(),
+            "-kind=run".into(),
+        ])
+        .run();
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    let extended = s.root.join("layers/extended");
+    let text = cnb_acceptance::harness::unreadable_by_build_user(&extended);
+    assert!(text.trim().is_empty(), "not readable by uid 1000:\n{text}");
+    let mut stack = vec![extended.clone()];
+    while let Some(d) = stack.pop() {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o777;
+            if m.is_dir() {
+                assert_eq!(mode & 0o055, 0o055, "{:o} {}", mode, p.display());
+                stack.push(p);
+            } else if m.is_file() {
+                assert_eq!(mode & 0o044, 0o044, "{:o} {}", mode, p.display());
+            }
+        }
+    }
+}
+
 use cnb_acceptance::rootless::{ID as ROOTLESS_ID, USER as ROOTLESS_USER};
 
 /// The rootless test user's gid (created with its subordinate ranges when missing).

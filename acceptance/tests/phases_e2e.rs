@@ -7,23 +7,11 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use cnb_acceptance::harness::{workspace_dir, ContainerRoot, Output};
+use cnb_acceptance::harness::{ContainerRoot, Output};
 use common::*;
 
 fn setup(root: &ContainerRoot) {
-    let samples = workspace_dir().join("samples");
-    for bp in ["runtime", "app-deps"] {
-        root.copy_dir(
-            samples.join("buildpacks").join(bp),
-            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
-        );
-    }
-    root.copy_dir(samples.join("apps/hello"), "workspace");
-    root.write(
-        "cnb/order.toml",
-        "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",
-    );
-    root.write("cnb/lifecycle/launcher", "#!/bin/sh\necho fake launcher\n");
+    sample_buildpacks(root);
     make_run_image(root, "cnb/run");
 }
 

@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod archive;
 pub mod build;
+pub mod build_info;
 pub mod cache;
 pub mod cli;
 pub mod create;

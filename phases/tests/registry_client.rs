@@ -344,23 +344,41 @@ fn docker_config_json_from_docker_login_g16() {
 }
 
 #[test]
-fn insecure_registry_must_be_declared_for_plain_http_g18() {
-    let reg = Registry::start(RegOpts::plain());
+fn local_plain_http_registries_need_no_declaration_g18() {
+    // As the reference's registry library: HTTPS first, then plain HTTP for local names (127.0.0.1,
+    // localhost); a declared insecure registry also works (HTTPS without verification, then HTTP).
+    let reg = Registry::start(RegOpts::plain().access_log());
     let tmp = tempfile::tempdir().unwrap();
     let src = seed(&reg, tmp.path(), "insecure/app", None);
-    let https_only = RegistryClient::new(
+    let pings = || {
+        reg.access_log()
+            .iter()
+            .filter(|l| l.contains("GET /v2/ "))
+            .count()
+    };
+    let seeded = pings();
+    let undeclared = RegistryClient::new(
         Arc::new(Keychain::anonymous()),
         RegistryOptions::default().retry(RetryPolicy::none()),
     )
     .unwrap();
-    let err = https_only.pull_manifest(&src).unwrap_err();
-    assert!(err.to_string().contains("insecure/app"), "{err}");
-    let c = RegistryClient::new(
+    let m = undeclared.pull_manifest(&src).unwrap();
+    let port = reg.host().rsplit_once(':').unwrap().1.to_string();
+    let by_localhost = ImageRef::parse(&format!("localhost:{port}/insecure/app:v1")).unwrap();
+    assert_eq!(
+        undeclared.pull_manifest(&by_localhost).unwrap().bytes,
+        m.bytes
+    );
+    let declared = RegistryClient::new(
         Arc::new(Keychain::anonymous()),
         RegistryOptions::default().insecure(&reg.host()),
     )
     .unwrap();
-    assert!(c.pull_manifest(&src).is_ok());
+    assert_eq!(declared.pull_manifest(&src).unwrap().bytes, m.bytes);
+    assert_eq!(undeclared.pull_manifest(&src).unwrap().bytes, m.bytes);
+    // One ping per registry name and client: the scheme is decided once (127.0.0.1 and localhost for
+    // the first client, 127.0.0.1 for the second).
+    assert_eq!(pings() - seeded, 3, "{:#?}", reg.access_log());
 }
 
 #[test]

@@ -38,10 +38,13 @@ pub mod env;
 pub mod exit;
 pub mod io;
 pub mod labels;
+pub mod parity;
 pub mod platform;
 
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod golden_bytes;
 
 pub use api::{BuildpackApi, PlatformApi};
 pub use io::FileError;

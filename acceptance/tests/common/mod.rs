@@ -10,6 +10,24 @@ use cnb_acceptance::harness::{ContainerRoot, Output};
 
 pub use cnb_acceptance::harness::tool;
 
+/// The sample shell buildpacks (`samples/runtime`, `samples/app-deps`), their order, the hello app in
+/// `workspace` and a stand-in launcher at `cnb/lifecycle/launcher`.
+pub fn sample_buildpacks(root: &ContainerRoot) {
+    let samples = cnb_acceptance::harness::workspace_dir().join("samples");
+    for bp in ["runtime", "app-deps"] {
+        root.copy_dir(
+            samples.join("buildpacks").join(bp),
+            format!("cnb/buildpacks/samples_{bp}/0.1.0"),
+        );
+    }
+    root.copy_dir(samples.join("apps/hello"), "workspace");
+    root.write(
+        "cnb/order.toml",
+        "[[order]]\n[[order.group]]\nid = \"samples/runtime\"\nversion = \"0.1.0\"\n[[order.group]]\nid = \"samples/app-deps\"\nversion = \"0.1.0\"\n",
+    );
+    root.write_executable("cnb/lifecycle/launcher", "#!/bin/sh\necho launcher\n");
+}
+
 /// The layout dir of `name` under `<root>/layout` (IM-30, docker hub names only).
 pub fn layout_of(root: &ContainerRoot, name: &str) -> PathBuf {
     let (repo, tag) = name.split_once(':').unwrap_or((name, "latest"));

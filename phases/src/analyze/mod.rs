@@ -17,7 +17,7 @@ use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
 use crate::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
 use crate::export::store::{SourceImage, StoreError};
-use crate::image::registry::ImageRef;
+use crate::image::registry::{ImageRef, RegistryError};
 use crate::restore::extract::{extract_blob_anchored, ExtractError};
 use crate::Failure;
 use run_image::{select_run_image, RunImageCandidates, RunImageError};
@@ -300,27 +300,34 @@ fn check_registry_access(
     let parse = |r: &str| {
         ImageRef::parse(r).map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))
     };
-    let denied = |kind: &str, r: &str| {
-        Failure::msg(
+    // The reference's message; when the registry could not be asked at all (TLS, connection), the
+    // cause follows so that the failure is clear.
+    let check = |kind: &str, r: &str, res: Result<bool, RegistryError>| match res {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Failure::msg(
             exit::ANALYZE_ERROR,
             "initialize analyzer",
             format!("failed to ensure registry {kind} access to {r}"),
-        )
+        )),
+        Err(e) => Err(Failure::msg(
+            exit::ANALYZE_ERROR,
+            "initialize analyzer",
+            format!(
+                "failed to ensure registry {kind} access to {r}: {}",
+                crate::error::chain(&e)
+            ),
+        )),
     };
     let mut read: Vec<&str> = vec![run_image];
     read.extend(inputs.previous_image.as_deref());
     for r in read.into_iter().filter(|r| !r.is_empty()) {
-        if !client.check_read_access(&parse(r)?).unwrap_or(false) {
-            return Err(denied("read", r));
-        }
+        check("read", r, client.check_read_access(&parse(r)?))?;
     }
     let mut write: Vec<&str> = inputs.output_images.iter().map(String::as_str).collect();
     write.extend(inputs.additional_tags.iter().map(String::as_str));
     write.extend(inputs.cache_image.as_deref());
     for r in write.into_iter().filter(|r| !r.is_empty()) {
-        if !client.check_write_access(&parse(r)?).unwrap_or(false) {
-            return Err(denied("read/write", r));
-        }
+        check("read/write", r, client.check_write_access(&parse(r)?))?;
     }
     Ok(())
 }

@@ -231,7 +231,9 @@ impl Extractor {
             match stat::fstatat(top.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Err(Errno::ENOENT) if create => {
                     match stat::mkdirat(top.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
+                        // 0755 whatever the umask (implicit parents are read by other phases).
+                        Ok(()) => chmod_dir(top.as_fd(), name, 0o755)?,
+                        Err(Errno::EEXIST) => {}
                         Err(e) => return Err(errno(e)),
                     }
                     work.push_front(c);

@@ -115,7 +115,7 @@ impl Builder<'_> {
             let d = self.store.lookup(Kind::Buildpack, &m.id, &m.version)?;
             let bp_plan = plan_for(&plan, Kind::Buildpack, &m.id);
             let bp_layers = self.layers_dir.join(escape_id(&m.id));
-            std::fs::create_dir_all(&bp_layers)
+            cnb_spec::io::create_dirs(&bp_layers)
                 .map_err(io("failed to create buildpack layers dir", &bp_layers))?;
             let plan_dir = tempfile::Builder::new()
                 .prefix(&format!("{}-", escape_id(&m.id)))
@@ -189,18 +189,22 @@ impl Builder<'_> {
                 if let Some(l) = &s.layer {
                     dir = dir.join(l);
                 }
-                std::fs::create_dir_all(&dir).map_err(io("failed to create", &dir))?;
                 let to = dir.join(s.file_name);
-                std::fs::copy(&s.path, &to).map_err(io("failed to copy SBOM to", &to))?;
+                copy_file(&s.path, &to).map_err(io("failed to copy SBOM to", &to))?;
             }
         }
         if self.platform_api.at_least(0, 9) {
             for (kind, bom) in [("launch", &launch_bom), ("build", &build_bom)] {
                 let p = sbom_dir.join(kind).join("sbom.legacy.json");
+                // The reference's `json.Encoder` output: `null` for no entries, a trailing newline.
                 let body = if bom.is_empty() {
-                    "null".to_string()
+                    "null\n".to_string()
                 } else {
-                    serde_json::to_string(bom).unwrap_or_else(|_| "null".into())
+                    cnb_spec::io::to_json(&p, bom)
+                        .map(|j| j + "\n")
+                        .map_err(|e| {
+                            io("failed to encode", &p)(std::io::Error::other(e.to_string()))
+                        })?
                 };
                 files::write_atomic("legacy SBOM", &p, body.as_bytes())
                     .map_err(|e| io("failed to write", &p)(std::io::Error::other(e.to_string())))?;
@@ -210,6 +214,15 @@ impl Builder<'_> {
         }
         Ok(build_metadata(buildpacks, extensions, col))
     }
+}
+
+/// Copies a file written for another phase: atomically, 0644 whatever the umask (parents 0755).
+pub(crate) fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    use cnb_spec::io::{AtomicFile, FILE_MODE};
+    let mut src = std::fs::File::open(from)?;
+    let mut out = AtomicFile::create(to, FILE_MODE)?;
+    std::io::copy(&mut src, &mut out)?;
+    out.commit()
 }
 
 /// The build phase's resolved inputs.

@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use cnb_spec::io::{create_dirs, AtomicFile, FILE_MODE};
 use sha2::{Digest, Sha256};
 
 use super::{Cache, CacheError, CacheMetadata, METADATA_LABEL};
@@ -40,10 +41,8 @@ impl VolumeCache {
         };
         remove_dir_if_exists(&cache.backup_dir)?;
         remove_dir_if_exists(&cache.staging_dir)?;
-        fs::create_dir_all(&cache.staging_dir)
-            .map_err(|e| CacheError::io(&cache.staging_dir, e))?;
-        fs::create_dir_all(&cache.committed_dir)
-            .map_err(|e| CacheError::io(&cache.committed_dir, e))?;
+        create_dirs(&cache.staging_dir).map_err(|e| CacheError::io(&cache.staging_dir, e))?;
+        create_dirs(&cache.committed_dir).map_err(|e| CacheError::io(&cache.committed_dir, e))?;
         Ok(cache)
     }
 
@@ -108,9 +107,10 @@ impl Cache for VolumeCache {
         if fs::hard_link(tar, &dst).is_ok() {
             return Ok(());
         }
-        let tmp = self.staging_dir.join(format!(".{diff_id}.tmp"));
-        fs::copy(tar, &tmp).map_err(|e| CacheError::io(tar, e))?;
-        fs::rename(&tmp, &dst).map_err(|e| CacheError::io(&dst, e))
+        let mut out = AtomicFile::create(&dst, FILE_MODE).map_err(|e| CacheError::io(&dst, e))?;
+        let mut src = File::open(tar).map_err(|e| CacheError::io(tar, e))?;
+        io::copy(&mut src, &mut out).map_err(|e| CacheError::io(tar, e))?;
+        out.commit().map_err(|e| CacheError::io(&dst, e))
     }
 
     fn reuse_layer(&mut self, diff_id: &str) -> Result<(), CacheError> {
@@ -129,11 +129,11 @@ impl Cache for VolumeCache {
         self.ensure_open()?;
         let path = self.staging_dir.join(METADATA_LABEL);
         let json = serde_json::to_vec(metadata).map_err(CacheError::Encode)?;
-        let tmp = self.staging_dir.join(".metadata.tmp");
-        let mut f = File::create(&tmp).map_err(|e| CacheError::io(&tmp, e))?;
-        f.write_all(&json).map_err(|e| CacheError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| CacheError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| CacheError::io(&path, e))
+        let mut f = AtomicFile::create(&path, FILE_MODE)
+            .map_err(|e| CacheError::io(&path, e))?
+            .durable();
+        f.write_all(&json).map_err(|e| CacheError::io(&path, e))?;
+        f.commit().map_err(|e| CacheError::io(&path, e))
     }
 
     fn commit(&mut self) -> Result<(), CacheError> {

@@ -8,9 +8,10 @@ use cnb_spec::platform::LifecycleDescriptor;
 
 use crate::Failure;
 
-/// The descriptor of this build (version from [`super::version`]).
+/// The descriptor of this build: `[lifecycle] version` is the plain version, as the reference's
+/// `lifecycle.toml` (the commit is in `-version` and the launcher label).
 pub fn descriptor() -> LifecycleDescriptor {
-    LifecycleDescriptor::current(&super::version())
+    LifecycleDescriptor::current(crate::build_info::VERSION)
 }
 
 /// The descriptor as TOML text.
@@ -50,7 +51,7 @@ mod tests {
         assert_eq!(v["api"]["platform"].as_str(), Some("0.7"));
         assert_eq!(
             v["lifecycle"]["version"].as_str(),
-            Some(crate::cli::version().as_str())
+            Some(crate::build_info::VERSION)
         );
         assert_eq!(strings(&v["lifecycle"]["sbom-formats"]).len(), 3);
     }

@@ -157,6 +157,7 @@ pub(crate) fn pipeline(inputs: &Inputs, place: &mut Place<'_>) -> Result<(), Fai
 fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
     let (uid, gid) = (inputs.uid, inputs.gid);
     let code = cnb_spec::exit::FAILED;
+    crate::privilege::reach::check_reachable(Phase::Creator, inputs)?;
     let volumes = crate::privilege::volumes_for(Phase::Creator, inputs);
     crate::privilege::chown_volumes(uid, gid, &volumes)
         .map_err(|e| Failure::new(code, "chown volumes", &e))?;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cnb_spec::buildpack::StoreToml;
 use cnb_spec::exit;
-use cnb_spec::labels::{BuildMetadataLabel, LauncherMetadata};
+use cnb_spec::labels::BuildMetadataLabel;
 use cnb_spec::platform::{
     Analyzed, BuildMetadata, Group, ImageReport, ProjectMetadata, Report, METADATA_PATH,
 };
@@ -172,10 +172,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     if entry == super::config::LAUNCHER_IMAGE_PATH {
         info!("no default process type");
     }
-    let launcher_meta = LauncherMetadata {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        ..Default::default()
-    };
+    let launcher_meta = crate::build_info::launcher_metadata();
     let build_label = BuildMetadataLabel::from_build_metadata(&md, launcher_meta)
         .to_json(api)
         .map_err(|e| fail(&e))?;

@@ -47,11 +47,7 @@ fn copy(from: &Path, to: &Path) -> Result<(), SbomCopyError> {
         to: to.to_path_buf(),
         source,
     };
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    std::fs::copy(from, to).map_err(err)?;
-    Ok(())
+    crate::build::copy_file(from, to).map_err(err)
 }
 
 fn copy_component(src_dir: &Path, component: &str, dst_dir: &Path) -> Result<(), SbomCopyError> {

@@ -212,6 +212,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         // EX-06: hand <layers> to the build user, drop privileges, then build in this process.
         let (uid, gid) = (inputs.uid, inputs.gid);
         let code = cnb_spec::exit::FAILED;
+        crate::privilege::reach::check_reachable(crate::cli::Phase::Extender, inputs)?;
         crate::privilege::chown_volumes(uid, gid, std::slice::from_ref(&inputs.layers_dir))
             .map_err(|e| Failure::new(code, "chown volumes", &e))?;
         crate::privilege::drop_to(uid, gid)

@@ -10,6 +10,8 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use cnb_spec::io::create_dirs;
+
 /// Extract errors, naming the entry or path.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -54,7 +56,7 @@ pub fn extract_anchored(
         path: path.to_path_buf(),
         source,
     };
-    fs::create_dir_all(dest).map_err(|e| io_err(dest, e))?;
+    create_dirs(dest).map_err(|e| io_err(dest, e))?;
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_overwrite(true);
@@ -84,10 +86,10 @@ pub fn extract_anchored(
             continue;
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+            create_dirs(parent).map_err(|e| io_err(parent, e))?;
         }
         if entry.header().entry_type().is_dir() {
-            fs::create_dir_all(&target).map_err(|e| io_err(&target, e))?;
+            create_dirs(&target).map_err(|e| io_err(&target, e))?;
             if let Ok(mode) = entry.header().mode() {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o7777));

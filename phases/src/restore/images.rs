@@ -280,7 +280,7 @@ impl RestoreImages<'_> {
     /// OCI layout at `<kaniko>/cache/base/<manifest digest>/`; layer blobs are not fetched.
     pub fn save_sparse(&self, image: &Image) -> Result<PathBuf, ImagesError> {
         let base = self.kaniko_dir.join("cache").join("base");
-        std::fs::create_dir_all(&base).map_err(|source| ImagesError::KanikoDir {
+        cnb_spec::io::create_dirs(&base).map_err(|source| ImagesError::KanikoDir {
             path: base.clone(),
             source,
         })?;

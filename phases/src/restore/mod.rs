@@ -121,7 +121,7 @@ impl Restorer<'_> {
                 MetadataSource::Cache => "cache",
             };
             info!("Restoring metadata for \"{id}\" from {from}");
-            fs::create_dir_all(&bp_dir).map_err(|e| write_err(&bp_dir, e))?;
+            cnb_spec::io::create_dirs(&bp_dir).map_err(|e| write_err(&bp_dir, e))?;
             let toml_path = bp_dir.join(format!("{}.toml", r.name));
             let mut doc = toml::Table::new();
             doc.insert(

@@ -37,8 +37,8 @@ pub struct BomEntry {
     /// Top-level version: not allowed ("`metadata.version` should be used instead"); kept for the check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Opaque metadata.
-    #[serde(default)]
+    /// Opaque metadata (not written when empty: the reference's nil map).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub metadata: toml::Table,
     /// The contributing buildpack (`id`, `version`), filled in by the builder.
     #[serde(default)]

@@ -69,8 +69,9 @@ pub(crate) struct RawProcess {
     pub r#type: String,
     #[serde(default)]
     pub command: Option<RawCommand>,
-    #[serde(default)]
-    pub args: Vec<String>,
+    /// `None` is not written (the reference's nil slice); see [`args_for`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct: Option<bool>,
     #[serde(default, skip_serializing_if = "super::element::is_false")]
@@ -114,7 +115,7 @@ impl RawProcess {
         Process {
             r#type: self.r#type,
             command: self.command.map(RawCommand::into_vec).unwrap_or_default(),
-            args: self.args,
+            args: self.args.unwrap_or_default(),
             direct: self.direct.unwrap_or(true),
             default: self.default,
             working_dir: self.working_dir,
@@ -197,7 +198,7 @@ impl LaunchToml {
             processes.push(Process {
                 r#type: p.r#type,
                 command,
-                args: p.args,
+                args: p.args.unwrap_or_default(),
                 // Legacy processes default to shell processes; BP≥0.9 processes are always direct.
                 direct: p.direct.unwrap_or(api.process_command_is_array()),
                 default: p.default,
@@ -238,7 +239,7 @@ impl LaunchToml {
                     RawProcess {
                         r#type: p.r#type.clone(),
                         command: Some(command),
-                        args,
+                        args: (!args.is_empty()).then_some(args),
                         direct: (!array).then_some(p.direct),
                         default: p.default,
                         buildpack_id: p.buildpack_id.clone(),
@@ -271,6 +272,17 @@ impl LaunchToml {
     }
 }
 
+/// `args` as the reference encodes a process for `metadata.toml` and the build label: with array commands
+/// (P≥0.10) the buildpack's args as given, so none → absent (TOML) / `null` (JSON); with string commands
+/// (P<0.10) the reference rebuilds them as `command[1:] + args`, an empty but present list.
+pub(crate) fn args_for(args: Vec<String>, array: bool) -> Option<Vec<String>> {
+    if array && args.is_empty() {
+        None
+    } else {
+        Some(args)
+    }
+}
+
 /// Encodes a command as an array, or as its first element with the rest moved to the front of `args`.
 pub(crate) fn encode_command(p: &Process, array: bool) -> (RawCommand, Vec<String>) {
     if array {
@@ -290,7 +302,7 @@ impl Serialize for Process {
         RawProcess {
             r#type: self.r#type.clone(),
             command: Some(RawCommand::Many(self.command.clone())),
-            args: self.args.clone(),
+            args: args_for(self.args.clone(), true),
             direct: Some(self.direct),
             default: self.default,
             buildpack_id: self.buildpack_id.clone(),

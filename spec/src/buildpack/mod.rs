@@ -15,7 +15,7 @@ mod store;
 mod tests;
 
 pub(crate) use element::is_false;
-pub(crate) use launch::{encode_command, RawCommand, RawProcess};
+pub(crate) use launch::{args_for, encode_command, RawCommand, RawProcess};
 
 pub use bom::BomEntry;
 pub use build::{BuildToml, Unmet};

@@ -26,8 +26,9 @@ pub struct Require {
     /// with an error when it is set); kept so that the check can be made and reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// `[requires.metadata]`: opaque data for the provider.
-    #[serde(default)]
+    /// `[requires.metadata]`: opaque data for the provider. Not written when empty (the reference's nil
+    /// map: `plan.toml` entries without metadata have no `metadata` key).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub metadata: toml::Table,
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::api::PlatformApi;
-use crate::buildpack::{encode_command, BomEntry, GroupElement, Process, RawCommand};
+use crate::buildpack::{args_for, encode_command, BomEntry, GroupElement, Process, RawCommand};
 use crate::io::{self, FileError};
 use crate::platform::BuildMetadata;
 
@@ -77,8 +77,9 @@ struct JsonProcess {
     r#type: String,
     #[serde(default)]
     command: Option<RawCommand>,
-    #[serde(default, deserialize_with = "de_null_vec")]
-    args: Vec<String>,
+    /// `null` when absent (P≥0.10, the reference's nil slice; [`args_for`]).
+    #[serde(default)]
+    args: Option<Vec<String>>,
     #[serde(default)]
     direct: bool,
     #[serde(default, rename = "buildpackID")]
@@ -93,13 +94,44 @@ struct JsonProcess {
     exec_env: Vec<String>,
 }
 
-fn de_null_vec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+/// A legacy BOM entry as the reference's JSON has it: `name`, `version?`, `metadata` (`null` when
+/// empty: a nil map), `buildpack`.
+#[derive(Debug, Serialize)]
+struct JsonBom<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    metadata: Option<serde_json::Value>,
+    buildpack: JsonModule,
+}
+
+fn ser_bom<S: serde::Serializer>(
+    bom: &Option<Option<Vec<BomEntry>>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let entries = bom.as_ref().and_then(|b| b.as_ref()).map(|b| {
+        b.iter()
+            .map(|e| JsonBom {
+                name: &e.name,
+                version: e.version.as_deref().filter(|v| !v.is_empty()),
+                metadata: (!e.metadata.is_empty()).then(|| super::table_to_json(&e.metadata)),
+                buildpack: JsonModule {
+                    api: None,
+                    ..to_json_module(&e.buildpack)
+                },
+            })
+            .collect::<Vec<_>>()
+    });
+    entries.serialize(s)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Json {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_bom"
+    )]
     bom: Option<Option<Vec<BomEntry>>>,
     #[serde(default)]
     buildpacks: Option<Vec<JsonModule>>,
@@ -167,7 +199,7 @@ impl BuildMetadataLabel {
                         JsonProcess {
                             r#type: p.r#type.clone(),
                             command: Some(command),
-                            args,
+                            args: args_for(args, array),
                             direct: p.direct,
                             buildpack_id: p.buildpack_id.clone(),
                             working_dir: p.working_dir.clone(),
@@ -206,7 +238,7 @@ impl BuildMetadataLabel {
                 .map(|p| Process {
                     r#type: p.r#type,
                     command: p.command.map(RawCommand::into_vec).unwrap_or_default(),
-                    args: p.args,
+                    args: p.args.unwrap_or_default(),
                     direct: p.direct,
                     default: false,
                     working_dir: p.working_dir,

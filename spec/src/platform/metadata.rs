@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::api::PlatformApi;
-use crate::buildpack::{encode_command, BomEntry, GroupElement, Label, Process, RawProcess, Slice};
+use crate::buildpack::{
+    args_for, encode_command, BomEntry, GroupElement, Label, Process, RawProcess, Slice,
+};
 use crate::io::{self, FileError, STRING_SOURCE};
 
 /// Path of `metadata.toml` relative to the layers directory.
@@ -102,7 +104,7 @@ impl BuildMetadata {
                     RawProcess {
                         r#type: p.r#type.clone(),
                         command: Some(command),
-                        args,
+                        args: args_for(args, array),
                         direct: Some(p.direct),
                         default: false,
                         buildpack_id: p.buildpack_id.clone(),

@@ -1,6 +1,7 @@
 //! [`RegistryClient`]: a synchronous facade over oci-client running on a private, lazily created tokio
 //! runtime (never started before a phase needs a registry, so the extender can fork first).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,9 +19,10 @@ use super::error::RegistryError;
 use super::identity::IdentityExchange;
 use super::keychain::{Credential, Keychain};
 use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
-use super::open::{self, OpenRegistries};
+use super::open;
 use super::reference::{normalise_registry, ImageRef};
 use super::retry::{classify, with_retry, Class, RetryPolicy};
+use super::scheme::{self, Endpoints, Transport};
 use super::tls::{build_oci_client, load_ca_certs, TlsRoots};
 
 /// Environment variable naming extra CA certificates trusted for registries: a `:`-separated list of PEM
@@ -31,7 +33,8 @@ pub const REGISTRY_CA_CERTS_ENV: &str = "CNB_REGISTRY_CA_CERTS";
 /// How a [`RegistryClient`] talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
-    /// Registries contacted over plain HTTP (checklist G-18), as `host[:port]`.
+    /// Insecure registries (checklist G-18), as `host[:port]`: tried over HTTPS without certificate
+    /// verification, then plain HTTP (local registries get the HTTP fallback without being listed).
     pub insecure_registries: Vec<String>,
     /// Extra CA certificates (PEM files or directories of them).
     pub ca_certs: Vec<PathBuf>,
@@ -74,7 +77,7 @@ impl RegistryOptions {
         opts
     }
 
-    /// Adds a registry to contact over plain HTTP (`-insecure-registry`).
+    /// Adds an insecure registry (`-insecure-registry`): HTTPS without verification, then plain HTTP.
     pub fn insecure(mut self, registry: &str) -> Self {
         self.insecure_registries.push(registry.to_string());
         self
@@ -117,14 +120,29 @@ fn shared_runtime() -> Result<Arc<Runtime>, RegistryError> {
 /// Cheap to clone; usable from several threads at once.
 #[derive(Clone)]
 pub struct RegistryClient {
-    inner: oci_client::Client,
+    /// One oci-client per transport (the HTTPS one built eagerly, the others when a registry needs them);
+    /// each registry always goes through the one its ping chose (the `scheme` module).
+    oci: Arc<Mutex<HashMap<Transport, oci_client::Client>>>,
     keychain: Arc<Keychain>,
     runtime: Arc<Runtime>,
     options: Arc<RegistryOptions>,
     tls: Arc<TlsRoots>,
     identity: Arc<Mutex<Option<Arc<IdentityExchange>>>>,
-    http: Arc<Mutex<Option<reqwest::Client>>>,
-    open: Arc<OpenRegistries>,
+    /// Plain reqwest clients: verifying (`false`) and, for insecure registries, unverified (`true`).
+    http: Arc<Mutex<HashMap<bool, reqwest::Client>>>,
+    endpoints: Arc<Endpoints>,
+}
+
+/// How a request reaches its registry: the chosen transport's clients and the authentication decided by
+/// [`RegistryClient::ensure_auth_for`].
+struct Access {
+    /// The oci-client of the registry's transport.
+    oci: oci_client::Client,
+    /// The plain HTTP client of the registry's transport.
+    http: reqwest::Client,
+    /// `http` or `https`.
+    scheme: &'static str,
+    auth: Auth,
 }
 
 /// What [`RegistryClient::ensure_auth_for`] decided for a request.
@@ -152,9 +170,9 @@ impl RegistryClient {
         options: RegistryOptions,
     ) -> Result<RegistryClient, RegistryError> {
         let extra = load_ca_certs(&options.ca_certs)?;
-        let (inner, system_roots) = build_oci_client(&options, extra.clone())?;
+        let (https, system_roots) = build_oci_client(&options, extra.clone(), Transport::Https)?;
         Ok(RegistryClient {
-            inner,
+            oci: Arc::new(Mutex::new(HashMap::from([(Transport::Https, https)]))),
             keychain,
             runtime: shared_runtime()?,
             options: Arc::new(options),
@@ -163,8 +181,8 @@ impl RegistryClient {
                 extra,
             }),
             identity: Arc::new(Mutex::new(None)),
-            http: Arc::new(Mutex::new(None)),
-            open: Arc::new(OpenRegistries::default()),
+            http: Arc::new(Mutex::new(HashMap::new())),
+            endpoints: Arc::new(Endpoints::default()),
         })
     }
 
@@ -178,17 +196,36 @@ impl RegistryClient {
         &self.keychain
     }
 
-    fn scheme(&self, image: &ImageRef) -> &'static str {
-        let insecure = self
-            .options
+    /// Whether `image`'s registry is listed as insecure.
+    fn is_insecure(&self, image: &ImageRef) -> bool {
+        self.options
             .insecure_registries
             .iter()
-            .any(|r| normalise_registry(r) == image.registry());
-        if insecure {
-            "http"
-        } else {
-            "https"
+            .any(|r| normalise_registry(r) == image.registry())
+    }
+
+    /// The oci-client of `transport`, built the first time it is needed.
+    fn oci_for(&self, transport: Transport) -> Result<oci_client::Client, RegistryError> {
+        let mut guard = self
+            .oci
+            .lock()
+            .map_err(|_| RegistryError::Setup("registry client lock poisoned".into()))?;
+        if let Some(c) = guard.get(&transport) {
+            return Ok(c.clone());
         }
+        let (client, _) = build_oci_client(&self.options, self.tls.extra.clone(), transport)?;
+        guard.insert(transport, client.clone());
+        Ok(client)
+    }
+
+    /// How `image`'s registry is reached (pinged once per registry; see the `scheme` module).
+    async fn endpoint(&self, image: &ImageRef) -> scheme::Endpoint {
+        let host = image.to_oci().resolve_registry().to_string();
+        self.endpoints
+            .resolve(image.registry(), &host, self.is_insecure(image), |t| {
+                self.http(t == Transport::HttpsUnverified).ok()
+            })
+            .await
     }
 
     /// The identity-token exchanger, with an HTTP client trusting the same roots as oci-client's.
@@ -200,23 +237,23 @@ impl RegistryClient {
         if let Some(x) = guard.as_ref() {
             return Ok(x.clone());
         }
-        let x = Arc::new(IdentityExchange::new(self.tls.http_client()?));
+        let x = Arc::new(IdentityExchange::new(self.tls.http_client(false)?));
         *guard = Some(x.clone());
         Ok(x)
     }
 
-    /// A plain HTTP client trusting the same roots as oci-client's (for the open-registry probe and
-    /// manifest requests).
-    fn http(&self) -> Result<reqwest::Client, RegistryError> {
+    /// A plain HTTP client trusting the same roots as oci-client's (for pings and the open-registry
+    /// manifest requests); `unverified` accepts any certificate (insecure registries).
+    fn http(&self, unverified: bool) -> Result<reqwest::Client, RegistryError> {
         let mut guard = self
             .http
             .lock()
             .map_err(|_| RegistryError::Setup("HTTP client lock poisoned".into()))?;
-        if let Some(c) = guard.as_ref() {
+        if let Some(c) = guard.get(&unverified) {
             return Ok(c.clone());
         }
-        let c = self.tls.http_client()?;
-        *guard = Some(c.clone());
+        let c = self.tls.http_client(unverified)?;
+        guard.insert(unverified, c.clone());
         Ok(c)
     }
 
@@ -229,39 +266,41 @@ impl RegistryClient {
         image: &ImageRef,
         op: RegistryOperation,
         mount_sources: &[ImageRef],
-    ) -> Result<Auth, RegistryError> {
+    ) -> Result<Access, RegistryError> {
         let credential = self.keychain.resolve(image.registry())?;
-        if matches!(credential, Credential::Anonymous | Credential::Basic { .. })
-            && self
-                .open
-                .is_open(&self.http()?, self.scheme(image), image)
-                .await
-        {
-            return Ok(Auth::Open);
+        let endpoint = self.endpoint(image).await;
+        let access = |auth| -> Result<Access, RegistryError> {
+            Ok(Access {
+                oci: self.oci_for(endpoint.transport)?,
+                http: self.http(endpoint.transport == Transport::HttpsUnverified)?,
+                scheme: endpoint.transport.scheme(),
+                auth,
+            })
+        };
+        if matches!(credential, Credential::Anonymous | Credential::Basic { .. }) && endpoint.open {
+            return access(Auth::Open);
         }
+        let oci = self.oci_for(endpoint.transport)?;
         let auth = match credential {
             Credential::Anonymous => RegistryAuth::Anonymous,
             Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credential::Bearer(t) => RegistryAuth::Bearer(t),
             Credential::IdentityToken(refresh) => {
-                self.inner
-                    .store_auth_if_needed(image.registry(), &RegistryAuth::Anonymous)
+                oci.store_auth_if_needed(image.registry(), &RegistryAuth::Anonymous)
                     .await;
                 let exchange = self.identity()?;
-                let scheme = self.scheme(image);
+                let scheme = endpoint.transport.scheme();
                 exchange
-                    .ensure(&self.inner, scheme, image, op, &refresh, mount_sources)
+                    .ensure(&oci, scheme, image, op, &refresh, mount_sources)
                     .await?;
-                return Ok(Auth::Oci(RegistryAuth::Anonymous));
+                return access(Auth::Oci(RegistryAuth::Anonymous));
             }
         };
-        self.inner
-            .store_auth_if_needed(image.registry(), &auth)
-            .await;
-        Ok(Auth::Oci(auth))
+        oci.store_auth_if_needed(image.registry(), &auth).await;
+        access(Auth::Oci(auth))
     }
 
-    async fn ensure_auth(&self, image: &ImageRef) -> Result<Auth, RegistryError> {
+    async fn ensure_auth(&self, image: &ImageRef) -> Result<Access, RegistryError> {
         self.ensure_auth_for(image, RegistryOperation::Pull, &[])
             .await
     }
@@ -270,7 +309,7 @@ impl RegistryClient {
         &self,
         image: &ImageRef,
         mount_sources: &[ImageRef],
-    ) -> Result<Auth, RegistryError> {
+    ) -> Result<Access, RegistryError> {
         self.ensure_auth_for(image, RegistryOperation::Pull, &[])
             .await?;
         self.ensure_auth_for(image, RegistryOperation::Push, mount_sources)
@@ -284,7 +323,12 @@ impl RegistryClient {
         image: &ImageRef,
         e: OciDistributionError,
     ) -> RegistryError {
-        let detail = error_chain(&e);
+        let mut detail = error_chain(&e);
+        if looks_like_tls_failure(&detail)
+            && scheme::candidates(image.registry(), self.is_insecure(image)).len() == 1
+        {
+            detail = format!("{detail} ({})", scheme::https_only_hint(image.registry()));
+        }
         match classify(&e) {
             Class::Unauthorized => RegistryError::Unauthorized {
                 action: action.into(),
@@ -319,9 +363,10 @@ impl RegistryClient {
 
     async fn pull_manifest_async(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
         let accepted = super::media_types::ACCEPTED;
-        let res = match self.ensure_auth(image).await? {
+        let access = self.ensure_auth(image).await?;
+        let res = match &access.auth {
             Auth::Open => {
-                let (http, scheme) = (&self.http()?, self.scheme(image));
+                let (http, scheme) = (&access.http, access.scheme);
                 with_retry(&self.options.retry, "pull manifest", || async move {
                     open::get_manifest(http, scheme, image, accepted).await
                 })
@@ -329,7 +374,7 @@ impl RegistryClient {
             }
             Auth::Oci(auth) => {
                 let oci = image.to_oci();
-                let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+                let (inner, oci_ref, auth_ref) = (&access.oci, &oci, auth);
                 with_retry(&self.options.retry, "pull manifest", || async move {
                     inner.pull_manifest_raw(oci_ref, auth_ref, accepted).await
                 })
@@ -391,13 +436,13 @@ impl RegistryClient {
     ) -> Result<u64, RegistryError> {
         let what = format!("blob {digest}");
         self.runtime.block_on(async {
-            self.ensure_auth(image).await?;
+            let access = self.ensure_auth(image).await?;
             let oci = image.to_oci();
             let desc = OciDescriptor {
                 digest: digest.to_string(),
                 ..Default::default()
             };
-            let (inner, oci_ref, desc_ref) = (&self.inner, &oci, &desc);
+            let (inner, oci_ref, desc_ref) = (&access.oci, &oci, &desc);
             let mut sized = with_retry(&self.options.retry, "pull blob", || async move {
                 inner.pull_blob_stream(oci_ref, desc_ref).await
             })
@@ -451,9 +496,9 @@ impl RegistryClient {
         image: &ImageRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.ensure_auth(image).await?;
+        let access = self.ensure_auth(image).await?;
         let oci = image.to_oci();
-        let (inner, oci_ref) = (&self.inner, &oci);
+        let (inner, oci_ref) = (&access.oci, &oci);
         with_retry(&self.options.retry, "check blob", || async move {
             inner.blob_exists(oci_ref, digest).await
         })
@@ -479,10 +524,11 @@ impl RegistryClient {
         from: &ImageRef,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        self.ensure_push_auth(image, std::slice::from_ref(from))
+        let access = self
+            .ensure_push_auth(image, std::slice::from_ref(from))
             .await?;
         let (oci, from_oci) = (image.to_oci(), from.to_oci());
-        let (inner, oci_ref, from_ref) = (&self.inner, &oci, &from_oci);
+        let (inner, oci_ref, from_ref) = (&access.oci, &oci, &from_oci);
         let res = with_retry(&self.options.retry, "mount blob", || async move {
             inner.mount_blob(oci_ref, from_ref, digest).await
         })
@@ -509,9 +555,9 @@ impl RegistryClient {
         image: &ImageRef,
         upload: &BlobUpload,
     ) -> Result<(), RegistryError> {
-        self.ensure_push_auth(image, &upload.mount_from).await?;
+        let access = self.ensure_push_auth(image, &upload.mount_from).await?;
         let oci = image.to_oci();
-        let (inner, oci_ref, up) = (&self.inner, &oci, upload);
+        let (inner, oci_ref, up) = (&access.oci, &oci, upload);
         with_retry(&self.options.retry, "upload blob", || async move {
             let reader = up.source.open().map_err(OciDistributionError::IoError)?;
             let stream = reader_stream(reader)?;
@@ -587,10 +633,10 @@ impl RegistryClient {
                 reason: format!("media type '{media_type}' is not a valid header value"),
             })?;
         self.runtime.block_on(async {
-            self.ensure_push_auth(image, &[]).await?;
+            let access = self.ensure_push_auth(image, &[]).await?;
             let oci = image.to_oci();
             let body = bytes::Bytes::copy_from_slice(bytes);
-            let (inner, oci_ref, body_ref, ct) = (&self.inner, &oci, &body, &content_type);
+            let (inner, oci_ref, body_ref, ct) = (&access.oci, &oci, &body, &content_type);
             with_retry(&self.options.retry, "push manifest", || async move {
                 inner
                     .push_manifest_raw(oci_ref, body_ref.clone(), Clone::clone(ct))
@@ -620,9 +666,10 @@ impl RegistryClient {
     /// 401/403; a missing image is readable (the analyzer treats it as "no previous image").
     pub fn check_read_access(&self, image: &ImageRef) -> Result<bool, RegistryError> {
         self.runtime.block_on(async {
-            let res = match self.ensure_auth(image).await? {
+            let access = self.ensure_auth(image).await?;
+            let res = match &access.auth {
                 Auth::Open => {
-                    let (http, scheme) = (&self.http()?, self.scheme(image));
+                    let (http, scheme) = (&access.http, access.scheme);
                     let accepted = super::media_types::ACCEPTED;
                     with_retry(&self.options.retry, "check read access", || async move {
                         open::head_manifest(http, scheme, image, accepted).await
@@ -631,7 +678,7 @@ impl RegistryClient {
                 }
                 Auth::Oci(auth) => {
                     let oci = image.to_oci();
-                    let (inner, oci_ref, auth_ref) = (&self.inner, &oci, &auth);
+                    let (inner, oci_ref, auth_ref) = (&access.oci, &oci, auth);
                     with_retry(&self.options.retry, "check read access", || async move {
                         inner
                             .fetch_manifest_digest(oci_ref, auth_ref)
@@ -661,14 +708,14 @@ impl RegistryClient {
             return Ok(false);
         }
         self.runtime.block_on(async {
-            match self.ensure_push_auth(image, &[]).await {
-                Ok(_) => {}
+            let access = match self.ensure_push_auth(image, &[]).await {
+                Ok(a) => a,
                 Err(e) if e.is_auth() => return Ok(false),
                 Err(e) => return Err(e),
-            }
+            };
             let oci = image.to_oci();
             let probe = sha256_digest(b"");
-            let (inner, oci_ref, probe_ref) = (&self.inner, &oci, &probe);
+            let (inner, oci_ref, probe_ref) = (&access.oci, &oci, &probe);
             let res = with_retry(&self.options.retry, "check write access", || async move {
                 inner.mount_blob(oci_ref, oci_ref, probe_ref).await
             })
@@ -682,6 +729,21 @@ impl RegistryClient {
             }
         })
     }
+}
+
+/// Whether an error chain reads like a failed TLS handshake (e.g. an HTTPS request to a plain-HTTP server).
+fn looks_like_tls_failure(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    [
+        "tls",
+        "certificate",
+        "invalidcontenttype",
+        "corrupt message",
+        "handshake",
+        "http response to https",
+    ]
+    .iter()
+    .any(|k| d.contains(k))
 }
 
 /// `sha256:<hex>` of `bytes`.

@@ -13,8 +13,12 @@
 //! TLS: system roots plus the PEM files in [`RegistryOptions::ca_certs`] (env [`REGISTRY_CA_CERTS_ENV`],
 //! `CNB_REGISTRY_CA_CERTS=/path/ca.pem:/etc/certs.d`). The system roots come from `SSL_CERT_FILE` /
 //! `SSL_CERT_DIR` or the usual distribution paths; when an image has none, the bundled Mozilla roots are
-//! used instead of failing. Registries in `CNB_INSECURE_REGISTRIES` / `-insecure-registry` are contacted
-//! over plain HTTP.
+//! used instead of failing.
+//!
+//! Scheme (the `scheme` module, as the reference's registry library): every registry is tried over HTTPS
+//! first; local ones (`localhost`, `127.0.0.1`, `::1`, RFC 1918 addresses, `*.localhost`) fall back to
+//! plain HTTP, registries in `CNB_INSECURE_REGISTRIES` / `-insecure-registry` to HTTPS without
+//! verification and then plain HTTP; the choice is made once per registry and used for every request.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -38,6 +42,7 @@ mod media_types;
 mod open;
 mod reference;
 mod retry;
+mod scheme;
 mod tls;
 
 pub use blob::{BlobPushOutcome, BlobSource, BlobUpload};

@@ -3,50 +3,18 @@
 //!
 //! oci-client discovers a registry's auth scheme with a `GET /v2/` and caches the token it gets; when the
 //! registry issues no challenge there is no token to cache, so it probes again before *every* request,
-//! doubling the request count. [`OpenRegistries`] probes each registry once; for open ones the client
-//! then never registers credentials with oci-client (so its blob and upload calls send no probe and no
-//! `Authorization` header — the same as oci-client would do after its probe), and manifests are fetched
-//! here, because oci-client's manifest calls always register credentials first.
-
-use std::collections::HashMap;
+//! doubling the request count. The client's one ping per registry (the `scheme` module) also tells
+//! whether the registry is open; for open ones the client then never registers credentials with
+//! oci-client (so its blob and upload calls send no probe and no `Authorization` header — the same as
+//! oci-client would do after its probe), and manifests are fetched here, because oci-client's manifest
+//! calls always register credentials first.
 
 use oci_client::errors::{OciDistributionError, OciEnvelope};
-use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
+use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 
 use super::reference::ImageRef;
-
-/// The per-client memory of which registries need no authentication.
-#[derive(Debug, Default)]
-pub(crate) struct OpenRegistries {
-    known: tokio::sync::Mutex<HashMap<String, bool>>,
-}
-
-impl OpenRegistries {
-    /// Whether `image`'s registry answers `GET /v2/` with a success and no `WWW-Authenticate` challenge.
-    /// Probed once per registry; concurrent first calls wait for the one probe. A failed probe counts as
-    /// "not open", so the normal oci-client path runs and reports the real error.
-    pub(crate) async fn is_open(
-        &self,
-        http: &reqwest::Client,
-        scheme: &str,
-        image: &ImageRef,
-    ) -> bool {
-        let host = image.to_oci().resolve_registry().to_string();
-        let mut known = self.known.lock().await;
-        if let Some(open) = known.get(&host) {
-            return *open;
-        }
-        let open = match http.get(format!("{scheme}://{host}/v2/")).send().await {
-            Ok(res) => res.status().is_success() && !res.headers().contains_key(WWW_AUTHENTICATE),
-            Err(_) => false,
-        };
-        tracing::debug!(registry = %host, open, "probed registry auth");
-        known.insert(host, open);
-        open
-    }
-}
 
 fn manifest_url(scheme: &str, image: &ImageRef) -> String {
     let oci = image.to_oci();

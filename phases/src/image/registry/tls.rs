@@ -11,7 +11,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 
 use super::client::{error_chain, RegistryOptions};
 use super::error::RegistryError;
-use super::reference::normalise_registry;
+use super::scheme::Transport;
 
 pub(crate) const USER_AGENT: &str = concat!("cnb-lifecycle/", env!("CARGO_PKG_VERSION"));
 
@@ -22,8 +22,9 @@ pub(crate) struct TlsRoots {
 }
 
 impl TlsRoots {
-    /// A plain reqwest client trusting the same roots (for the identity-token exchange).
-    pub(crate) fn http_client(&self) -> Result<reqwest::Client, RegistryError> {
+    /// A plain reqwest client trusting the same roots (for pings, the open-registry manifest requests and
+    /// the identity-token exchange); `unverified` accepts any certificate (insecure registries).
+    pub(crate) fn http_client(&self, unverified: bool) -> Result<reqwest::Client, RegistryError> {
         let to_reqwest = |c: &Certificate| match c.encoding {
             CertificateEncoding::Der => reqwest::Certificate::from_der(&c.data),
             CertificateEncoding::Pem => reqwest::Certificate::from_pem(&c.data),
@@ -38,7 +39,8 @@ impl TlsRoots {
             .map_err(setup)?;
         let builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(30));
+            .connect_timeout(Duration::from_secs(30))
+            .tls_danger_accept_invalid_certs(unverified);
         let builder = if self.system_roots {
             builder.tls_certs_merge(extra)
         } else {
@@ -115,18 +117,15 @@ fn read_pem_file(file: &Path) -> Result<Vec<Certificate>, RegistryError> {
     Ok(out)
 }
 
-pub(crate) fn oci_config(options: &RegistryOptions) -> ClientConfig {
-    let insecure: Vec<String> = options
-        .insecure_registries
-        .iter()
-        .map(|r| normalise_registry(r))
-        .collect();
+/// The oci-client configuration for one transport (the `scheme` module decides which registry uses which).
+pub(crate) fn oci_config(options: &RegistryOptions, transport: Transport) -> ClientConfig {
+    let unverified = transport == Transport::HttpsUnverified;
     ClientConfig {
-        protocol: if insecure.is_empty() {
-            ClientProtocol::Https
-        } else {
-            ClientProtocol::HttpsExcept(insecure)
+        protocol: match transport {
+            Transport::Http => ClientProtocol::Http,
+            Transport::Https | Transport::HttpsUnverified => ClientProtocol::Https,
         },
+        accept_invalid_certificates: unverified,
         use_monolithic_push: true,
         max_concurrent_upload: options.max_concurrent_uploads.max(1),
         connect_timeout: Some(Duration::from_secs(30)),
@@ -146,11 +145,12 @@ pub(crate) fn oci_config(options: &RegistryOptions) -> ClientConfig {
 pub(crate) fn build_oci_client(
     options: &RegistryOptions,
     extra: Vec<Certificate>,
+    transport: Transport,
 ) -> Result<(oci_client::Client, bool), RegistryError> {
     static ENV_LOCK: Mutex<()> = Mutex::new(());
     let config = || ClientConfig {
         extra_root_certificates: extra.clone(),
-        ..oci_config(options)
+        ..oci_config(options, transport)
     };
     let build = |config: ClientConfig| {
         oci_client::Client::try_from(config).map_err(|e| {
@@ -158,7 +158,7 @@ pub(crate) fn build_oci_client(
         })
     };
     // Fails early (before the panicking default) exactly when the system has no usable roots.
-    if oci_client::Client::try_from(oci_config(options)).is_ok() {
+    if oci_client::Client::try_from(oci_config(options, transport)).is_ok() {
         return Ok((build(config())?, true));
     }
     tracing::debug!("no system CA certificates; using the bundled Mozilla roots");
@@ -168,7 +168,7 @@ pub(crate) fn build_oci_client(
         .map_err(|_| RegistryError::Setup("CA setup lock poisoned".into()))?;
     let previous = std::env::var_os("SSL_CERT_FILE");
     std::env::set_var("SSL_CERT_FILE", bundle.path());
-    let probe = oci_client::Client::try_from(oci_config(options)).is_ok();
+    let probe = oci_client::Client::try_from(oci_config(options, transport)).is_ok();
     let result = if probe {
         build(config())
     } else {
@@ -275,12 +275,15 @@ mod tests {
             .insecure("127.0.0.1:5000")
             .ca_cert("/x.pem");
         assert_eq!(o.insecure_registries, ["127.0.0.1:5000"]);
-        let cfg = oci_config(&o);
-        assert_eq!(
-            cfg.protocol,
-            ClientProtocol::HttpsExcept(vec!["127.0.0.1:5000".into()])
-        );
+        let cfg = oci_config(&o, Transport::Https);
+        assert_eq!(cfg.protocol, ClientProtocol::Https);
+        assert!(!cfg.accept_invalid_certificates);
         assert!(cfg.use_monolithic_push);
+        assert_eq!(
+            oci_config(&o, Transport::Http).protocol,
+            ClientProtocol::Http
+        );
+        assert!(oci_config(&o, Transport::HttpsUnverified).accept_invalid_certificates);
     }
 
     #[test]
