@@ -249,8 +249,37 @@ fn restore_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::RESTORE_ERROR, "restore", e)
 }
 
+/// Checks the cache inputs the way the reference initialises its cache, before anything is done: a
+/// `-cache-image` that is not a reference and a `-cache-dir` that exists but is not a directory fail
+/// the phase with exit 1 (`failed to initialize cache`). A missing cache directory only warns later.
+pub fn check_cache_inputs(inputs: &Inputs) -> Result<(), Failure> {
+    let fail = |m: String| Failure::msg(exit::FAILED, "initialize cache", m);
+    if let Some(name) = inputs.cache_image.as_deref().filter(|s| !s.is_empty()) {
+        if !inputs.use_layout {
+            crate::image::registry::ImageRef::parse(name).map_err(|e| {
+                fail(format!(
+                    "creating image cache: could not parse reference: {name} ({e})"
+                ))
+            })?;
+        }
+        return Ok(());
+    }
+    if let Some(dir) = &inputs.cache_dir {
+        match fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(fail(format!(
+                    "creating volume cache: '{}' is not a directory",
+                    dir.display()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Opens the cache the inputs name (`-cache-image` wins over `-cache-dir`); problems only warn (a
-/// build never fails for its cache).
+/// build never fails for its cache). [`check_cache_inputs`] has rejected unusable inputs already.
 pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache>> {
     if let Some(name) = inputs.cache_image.as_deref().filter(|s| !s.is_empty()) {
         let previous = match access.open(name) {
@@ -302,6 +331,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    check_cache_inputs(inputs)?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     access.resolve_credentials(&registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;
