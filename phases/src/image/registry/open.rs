@@ -7,44 +7,152 @@
 //! then never registers credentials with oci-client (so its blob and upload calls send no probe and no
 //! `Authorization` header — the same as oci-client would do after its probe), and manifests are fetched
 //! here, because oci-client's manifest calls always register credentials first.
+//!
+//! The probe is also what tells the client how a registry authenticates ([`Challenge`]); it is retried
+//! like any request (a 503, 429 or reset on `GET /v2/` used to make the phase go on without credentials
+//! and fail with a misleading `unauthorized`). Blob `HEAD` and `GET` are made here too, with the
+//! `Authorization` the client worked out, so their `Retry-After` is visible and a download cut
+//! mid-stream can resume with a `Range` request.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use oci_client::errors::{OciDistributionError, OciEnvelope};
-use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, RANGE, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 
 use super::reference::ImageRef;
+use super::retry::{parse_retry_after, with_retry, Class, RetryPolicy, Retryable};
 
-/// The per-client memory of which registries need no authentication.
+/// How a registry answered `GET /v2/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    /// Success without a challenge: an open registry.
+    None,
+    /// `WWW-Authenticate: Basic` (or a 401 without a usable challenge).
+    Basic,
+    /// `WWW-Authenticate: Bearer`: tokens from a token service.
+    Bearer,
+    /// Anything else (e.g. 404): left to oci-client.
+    Unknown,
+}
+
+/// An error of a request made here: the oci-client error it maps to (same classification and messages
+/// as oci-client's own calls) plus the answer's `Retry-After`.
+#[derive(Debug)]
+pub(crate) struct DirectError {
+    pub(crate) error: OciDistributionError,
+    pub(crate) retry_after: Option<Duration>,
+    /// Overrides the classification (e.g. a cut download is transient whatever reqwest says).
+    pub(crate) class: Option<Class>,
+}
+
+impl DirectError {
+    pub(crate) fn transient(error: OciDistributionError) -> Self {
+        DirectError {
+            error,
+            retry_after: None,
+            class: Some(Class::Transient(None)),
+        }
+    }
+}
+
+impl From<reqwest::Error> for DirectError {
+    fn from(e: reqwest::Error) -> Self {
+        DirectError {
+            error: e.into(),
+            retry_after: None,
+            class: None,
+        }
+    }
+}
+
+impl std::fmt::Display for DirectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl Retryable for DirectError {
+    fn class(&self) -> Class {
+        self.class
+            .unwrap_or_else(|| super::retry::classify(&self.error))
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+fn retry_after_of(res: &reqwest::Response) -> Option<Duration> {
+    res.headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// A non-success answer as a [`DirectError`] (body read for the registry's error envelope).
+async fn answer_error(res: reqwest::Response, url: &str) -> DirectError {
+    let status = res.status();
+    let retry_after = retry_after_of(&res);
+    let body = res.bytes().await.unwrap_or_default();
+    DirectError {
+        error: status_error(status, &body, url),
+        retry_after,
+        class: None,
+    }
+}
+
+/// The per-client memory of how each registry authenticates (successful probes only).
 #[derive(Debug, Default)]
 pub(crate) struct OpenRegistries {
-    known: tokio::sync::Mutex<HashMap<String, bool>>,
+    known: tokio::sync::Mutex<HashMap<String, Challenge>>,
 }
 
 impl OpenRegistries {
-    /// Whether `image`'s registry answers `GET /v2/` with a success and no `WWW-Authenticate` challenge.
-    /// Probed once per registry; concurrent first calls wait for the one probe. A failed probe counts as
-    /// "not open", so the normal oci-client path runs and reports the real error.
-    pub(crate) async fn is_open(
+    /// How `image`'s registry answers `GET /v2/`, probed once per registry (concurrent first calls wait
+    /// for the one probe) and retried on transient errors, 429 included. When every attempt failed the
+    /// error names the registry: the phase must not go on as if it needed no credentials.
+    pub(crate) async fn challenge(
         &self,
         http: &reqwest::Client,
         scheme: &str,
         image: &ImageRef,
-    ) -> bool {
+        retry: &RetryPolicy,
+    ) -> Result<Challenge, DirectError> {
         let host = image.to_oci().resolve_registry().to_string();
         let mut known = self.known.lock().await;
-        if let Some(open) = known.get(&host) {
-            return *open;
+        if let Some(c) = known.get(&host) {
+            return Ok(*c);
         }
-        let open = match http.get(format!("{scheme}://{host}/v2/")).send().await {
-            Ok(res) => res.status().is_success() && !res.headers().contains_key(WWW_AUTHENTICATE),
-            Err(_) => false,
-        };
-        tracing::debug!(registry = %host, open, "probed registry auth");
-        known.insert(host, open);
-        open
+        let url = format!("{scheme}://{host}/v2/");
+        let url_ref = &url;
+        let challenge = with_retry(retry, "probe registry", || async move {
+            let res = http.get(url_ref).send().await?;
+            let status = res.status();
+            let header = res
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_ascii_lowercase());
+            match header {
+                Some(h) if h.starts_with("bearer") => Ok(Challenge::Bearer),
+                Some(_) => Ok(Challenge::Basic),
+                None if status.is_success() => Ok(Challenge::None),
+                None if status == StatusCode::UNAUTHORIZED => Ok(Challenge::Basic),
+                None => {
+                    let e = answer_error(res, url_ref).await;
+                    match e.class() {
+                        Class::Transient(_) => Err(e),
+                        _ => Ok(Challenge::Unknown),
+                    }
+                }
+            }
+        })
+        .await?;
+        tracing::debug!(registry = %host, ?challenge, "probed registry auth");
+        known.insert(host, challenge);
+        Ok(challenge)
     }
 }
 
@@ -97,24 +205,27 @@ pub(crate) async fn get_manifest(
     scheme: &str,
     image: &ImageRef,
     accepted: &[&str],
-) -> Result<(bytes::Bytes, String), OciDistributionError> {
+) -> Result<(bytes::Bytes, String), DirectError> {
     let url = manifest_url(scheme, image);
     let res = http
         .get(&url)
         .header(ACCEPT, accepted.join(", "))
         .send()
         .await?;
-    let status = res.status();
-    let body = res.bytes().await?;
-    if status != StatusCode::OK {
-        return Err(status_error(status, &body, &url));
+    if res.status() != StatusCode::OK {
+        return Err(answer_error(res, &url).await);
     }
+    let body = res.bytes().await?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
     if let Some(want) = image.digest() {
         if want != digest {
-            return Err(OciDistributionError::GenericError(Some(format!(
-                "manifest {url} has digest {digest}, not the {want} it was asked for"
-            ))));
+            return Err(DirectError {
+                error: OciDistributionError::GenericError(Some(format!(
+                    "manifest {url} has digest {digest}, not the {want} it was asked for"
+                ))),
+                retry_after: None,
+                class: None,
+            });
         }
     }
     Ok((body, digest))
@@ -126,7 +237,7 @@ pub(crate) async fn head_manifest(
     scheme: &str,
     image: &ImageRef,
     accepted: &[&str],
-) -> Result<(), OciDistributionError> {
+) -> Result<(), DirectError> {
     let url = manifest_url(scheme, image);
     let res = http
         .head(&url)
@@ -135,6 +246,76 @@ pub(crate) async fn head_manifest(
         .await?;
     match res.status() {
         StatusCode::OK => Ok(()),
-        s => Err(status_error(s, &[], &url)),
+        _ => Err(answer_error(res, &url).await),
+    }
+}
+
+fn blob_url(scheme: &str, image: &ImageRef, digest: &str) -> String {
+    let oci = image.to_oci();
+    format!(
+        "{scheme}://{}/v2/{}/blobs/{digest}",
+        oci.resolve_registry(),
+        oci.repository()
+    )
+}
+
+fn authorized(
+    req: reqwest::RequestBuilder,
+    authorization: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match authorization {
+        Some(a) => req.header(AUTHORIZATION, a),
+        None => req,
+    }
+}
+
+/// `HEAD` of blob `digest` in `image`'s repository: whether it exists.
+pub(crate) async fn head_blob(
+    http: &reqwest::Client,
+    scheme: &str,
+    image: &ImageRef,
+    digest: &str,
+    authorization: Option<&str>,
+) -> Result<bool, DirectError> {
+    let url = blob_url(scheme, image, digest);
+    let res = authorized(http.head(&url), authorization).send().await?;
+    match res.status() {
+        s if s.is_success() => Ok(true),
+        StatusCode::NOT_FOUND => Ok(false),
+        _ => Err(answer_error(res, &url).await),
+    }
+}
+
+/// What a blob `GET` from an offset returned.
+pub(crate) enum BlobBody {
+    /// The whole blob (`200`): the first `offset` bytes are already known to the caller.
+    Full(reqwest::Response),
+    /// The bytes from the offset on (`206`).
+    Partial(reqwest::Response),
+    /// Nothing is left after the offset (`416`).
+    End,
+}
+
+/// `GET` of blob `digest` from byte `offset` (a `Range` request when `offset > 0`). Redirects (blob
+/// storage) are followed by reqwest, which drops `Authorization` when the host changes.
+pub(crate) async fn get_blob(
+    http: &reqwest::Client,
+    scheme: &str,
+    image: &ImageRef,
+    digest: &str,
+    offset: u64,
+    authorization: Option<&str>,
+) -> Result<BlobBody, DirectError> {
+    let url = blob_url(scheme, image, digest);
+    let mut req = authorized(http.get(&url), authorization);
+    if offset > 0 {
+        req = req.header(RANGE, format!("bytes={offset}-"));
+    }
+    let res = req.send().await?;
+    match res.status() {
+        StatusCode::OK => Ok(BlobBody::Full(res)),
+        StatusCode::PARTIAL_CONTENT => Ok(BlobBody::Partial(res)),
+        StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => Ok(BlobBody::End),
+        _ => Err(answer_error(res, &url).await),
     }
 }
