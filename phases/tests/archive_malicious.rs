@@ -22,6 +22,8 @@ enum E {
     GnuLong(String),
     /// A regular file with this mode.
     Moded(&'static str, u32),
+    /// A directory with mode 02775.
+    SgidDir(&'static str),
 }
 
 fn raw(name: &[u8], kind: Kind, link: &[u8], data: &[u8], mode: u32) -> Vec<u8> {
@@ -55,6 +57,7 @@ fn build(entries: &[E]) -> Vec<u8> {
             }
             E::Char(n) => out.extend(raw(n.as_bytes(), Kind::Char, b"", b"", 0o666)),
             E::Moded(n, m) => out.extend(raw(n.as_bytes(), Kind::File, b"", b"m", *m)),
+            E::SgidDir(n) => out.extend(raw(n.as_bytes(), Kind::Dir, b"", b"", 0o2775)),
             E::LongFile(n) => out.extend(raw(n.as_bytes(), Kind::File, b"", b"pwned", 0o644)),
             E::GnuLong(n) => {
                 let mut name = n.clone().into_bytes();
@@ -341,13 +344,14 @@ fn untrusted_layers_are_relocated_and_stripped() {
     let root = t.path().join("deps");
     fs::create_dir(&root).unwrap();
     let tar = build(&[
-        E::Dir("/layers/bp_a/deps"),
+        E::SgidDir("/layers/bp_a/deps"),
         E::File("/layers/bp_a/deps/lib/a", "a"),
         E::Hard("/layers/bp_a/deps/h", "/layers/bp_a/deps/lib/a".into()),
         E::File("/layers/bp_b/other/x", "other layer"),
         E::Char("/layers/bp_a/deps/dev"),
         E::Moded("/layers/bp_a/deps/suid", 0o6755),
         E::Sym("/layers/bp_a/deps/s", "lib/a".into()),
+        E::SgidDir("/layers/bp_a/deps/shared"),
     ]);
     let opts = ExtractOptions::untrusted(&["bp_a", "deps"]);
     let stats = extract(&tar[..], &root, &opts).unwrap();
@@ -368,6 +372,16 @@ fn untrusted_layers_are_relocated_and_stripped() {
         0o755
     );
     assert_eq!(fs::read_link(root.join("s")).unwrap(), Path::new("lib/a"));
+    // The anchor entry's mode is the layer directory's; a setgid directory (an fsGroup volume's) keeps
+    // its bit: restored layers stay byte-identical.
+    assert_eq!(
+        fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+        0o2775
+    );
+    assert_eq!(
+        fs::metadata(root.join("shared")).unwrap().permissions().mode() & 0o7777,
+        0o2775
+    );
     assert_eq!((stats.skipped_devices, stats.setid_cleared), (1, 1));
     assert_eq!(stats.outside_anchor, 1);
 

@@ -63,7 +63,8 @@ pub struct ExtractOptions {
     /// Create character/block devices and FIFOs (default true). When false they are skipped and counted
     /// in [`ExtractStats::skipped_devices`].
     pub devices: bool,
-    /// Keep setuid/setgid bits (default true). When false they are cleared on every entry and counted in
+    /// Keep setuid/setgid bits (default true). When false they are cleared on every entry but
+    /// directories (whose setgid only steers group inheritance) and counted in
     /// [`ExtractStats::setid_cleared`].
     pub setid: bool,
     /// Relocation anchor (default empty: none). When set, an entry is extracted only if its name contains
@@ -89,7 +90,7 @@ impl Default for ExtractOptions {
 
 impl ExtractOptions {
     /// The policy for archives a buildpack or a previous build wrote (cache layers, SBOM layers): entries
-    /// relocated from `anchor`, owned by the extracting user, no devices or FIFOs, no setuid/setgid bits,
+    /// relocated from `anchor`, owned by the extracting user, no devices or FIFOs, no setuid/setgid files,
     /// no extended attributes, `.wh.` entries skipped (buildpack layers carry no whiteouts).
     pub fn untrusted(anchor: &[&str]) -> Self {
         Self {
@@ -163,6 +164,7 @@ pub fn extract(
         opts: opts.clone(),
         chown,
         anchor: opts.anchor.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        root_meta: None,
         created: HashSet::new(),
         dirs: Vec::new(),
         stats: ExtractStats::default(),
@@ -183,6 +185,8 @@ struct Extractor {
     opts: ExtractOptions,
     chown: bool,
     anchor: Vec<Vec<u8>>,
+    /// Mode and mtime of the anchor entry, for the root (relocated layers only).
+    root_meta: Option<(u32, i64)>,
     created: HashSet<Vec<u8>>,
     dirs: Vec<(Vec<Vec<u8>>, u32, i64)>,
     stats: ExtractStats,
@@ -428,7 +432,14 @@ impl Extractor {
             return Ok(());
         };
         let Some((leaf, parents)) = comps.split_last() else {
-            return Ok(()); // the root itself: its metadata is the caller's.
+            // The root itself: its metadata is the caller's, except for a relocated layer, whose
+            // anchor entry is the layer directory (mode and mtime as recorded, applied at the end).
+            if !self.anchor.is_empty() && kind == tar::EntryType::Directory {
+                let h = e.header();
+                let mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
+                self.root_meta = Some((mode & !0o4000, h.mtime().unwrap_or(0) as i64));
+            }
+            return Ok(());
         };
         let key = comps.iter().fold(Vec::new(), |mut k, c| {
             k.push(b'/');
@@ -472,7 +483,8 @@ impl Extractor {
         }
         let h = e.header();
         let mut mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
-        if !self.opts.setid && mode & 0o6000 != 0 {
+        // Directories keep setgid: it only steers group inheritance (fsGroup volumes have it).
+        if !self.opts.setid && kind != tar::EntryType::Directory && mode & 0o6000 != 0 {
             mode &= !0o6000;
             self.stats.setid_cleared += 1;
         }
@@ -635,6 +647,14 @@ impl Extractor {
 
     /// Applies final directory modes and mtimes, deepest first.
     fn finish_dirs(&mut self) -> Result<(), ArchiveError> {
+        if let Some((mode, mtime)) = self.root_meta.take() {
+            stat::fchmod(&self.root, Mode::from_bits_truncate(mode))
+                .map_err(|e| self.xerr("<root>", errno(e)))?;
+            if self.opts.mtimes {
+                let t = TimeSpec::new(mtime, 0);
+                let _ = stat::futimens(&self.root, &t, &t);
+            }
+        }
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (comps, mode, mtime) in dirs {
