@@ -619,3 +619,53 @@ fn extender_base_unpack_contains_every_hostile_layer() {
         &verdicts,
     );
 }
+
+/// The control: the corpus through a naive extractor (GNU tar with `-P`, which keeps absolute names
+/// and `..`, and follows what earlier entries planted) does change things outside its directory, and
+/// the snapshot sees it — so the flows above pass because the phases contain the corpus, not because
+/// the corpus or the snapshot is toothless.
+#[test]
+fn the_snapshot_sees_what_a_naive_extractor_does() {
+    let mut escaped = Vec::new();
+    let n = World::new().cases("", "../").len();
+    for i in 0..n {
+        let w = World::new();
+        let case = w.cases("", "../").swap_remove(i);
+        let target = w.root.join("unpack");
+        fs::create_dir_all(&target).unwrap();
+        let tar = w.outside.path().join("case.tar");
+        fs::write(&tar, build(&case)).unwrap();
+        let before = w.snapshot();
+        let _ = std::process::Command::new("tar")
+            .arg("-xPf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&target)
+            .output()
+            .unwrap();
+        let after = w.snapshot();
+        if !before
+            .diff(&after, &[target.clone(), tar.clone()])
+            .is_empty()
+        {
+            escaped.push(case.name);
+        }
+    }
+    println!(
+        "== naive control (GNU tar -P): {} of {n} cases changed things outside: {escaped:?}",
+        escaped.len()
+    );
+    for must in [
+        "dotdot file",
+        "absolute name outside",
+        "symlink then write (absolute)",
+        "hard link to absolute outside file",
+        "hard link through a planted symlink",
+        "whiteout through a symlink",
+    ] {
+        assert!(
+            escaped.contains(&must),
+            "{must:?} did not escape: {escaped:?}"
+        );
+    }
+}
