@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod harness;
+pub mod hostile;
 pub mod images;
 pub mod registry;
 pub mod rootless;

@@ -485,19 +485,10 @@ fn no_credentials_leak_through_the_separate_phases_or_their_errors() {
     }
 }
 
-/// Goal 5 with image extensions (root: `-build-image` applies Dockerfiles in user namespaces): the
-/// extension's `bin/detect` and `bin/generate` environments, the `RUN` steps' environments (dumped into
-/// the build image and into the run image, whose layer ends up in the app image) and everything the
-/// creator wrote carry no trace of the password.
-#[test]
-fn no_credentials_reach_extensions_or_run_steps() {
-    if !running_as_root() {
-        println!("SKIPPED: image extensions are applied in user namespaces by a root creator");
-        return;
-    }
-    let (reg, run) = registry_with_run_image("ext");
-    let needles = Needles::for_registry(&reg);
-    let s = Setup::with_probes(Some(".probes"));
+/// The extension `test/ext` (probe in `bin/detect` and `bin/generate`) whose Dockerfiles for each of
+/// `kinds` (`"build run"`, `"run"`) `RUN env` into `/etc/cnb-<kind>-run-env`, in the order before the
+/// spy buildpack.
+fn write_env_extension(s: &Setup, kinds: &str) {
     let probe = s.probe.clone();
     let ext = "cnb/extensions/test_ext/0.1.0";
     s.root.write(
@@ -515,7 +506,7 @@ fn no_credentials_reach_extensions_or_run_steps() {
 {probe}
 set -eu
 out="${{CNB_OUTPUT_DIR:-$1}}"
-for kind in build run; do
+for kind in {kinds}; do
 cat > "$out/$kind.Dockerfile" <<DOCKERFILE
 ARG base_image
 FROM \${{base_image}}
@@ -532,6 +523,22 @@ done
         "cnb/order.toml",
         "[[order-extensions]]\n[[order-extensions.group]]\nid = \"test/ext\"\nversion = \"0.1.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/spy\"\nversion = \"0.1.0\"\n",
     );
+}
+
+/// Goal 5 with image extensions (root: `-build-image` applies Dockerfiles in user namespaces): the
+/// extension's `bin/detect` and `bin/generate` environments, the `RUN` steps' environments (dumped into
+/// the build image and into the run image, whose layer ends up in the app image) and everything the
+/// creator wrote carry no trace of the password.
+#[test]
+fn no_credentials_reach_extensions_or_run_steps() {
+    if !running_as_root() {
+        println!("SKIPPED: image extensions are applied in user namespaces by a root creator");
+        return;
+    }
+    let (reg, run) = registry_with_run_image("ext");
+    let needles = Needles::for_registry(&reg);
+    let s = Setup::with_probes(Some(".probes"));
+    write_env_extension(&s, "build run");
     // The build buildpack also copies the build RUN step's env into its layer.
     let bp_build = s.root.join("cnb/buildpacks/test_spy/0.1.0/bin/build");
     let text = fs::read_to_string(&bp_build).unwrap();
@@ -545,14 +552,7 @@ done
     .unwrap();
     let bi_dir = tempfile::tempdir().unwrap();
     let bi = cnb_acceptance::images::copy_layout(busybox(), &bi_dir.path().join("build"));
-    // The run image and the app image in layouts (a creator with `-build-image` and a *registry* run
-    // image hangs on main as on this branch: see the report); the credentials are still planted.
-    let run_layout = s.root.join("oci/localhost/test/run/latest");
-    cnb_acceptance::images::copy_layout(busybox(), &run_layout);
-    s.root.write(
-        "cnb/run.toml",
-        "[[images]]\nimage = \"localhost/test/run:latest\"\n",
-    );
+    // The run image comes from the basic-auth registry and the app image goes there.
     let cache = tempfile::tempdir().unwrap();
     s.root.chown(1000, 1000);
     let out = s
@@ -565,14 +565,14 @@ done
         .env("CNB_EXPERIMENTAL_MODE", "warn")
         .env("CNB_BUILD_IMAGE_CACHE", cache.path().display().to_string())
         .args([
-            "-layout".to_string(),
-            format!("-layout-dir={}", s.root.join("oci").display()),
-            format!("-run={}", s.root.join("cnb/run.toml").display()),
+            format!("-run-image={run}"),
             format!("-build-image={}", bi.layout.display()),
             format!("-cache-dir={}", s.root.join("cache").display()),
             format!("-launcher={}", bin_dir().join("launcher").display()),
-            "localhost/test/app:latest".to_string(),
+            reg.image("test/app:latest"),
         ])
+        // It hung in EXPORTING before the registry runtime was remade after the fork (see the report).
+        .timeout(std::time::Duration::from_secs(90))
         .run();
     out.assert_success();
     out.assert_contains("applied 1 build Dockerfile(s)");
@@ -584,26 +584,30 @@ done
     needles.assert_not_in_tree("extensions: layers", &s.root.layers());
     needles.assert_not_in_tree("extensions: cache", &s.root.join("cache"));
     needles.assert_not_in_tree("extensions: build image cache", cache.path());
-    let app = s.root.join("oci/localhost/test/app/latest");
-    needles.assert_not_in_tree("extensions: app image", &app);
+    let app = tempfile::tempdir().unwrap();
+    reg.skopeo_copy(
+        &format!("docker://{}", reg.image("test/app:latest")),
+        &format!("oci:{}:x", app.path().display()),
+    );
+    needles.assert_not_in_tree("extensions: app image", app.path());
     // The run extension's RUN env is in the app image (so the check above covered it).
-    let mut found = false;
-    for p in walk(&app.join("blobs")) {
-        let out = std::process::Command::new("gzip")
-            .arg("-dc")
-            .arg(&p)
-            .output()
-            .unwrap();
-        found |= out
-            .stdout
-            .windows(b"cnb-run-run-env".len())
-            .any(|w| w == b"cnb-run-run-env");
-    }
     assert!(
-        found,
+        blobs_contain(app.path(), b"cnb-run-run-env"),
         "the run extension's RUN env file is in the app image"
     );
     drop(run);
+}
+
+/// Whether any blob of the layout at `dir`, gzip-decompressed, contains `needle`.
+fn blobs_contain(dir: &Path, needle: &[u8]) -> bool {
+    walk(&dir.join("blobs")).iter().any(|p| {
+        let out = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(p)
+            .output()
+            .unwrap();
+        out.stdout.windows(needle.len()).any(|w| w == needle)
+    })
 }
 
 fn base64(data: &[u8]) -> String {
@@ -621,4 +625,192 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Goal 5 with an image extension through the separate phases against the basic-auth registry, each at
+/// debug level with `CNB_REGISTRY_AUTH`: analyzer, detector (the extension's `detect` and `generate`),
+/// the extender (root, in place on its own root filesystem, reading the run image from the registry
+/// itself: the one process that holds credentials *and* runs Dockerfile steps), builder, exporter (app
+/// image on the extended run image, pushed). The `RUN` step's environment dump must be there — in the
+/// extender's root, the extended layout and the pushed app image — and the password nowhere.
+#[test]
+fn no_credentials_reach_the_extender_run_steps_of_the_separate_phases() {
+    assert!(
+        running_as_root(),
+        "the extender applies Dockerfiles to its root filesystem as root"
+    );
+    let (reg, run) = registry_with_run_image("extender");
+    let needles = Needles::for_registry(&reg);
+    let s = Setup::new();
+    write_env_extension(&s, "run");
+    let rootfs = tempfile::tempdir().unwrap();
+    cnb_acceptance::images::busybox_rootfs(rootfs.path());
+    let app = reg.image("test/app:latest");
+    let phase = |name: &str, args: &[String], root: bool| {
+        let mut cmd = s
+            .root
+            .phase(name)
+            .arg("-log-level=debug")
+            .env("CNB_REGISTRY_AUTH", reg.registry_auth_env())
+            .env("CNB_INSECURE_REGISTRIES", reg.host())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env("CNB_EXTENDER_ROOT", rootfs.path().display().to_string());
+        if root {
+            cmd = cmd.as_current_user();
+        }
+        let out = cmd.args(args.iter().cloned()).run();
+        assert!(out.success(), "{name}: {}", out.dump());
+        needles.assert_not_in_output(name, &out);
+        out
+    };
+    phase(
+        "analyzer",
+        &[format!("-run-image={run}"), app.clone()],
+        false,
+    );
+    phase("detector", &[], false);
+    assert!(s.root.exists("layers/generated/test_ext/run.Dockerfile"));
+    let extended = phase("extender", &["-kind=run".to_string()], true);
+    extended.assert_contains("applied 1 Dockerfile(s)");
+    phase("builder", &[], false);
+    phase(
+        "exporter",
+        &[
+            format!(
+                "-launcher={}",
+                s.root.join("cnb/lifecycle/launcher").display()
+            ),
+            app.clone(),
+        ],
+        false,
+    );
+    // The RUN step really ran with an environment (checked like everything else below).
+    let dump = fs::read_to_string(rootfs.path().join("etc/cnb-run-run-env")).unwrap();
+    assert!(dump.contains("PATH="), "{dump}");
+    needles.assert_not_in_tree("extender root", rootfs.path());
+    s.check_probes(&needles, "separate phases with an extension");
+    let probes = s.probes();
+    assert!(
+        probes
+            .iter()
+            .any(|p| p.to_string_lossy().contains("generate-")),
+        "the extension's generate ran: {probes:?}"
+    );
+    needles.assert_not_in_tree(
+        "separate phases with an extension: layers",
+        &s.root.layers(),
+    );
+    // The pushed app image holds the RUN step's dump (the extension layer) and no secret.
+    let dir = tempfile::tempdir().unwrap();
+    reg.skopeo_copy(
+        &format!("docker://{app}"),
+        &format!("oci:{}:x", dir.path().display()),
+    );
+    needles.assert_not_in_tree("pushed app image", dir.path());
+    assert!(
+        blobs_contain(dir.path(), b"cnb-run-run-env"),
+        "the extension layer with the RUN env dump is in the app image"
+    );
+}
+
+/// Goal 5, error messages: malformed credentials (a truncated `CNB_REGISTRY_AUTH`, one that is not
+/// JSON, a broken docker `config.json`, a credential helper answering garbage) that contain the
+/// password make the phase fail, without quoting it; a malformed `CNB_REGISTRY_AUTH` as the reference
+/// (`failed to resolve keychain`, exit 1).
+#[test]
+fn malformed_credentials_are_never_quoted_in_messages() {
+    let (reg, run) = registry_with_run_image("malformed");
+    let needles = Needles::for_registry(&reg);
+    let (user, pass) = reg.credentials().unwrap();
+    let header = reg.basic_auth_header().unwrap();
+    let host = reg.host();
+    let s = Setup::new();
+    let creds = tempfile::tempdir().unwrap();
+    let cfg = creds.path().join("docker");
+    let bin = creds.path().join("bin");
+    fs::create_dir_all(&cfg).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        (
+            "truncated CNB_REGISTRY_AUTH",
+            vec![("CNB_REGISTRY_AUTH", format!(r#"{{"{host}": "{header}""#))],
+        ),
+        (
+            "CNB_REGISTRY_AUTH not JSON",
+            vec![("CNB_REGISTRY_AUTH", format!("{host}={header} {pass}"))],
+        ),
+        (
+            "CNB_REGISTRY_AUTH wrong type",
+            vec![(
+                "CNB_REGISTRY_AUTH",
+                format!(r#"{{"{host}": ["{header}", "{pass}"]}}"#),
+            )],
+        ),
+        (
+            "broken docker config.json",
+            vec![("DOCKER_CONFIG", "broken".into())],
+        ),
+        (
+            "credential helper garbage",
+            vec![("DOCKER_CONFIG", "helper".into())],
+        ),
+    ];
+    let b = base64(format!("{user}:{pass}").as_bytes());
+    fs::create_dir_all(cfg.join("broken")).unwrap();
+    fs::write(
+        cfg.join("broken/config.json"),
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{b}", "password": "{pass}""#),
+    )
+    .unwrap();
+    fs::create_dir_all(cfg.join("helper")).unwrap();
+    fs::write(
+        cfg.join("helper/config.json"),
+        format!(r#"{{"credHelpers": {{"{host}": "sectest"}}}}"#),
+    )
+    .unwrap();
+    let script = bin.join("docker-credential-sectest");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '{{\"Username\": \"{user}\", \"Secret\": \"{pass}\" garbage'\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    tool("chmod", &["-R", "a+rX", creds.path().to_str().unwrap()]);
+    for (what, env) in cases {
+        let mut cmd = s
+            .root
+            .phase("analyzer")
+            .arg("-log-level=debug")
+            .env("CNB_INSECURE_REGISTRIES", &host)
+            .env_remove("CNB_REGISTRY_AUTH")
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    cnb_acceptance::harness::DEFAULT_PATH
+                ),
+            );
+        for (k, v) in env {
+            let v = if k == "DOCKER_CONFIG" {
+                cfg.join(v).display().to_string()
+            } else {
+                v
+            };
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd
+            .args([format!("-run-image={run}"), reg.image("test/app:latest")])
+            .run();
+        // Without usable credentials the run image cannot be read: the analyzer must not pass silently.
+        assert_ne!(out.code, Some(0), "{what}: {}", out.dump());
+        needles.assert_not_in_output(what, &out);
+        if what.contains("CNB_REGISTRY_AUTH") {
+            // The reference: `failed to resolve keychain: failed to parse CNB_REGISTRY_AUTH value`, exit 1.
+            assert_eq!(out.code, Some(1), "{what}: {}", out.dump());
+            out.assert_contains("failed to resolve keychain")
+                .assert_contains("CNB_REGISTRY_AUTH");
+        }
+        println!("{what}: exit {:?}", out.code);
+    }
 }

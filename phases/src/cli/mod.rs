@@ -229,9 +229,9 @@ fn print_descriptor() -> u8 {
     }
 }
 
-/// Runs `phase` on `args` with the process's environment. Issue 14: credentials leave the environment
-/// before anything else runs (privilege::secrets), whichever way the phase was called (its own name,
-/// `lifecycle <phase>`, a symlink).
+/// Runs `phase` on `args` with the process's environment. Every entry point (the multi-call binary
+/// by `argv[0]` or `lifecycle <phase>`, [`run_phase`]) comes through here, so credentials leave the
+/// environment before anything else runs (issue 14, privilege::secrets).
 fn run_process(phase: Phase, args: &[String]) -> u8 {
     protect_credentials(phase);
     match Context::from_process() {

@@ -51,6 +51,19 @@ pub enum AccessError {
     Keychain(#[source] KeychainError),
 }
 
+impl AccessError {
+    /// The phase failure: unreadable credentials (a malformed `CNB_REGISTRY_AUTH`) fail as the
+    /// reference's `failed to resolve keychain` (exit 1), anything else as an input error (exit 3).
+    pub fn into_failure(self) -> crate::error::Failure {
+        match &self {
+            AccessError::Keychain(e) => {
+                crate::error::Failure::new(cnb_spec::exit::FAILED, "resolve keychain", e)
+            }
+            _ => crate::error::Failure::new(cnb_spec::exit::INVALID_ARGS, "resolve inputs", &self),
+        }
+    }
+}
+
 impl ImageAccess {
     /// The access mode the inputs ask for.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self, AccessError> {

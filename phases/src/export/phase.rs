@@ -64,7 +64,7 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 /// Runs the exporter.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
-        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+        .map_err(crate::export::access::AccessError::into_failure)?;
     // Before anything is pushed: an unusable -cache-image / -cache-dir fails the phase (exit 1).
     crate::restore::check_cache_inputs(inputs)?;
     access.resolve_credentials(&registry_references(inputs));

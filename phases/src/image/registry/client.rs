@@ -97,13 +97,23 @@ impl RegistryOptions {
     }
 }
 
+/// The process's registry runtime, made on first use. A process forked after that (the creator's
+/// user-namespace worker, the extender's) inherits the runtime without its worker threads, so anything
+/// driven by its I/O or timer drivers would wait forever: a child makes its own, and the inherited one
+/// is never used or dropped (dropping would wait for threads that do not exist here).
 fn shared_runtime() -> Result<Arc<Runtime>, RegistryError> {
-    static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+    static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
     let mut guard = RUNTIME
         .lock()
         .map_err(|_| RegistryError::Setup("registry runtime lock poisoned".into()))?;
-    if let Some(rt) = guard.as_ref() {
-        return Ok(rt.clone());
+    let pid = std::process::id();
+    match guard.take() {
+        Some((owner, rt)) if owner == pid => {
+            *guard = Some((owner, rt.clone()));
+            return Ok(rt);
+        }
+        Some((_, inherited)) => std::mem::forget(inherited),
+        None => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -112,7 +122,7 @@ fn shared_runtime() -> Result<Arc<Runtime>, RegistryError> {
         .build()
         .map_err(|e| RegistryError::Setup(format!("cannot start the registry runtime: {e}")))?;
     let rt = Arc::new(rt);
-    *guard = Some(rt.clone());
+    *guard = Some((pid, rt.clone()));
     Ok(rt)
 }
 
