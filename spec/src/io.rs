@@ -174,9 +174,10 @@ pub fn read_toml_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>,
     }
 }
 
-/// Encodes a value as TOML (tables of arrays as `[[name]]` sections).
+/// Encodes a value as TOML, byte for byte as the reference's encoder (BurntSushi/toml) encodes the
+/// equivalent Go value: see [`crate::toml_encoder`]. The one TOML writer of the project.
 pub fn to_toml<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, FileError> {
-    toml::to_string(value).map_err(|e| FileError {
+    crate::toml_encoder::to_string(value).map_err(|e| FileError {
         path: path.to_path_buf(),
         kind: FileErrorKind::Encode(e.to_string()),
     })

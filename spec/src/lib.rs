@@ -40,6 +40,7 @@ pub mod io;
 pub mod labels;
 pub mod parity;
 pub mod platform;
+pub mod toml_encoder;
 
 #[cfg(test)]
 mod golden;
