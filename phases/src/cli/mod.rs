@@ -240,11 +240,29 @@ fn run_process(phase: Phase, args: &[String]) -> u8 {
 /// Entry point of one phase: parse and resolve inputs from the process's arguments (after `argv[0]`),
 /// run the phase, print a failure as `ERROR: failed to <action>: <cause>` and map it to its exit code.
 pub fn run_phase(phase: Phase) -> ExitCode {
+    // Issue 14: credentials leave the environment before anything else runs (privilege::secrets).
+    protect_credentials(phase);
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     ExitCode::from(run_process(phase, &args))
+}
+
+/// Takes `CNB_REGISTRY_AUTH` out of the environment; phases that use registries keep it in memory and
+/// become non-dumpable (also without it: a docker config or helper may be read later), the others
+/// forget it.
+fn protect_credentials(phase: Phase) {
+    use crate::privilege::secrets;
+    secrets::take_from_environment();
+    match phase {
+        Phase::Detector | Phase::Builder => secrets::discard(),
+        _ => {
+            if let Err(e) = secrets::protect_process() {
+                eprintln!("Warning: cannot make the process non-dumpable: {e}");
+            }
+        }
+    }
 }
 
 /// [`run_phase`] on explicit arguments and context; returns the exit code.

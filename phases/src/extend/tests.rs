@@ -52,6 +52,7 @@ pub(crate) fn host_id(id: u32) -> u32 {
     match IdMapping::detect().unwrap() {
         IdMapping::Identity => id,
         IdMapping::Rootless { subuid, .. } => subuid.0 + id - 1,
+        IdMapping::Single { uid, .. } => uid,
     }
 }
 
@@ -119,9 +120,20 @@ pub(crate) fn run_one_with(
         unpack_base: None,
         materialize,
         compression: crate::archive::Compression::default(),
+        isolation: super::sandbox::Isolation::Sandbox,
+        ownership: crate::archive::Ownership::FromArchive,
     };
     let mapping = IdMapping::detect().map_err(|e| e.to_string())?;
     in_user_namespace(&mapping, || apply(&req)).map_err(|e| e.to_string())
+}
+
+/// Entry names of a layer blob (gzip, zstd or plain tar).
+pub(crate) fn layer_entries(blob: &Path) -> Vec<String> {
+    let mut a = tar::Archive::new(crate::export::extended::open_layer(blob).unwrap());
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn layer_names(f: &Fixture, o: &Outcome, i: usize) -> Vec<String> {
@@ -500,7 +512,7 @@ pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Ext
         extended_dir: f.root.parent().unwrap().join("extended"),
         cache: Some(StepCache::new(&f.cache, Duration::from_secs(3600))),
         work_dir: f.root.parent().unwrap().join("work"),
-        mapping: IdMapping::detect().unwrap(),
+        executor: super::Executor::UserNamespace(IdMapping::detect().unwrap()),
         ignore: vec![],
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod passwd;
 pub mod reach;
+pub mod secrets;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,11 @@ pub fn drop_to_with_groups(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Pri
     nix::unistd::setresgid(g, g, g).map_err(setid(format!("setresgid({gid})")))?;
     let u = Uid::from_raw(uid);
     nix::unistd::setresuid(u, u, u).map_err(setid(format!("setresuid({uid})")))?;
+    // A uid change resets the dumpable flag: a process holding credentials stays unreadable.
+    secrets::reprotect().map_err(|e| PrivilegeError::SetId {
+        call: "prctl(PR_SET_DUMPABLE, 0)".into(),
+        source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
+    })?;
     Ok(())
 }
 
