@@ -46,6 +46,8 @@ pub mod toml_encoder;
 mod golden;
 #[cfg(test)]
 mod golden_bytes;
+#[cfg(test)]
+mod golden_toml;
 
 pub use api::{BuildpackApi, PlatformApi};
 pub use io::FileError;

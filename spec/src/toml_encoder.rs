@@ -11,7 +11,7 @@
 //! - keys and table headers are indented by two spaces per nesting level (`Indent * (len(key)-1)`);
 //! - a blank line before every top-level `[table]` and before every `[[array-of-tables]]` element at any
 //!   depth (nothing before the first line of the file); nested `[a.b]` headers have none;
-//! - an array whose first element is a table is an array of tables; an empty array is `key = []`;
+//! - an array whose elements are all tables is an array of tables; an empty array is `key = []`;
 //!   tables inside inline arrays are inline (`{k = v, k2 = v2}`);
 //! - strings double-quoted with the `dblQuotedReplacer` escapes (`\"`, `\\`, `\b \t \n \f \r`, other
 //!   control characters and DEL as `\u00XX`, everything else verbatim); keys bare when made of
@@ -84,19 +84,22 @@ struct Table {
 }
 
 impl Node {
-    /// Go's `typeIsTable(tomlTypeOfGo(v))`: a table, or an array whose first element is a table.
+    /// Go's `typeIsTable(tomlTypeOfGo(v))`: a table, or a non-empty array all of whose elements are
+    /// tables (`isTableArray`; a mixed array is an inline array).
     fn is_table_like(&self) -> bool {
         match self {
             Node::Table(_) => true,
-            Node::Array(items) => matches!(items.first(), Some(Node::Table(_))),
+            Node::Array(items) => {
+                !items.is_empty() && items.iter().all(|i| matches!(i, Node::Table(_)))
+            }
             _ => false,
         }
     }
 }
 
 impl Table {
-    /// The non-nil entries, direct values first then tables, each group sorted for maps.
-    fn ordered(&self) -> (Vec<&(String, Node)>, Vec<&(String, Node)>) {
+    /// The non-nil entries in output order: direct values first then tables, each group sorted for maps.
+    fn ordered(&self) -> Vec<&(String, Node)> {
         let (mut direct, mut sub): (Vec<_>, Vec<_>) = self
             .entries
             .iter()
@@ -106,7 +109,8 @@ impl Table {
             direct.sort_by(|a, b| a.0.cmp(&b.0));
             sub.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        (direct, sub)
+        direct.extend(sub);
+        direct
     }
 }
 
@@ -135,8 +139,7 @@ impl Encoder {
 
     /// `eStruct`/`eMap` of a non-inline table whose header (if any) is written.
     fn table_body(&mut self, key: &[&str], table: &Table) -> Result<(), EncodeError> {
-        let (direct, sub) = table.ordered();
-        for (k, v) in direct.into_iter().chain(sub) {
+        for (k, v) in table.ordered() {
             let mut path = key.to_vec();
             path.push(k);
             self.encode(&path, v)?;
@@ -172,12 +175,10 @@ impl Encoder {
                             self.newline();
                             self.table_body(key, t)?;
                         }
-                        _ => {
-                            return Err(EncodeError(format!(
-                                "toml: cannot encode an array mixing tables and values under key '{}'",
-                                key.join(".")
-                            )))
-                        }
+                        _ => return Err(EncodeError(format!(
+                            "toml: cannot encode an array mixing tables and values under key '{}'",
+                            key.join(".")
+                        ))),
                     }
                 }
                 Ok(())
@@ -227,9 +228,8 @@ impl Encoder {
                 self.out.push(']');
             }
             Node::Table(t) => {
-                let (direct, sub) = t.ordered();
                 self.out.push('{');
-                let all: Vec<_> = direct.into_iter().chain(sub).collect();
+                let all = t.ordered();
                 for (i, (k, v)) in all.iter().enumerate() {
                     if i > 0 {
                         self.out.push_str(", ");
@@ -248,8 +248,7 @@ impl Encoder {
 /// Go's `Key.maybeQuoted`: bare when every character is `A-Za-z0-9_-`.
 fn quote_key(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return k.to_string();
@@ -486,7 +485,11 @@ impl ser::Serializer for NodeSerializer {
             key: None,
         })
     }
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<StructBuilder, EncodeError> {
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<StructBuilder, EncodeError> {
         Ok(StructBuilder {
             datetime: name == DATETIME_NAME,
             table: Table {

@@ -133,10 +133,7 @@ fn strings_and_keys_are_quoted_like_go() {
     let mut inner = toml::Table::new();
     inner.insert("k".into(), 1.into());
     nested.insert("my table".into(), inner.into());
-    assert_eq!(
-        to_string(&nested).unwrap(),
-        "[\"my table\"]\n  k = 1\n"
-    );
+    assert_eq!(to_string(&nested).unwrap(), "[\"my table\"]\n  k = 1\n");
 }
 
 #[test]
@@ -155,7 +152,11 @@ fn numbers_like_strconv() {
         u: u64,
     }
     assert_eq!(
-        to_string(&F { f: 0.1, u: u64::MAX }).unwrap(),
+        to_string(&F {
+            f: 0.1,
+            u: u64::MAX
+        })
+        .unwrap(),
         "f = 0.1\nu = 18446744073709551615\n"
     );
 }
@@ -175,7 +176,8 @@ fn datetimes_like_rfc3339nano() {
 #[test]
 fn tables_inside_inline_arrays_are_inline() {
     let v: toml::Table =
-        toml::from_str("a = [[{x = 1, t = {q = 2}}, {}]]\nb = [1, {z = \"y\", a = [2]}]\n").unwrap();
+        toml::from_str("a = [[{x = 1, t = {q = 2}}, {}]]\nb = [1, {z = \"y\", a = [2]}]\n")
+            .unwrap();
     assert_eq!(
         to_string(&v).unwrap(),
         "a = [[{x = 1, t = {q = 2}}, {}]]\nb = [1, {a = [2], z = \"y\"}]\n"
@@ -188,7 +190,10 @@ fn unencodable_values_are_errors() {
     assert!(to_string(&vec![1]).is_err());
     let mut m = BTreeMap::new();
     m.insert("a", vec![Some(1), None]);
-    assert!(to_string(&m).unwrap_err().to_string().contains("nil element"));
+    assert!(to_string(&m)
+        .unwrap_err()
+        .to_string()
+        .contains("nil element"));
     let mut m = BTreeMap::new();
     m.insert(1, 1);
     assert!(to_string(&m).is_err());
