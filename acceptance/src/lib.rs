@@ -6,5 +6,6 @@ pub mod docker;
 pub mod harness;
 pub mod images;
 pub mod registry;
+pub mod report;
 pub mod rootless;
 pub mod stage;
