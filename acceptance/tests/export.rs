@@ -230,7 +230,8 @@ fn analyzer_requires_run_image() {
         .assert_contains("-run-image is required when there is no run metadata available");
 }
 
-/// RI-01 (layout): the run image comes from run.toml's first entry.
+/// RI-01 (layout): the run image comes from run.toml's first entry; `analyzed.toml` records it as the
+/// layout path it was read from, as the reference does (issue 13).
 #[test]
 fn analyzer_reads_run_toml() {
     let root = ContainerRoot::new();
@@ -249,9 +250,19 @@ fn analyzer_reads_run_toml() {
         ])
         .run();
     out.assert_success();
-    assert!(root
-        .read("layers/analyzed.toml")
-        .contains("image = \"cnb/run\""));
+    let analyzed = root.read("layers/analyzed.toml");
+    let path = layout_of(&root, "cnb/run");
+    assert!(
+        analyzed.contains(&format!(
+            "\n[run-image]\n  reference = \"{}@sha256:",
+            path.display()
+        )),
+        "{analyzed}"
+    );
+    assert!(
+        analyzed.contains(&format!("\n  image = \"{}\"\n", path.display())),
+        "{analyzed}"
+    );
 }
 
 /// EP-15, EP-16: extra names get the same image; report lists every tag (layout paths) and the size.
