@@ -128,3 +128,31 @@ fn build_metadata_label_per_platform_api() {
     let back = BuildMetadataLabel::from_json(&label(15)).unwrap();
     assert!(back.processes[1].args.is_empty());
 }
+
+#[test]
+fn labels_escape_html_characters_as_go_json_marshal() {
+    // Go's json.Marshal (the reference's labels) writes `<`, `>`, `&` as \u003c \u003e \u0026 and
+    // U+2028/U+2029 escaped; the bytes of the label change with it, so the image digest does too.
+    let mut m = md();
+    m.processes[0].command = vec![
+        "sh".into(),
+        "-c".into(),
+        "a && b > /dev/null <in\u{2028}".into(),
+    ];
+    let label = BuildMetadataLabel::from_build_metadata(&m, launcher())
+        .to_json(PlatformApi::new(0, 15))
+        .unwrap();
+    assert!(
+        label.contains(
+            r#""command":["sh","-c","a \u0026\u0026 b \u003e /dev/null \u003cin\u2028"]"#
+        ),
+        "{label}"
+    );
+    // And reads back to the same strings.
+    let back = BuildMetadataLabel::from_json(&label).unwrap();
+    assert_eq!(back.processes[0].command, m.processes[0].command);
+    assert_eq!(
+        crate::io::go_json_escape(r#"{"k":"<&>"}"#.to_string()),
+        r#"{"k":"\u003c\u0026\u003e"}"#
+    );
+}

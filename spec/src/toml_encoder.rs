@@ -175,10 +175,12 @@ impl Encoder {
                             self.newline();
                             self.table_body(key, t)?;
                         }
-                        _ => return Err(EncodeError(format!(
+                        _ => {
+                            return Err(EncodeError(format!(
                             "toml: cannot encode an array mixing tables and values under key '{}'",
                             key.join(".")
-                        ))),
+                        )))
+                        }
                     }
                 }
                 Ok(())

@@ -236,7 +236,9 @@ impl Rebaser {
                 labels.insert(k.clone(), v.clone());
             }
         }
-        let label = serde_json::to_string(&meta).map_err(RebaseError::Encode)?;
+        let label = serde_json::to_string(&meta)
+            .map(cnb_spec::io::go_json_escape)
+            .map_err(RebaseError::Encode)?;
         labels.insert(LIFECYCLE_METADATA_LABEL.to_string(), label);
         c.set_labels(Some(labels));
         cfg.set_config(Some(c));
