@@ -229,8 +229,11 @@ fn print_descriptor() -> u8 {
     }
 }
 
-/// Runs `phase` on `args` with the process's environment.
+/// Runs `phase` on `args` with the process's environment. Issue 14: credentials leave the environment
+/// before anything else runs (privilege::secrets), whichever way the phase was called (its own name,
+/// `lifecycle <phase>`, a symlink).
 fn run_process(phase: Phase, args: &[String]) -> u8 {
+    protect_credentials(phase);
     match Context::from_process() {
         Ok(ctx) => run_with(phase, args, &ctx),
         Err(f) => report(&f, false),
@@ -240,8 +243,6 @@ fn run_process(phase: Phase, args: &[String]) -> u8 {
 /// Entry point of one phase: parse and resolve inputs from the process's arguments (after `argv[0]`),
 /// run the phase, print a failure as `ERROR: failed to <action>: <cause>` and map it to its exit code.
 pub fn run_phase(phase: Phase) -> ExitCode {
-    // Issue 14: credentials leave the environment before anything else runs (privilege::secrets).
-    protect_credentials(phase);
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
