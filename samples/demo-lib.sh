@@ -60,7 +60,10 @@ demo_init() {
 # demo_summary IMAGE LAYOUT CREATOR_LOG RERUN_COMMAND
 demo_summary() {
   local image=$1 layout=$2 log=$3 rerun=$4 digest timing
+  # A layout export's report.toml names the layout paths and has no digest (as the reference's): the
+  # digest is the one in the layout's index.json.
   digest=$(sed -n 's/^ *digest *= *"\(.*\)"/\1/p' "$OUT/layers/report.toml" | head -n 1)
+  [ -n "$digest" ] || digest=$(grep -o '"digest": *"sha256:[0-9a-f]*"' "$layout/index.json" | head -n 1 | sed 's/.*"\(sha256:[0-9a-f]*\)"/\1/')
   timing=$(sed -n 's/^Timing: //p' "$log" | tail -n 1)
   say "Done"
   echo "built:     $image ($digest)"

@@ -7,5 +7,6 @@ pub mod harness;
 pub mod hostile;
 pub mod images;
 pub mod registry;
+pub mod report;
 pub mod rootless;
 pub mod stage;

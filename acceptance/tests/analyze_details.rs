@@ -170,7 +170,7 @@ fn undecodable_metadata_label_is_empty_metadata_an04() {
 
 /// AN-07, AN-09: in layout mode the run image is read from `<layout-dir>/<registry>/<repo>/<tag>`
 /// without an access check; `analyzed.toml` records `reference` = `<layout path>@sha256:<manifest
-/// digest>`, `image` = the name as given, and the target from the config and `io.buildpacks.base.*`
+/// digest>`, `image` = the layout path (as the reference writes it, issue 13), and the target from the config and `io.buildpacks.base.*`
 /// labels.
 #[test]
 fn layout_run_image_reference_and_target_an07_an09() {
@@ -190,7 +190,10 @@ fn layout_run_image_reference_and_target_an07_an09() {
         run["reference"].as_str().unwrap(),
         format!("{}@{digest}", dir.display())
     );
-    assert_eq!(run["image"].as_str(), Some("cnb/run"));
+    assert_eq!(
+        run["image"].as_str(),
+        Some(dir.display().to_string().as_str())
+    );
     let t = &run["target"];
     assert_eq!(t["os"].as_str(), Some("linux"));
     assert_eq!(t["arch"].as_str(), Some("amd64"));

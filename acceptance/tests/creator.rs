@@ -25,9 +25,7 @@ fn run_demo(out: &std::path::Path) -> String {
 }
 
 fn digest(out: &std::path::Path) -> String {
-    let report = std::fs::read_to_string(out.join("layers/report.toml")).unwrap();
-    let v: toml::Table = report.parse().unwrap();
-    v["image"]["digest"].as_str().unwrap().to_string()
+    cnb_acceptance::report::image_digest(&out.join("layers/report.toml"), out)
 }
 
 #[test]

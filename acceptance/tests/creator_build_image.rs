@@ -194,11 +194,12 @@ TOML
         self.root.join("oci/localhost/test/app/latest")
     }
 
-    /// The app image digest from report.toml.
+    /// The app image digest (report.toml names the layout, EP-16).
     fn digest(&self) -> String {
-        let report = fs::read_to_string(self.root.join("layers/report.toml")).unwrap();
-        let v: toml::Table = report.parse().unwrap();
-        v["image"]["digest"].as_str().unwrap().to_string()
+        cnb_acceptance::report::image_digest(
+            &self.root.join("layers/report.toml"),
+            self.root.path(),
+        )
     }
 
     /// Unpacks the app image with umoci and runs its default process through the launcher in a chroot as

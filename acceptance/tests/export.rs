@@ -230,7 +230,8 @@ fn analyzer_requires_run_image() {
         .assert_contains("-run-image is required when there is no run metadata available");
 }
 
-/// RI-01 (layout): the run image comes from run.toml's first entry.
+/// RI-01 (layout): the run image comes from run.toml's first entry; `analyzed.toml` records it as the
+/// layout path it was read from, as the reference does (issue 13).
 #[test]
 fn analyzer_reads_run_toml() {
     let root = ContainerRoot::new();
@@ -249,12 +250,22 @@ fn analyzer_reads_run_toml() {
         ])
         .run();
     out.assert_success();
-    assert!(root
-        .read("layers/analyzed.toml")
-        .contains("image = \"cnb/run\""));
+    let analyzed = root.read("layers/analyzed.toml");
+    let path = layout_of(&root, "cnb/run");
+    assert!(
+        analyzed.contains(&format!(
+            "\n[run-image]\n  reference = \"{}@sha256:",
+            path.display()
+        )),
+        "{analyzed}"
+    );
+    assert!(
+        analyzed.contains(&format!("\n  image = \"{}\"\n", path.display())),
+        "{analyzed}"
+    );
 }
 
-/// EP-15, EP-16: extra names get the same image; report lists every tag with digest and size.
+/// EP-15, EP-16: extra names get the same image; report lists every tag (layout paths) and the size.
 #[test]
 fn exporter_saves_additional_tags() {
     let root = ContainerRoot::new();
@@ -262,11 +273,19 @@ fn exporter_saves_additional_tags() {
     write_build_output(&root, "v1", "echo v1");
     analyze(&root).assert_success();
     export(&root, &["app/img", "app/img:v2"]).assert_success();
+    // Layout mode: the tags are the layout paths written, and there is no digest (the reference's
+    // report; the digest is in each layout's index.json).
     let report = root.read("layers/report.toml");
+    let layout = root.join("layout/index.docker.io/app/img");
     assert!(
-        report.contains("tags = [\"app/img\", \"app/img:v2\"]"),
+        report.contains(&format!(
+            "tags = [\"{}\", \"{}\"]",
+            layout.join("latest").display(),
+            layout.join("v2").display()
+        )),
         "{report}"
     );
+    assert!(!report.contains("digest"), "{report}");
     assert!(report.contains("manifest-size = "), "{report}");
     let v2 = root.join("layout/index.docker.io/app/img/v2");
     let index = fs::read_to_string(v2.join("index.json")).unwrap();

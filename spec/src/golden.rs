@@ -362,10 +362,10 @@ type = "<source type>"
         p.source.as_ref().unwrap().kind.as_deref(),
         Some("<source type>")
     );
-    // Empty version/metadata tables are omitted from the label.
+    // Empty version/metadata tables are omitted from the label; `<`/`>` escaped as Go's json.Marshal.
     assert_eq!(
         p.to_label_json().unwrap(),
-        r#"{"source":{"type":"<source type>"}}"#
+        r#"{"source":{"type":"\u003csource type\u003e"}}"#
     );
 
     // `manifest-size` placeholder replaced by a number (the spec shows a string placeholder).

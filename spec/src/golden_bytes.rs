@@ -69,7 +69,7 @@ fn plan_toml_omits_empty_metadata() {
     };
     assert_eq!(
         plan.to_toml_string().unwrap(),
-        "[[entries]]\n\n[[entries.providers]]\nid = \"A\"\nversion = \"v1\"\n\n[[entries.requires]]\nname = \"node\"\n"
+        "[[entries]]\n\n  [[entries.providers]]\n    id = \"A\"\n    version = \"v1\"\n\n  [[entries.requires]]\n    name = \"node\"\n"
     );
 }
 
@@ -78,16 +78,16 @@ fn metadata_toml_processes_per_platform_api() {
     // P0.9: string command, extra command entries first in `args`, `args` always present.
     assert_eq!(
         md().to_toml_string(PlatformApi::new(0, 9)).unwrap(),
-        "[[buildpacks]]\nid = \"A\"\nversion = \"v1\"\napi = \"0.10\"\n\n\
-         [[processes]]\ntype = \"web\"\ncommand = \"node\"\nargs = [\"server.js\", \"--port\", \"80\"]\ndirect = true\nbuildpack-id = \"A\"\n\n\
-         [[processes]]\ntype = \"worker\"\ncommand = \"worker\"\nargs = []\ndirect = true\nbuildpack-id = \"A\"\n"
+        "[[buildpacks]]\n  id = \"A\"\n  version = \"v1\"\n  api = \"0.10\"\n\n\
+         [[processes]]\n  type = \"web\"\n  command = \"node\"\n  args = [\"server.js\", \"--port\", \"80\"]\n  direct = true\n  buildpack-id = \"A\"\n\n\
+         [[processes]]\n  type = \"worker\"\n  command = \"worker\"\n  args = []\n  direct = true\n  buildpack-id = \"A\"\n"
     );
     // P0.10+: array command; no `args` key for a process without arguments; `[[bom]]` only P<0.9.
     assert_eq!(
         md().to_toml_string(PlatformApi::new(0, 10)).unwrap(),
-        "[[buildpacks]]\nid = \"A\"\nversion = \"v1\"\napi = \"0.10\"\n\n\
-         [[processes]]\ntype = \"web\"\ncommand = [\"node\", \"server.js\"]\nargs = [\"--port\", \"80\"]\ndirect = true\nbuildpack-id = \"A\"\n\n\
-         [[processes]]\ntype = \"worker\"\ncommand = [\"worker\"]\ndirect = true\nbuildpack-id = \"A\"\n"
+        "[[buildpacks]]\n  id = \"A\"\n  version = \"v1\"\n  api = \"0.10\"\n\n\
+         [[processes]]\n  type = \"web\"\n  command = [\"node\", \"server.js\"]\n  args = [\"--port\", \"80\"]\n  direct = true\n  buildpack-id = \"A\"\n\n\
+         [[processes]]\n  type = \"worker\"\n  command = [\"worker\"]\n  direct = true\n  buildpack-id = \"A\"\n"
     );
     assert_eq!(
         md().to_toml_string(PlatformApi::new(0, 15)).unwrap(),
@@ -96,7 +96,7 @@ fn metadata_toml_processes_per_platform_api() {
     assert!(md()
         .to_toml_string(PlatformApi::new(0, 8))
         .unwrap()
-        .contains("[[bom]]\nname = \"dep\"\n"));
+        .contains("[[bom]]\n  name = \"dep\"\n"));
 }
 
 #[test]
@@ -127,4 +127,32 @@ fn build_metadata_label_per_platform_api() {
     // Read back: `null` args are no args.
     let back = BuildMetadataLabel::from_json(&label(15)).unwrap();
     assert!(back.processes[1].args.is_empty());
+}
+
+#[test]
+fn labels_escape_html_characters_as_go_json_marshal() {
+    // Go's json.Marshal (the reference's labels) writes `<`, `>`, `&` as \u003c \u003e \u0026 and
+    // U+2028/U+2029 escaped; the bytes of the label change with it, so the image digest does too.
+    let mut m = md();
+    m.processes[0].command = vec![
+        "sh".into(),
+        "-c".into(),
+        "a && b > /dev/null <in\u{2028}".into(),
+    ];
+    let label = BuildMetadataLabel::from_build_metadata(&m, launcher())
+        .to_json(PlatformApi::new(0, 15))
+        .unwrap();
+    assert!(
+        label.contains(
+            r#""command":["sh","-c","a \u0026\u0026 b \u003e /dev/null \u003cin\u2028"]"#
+        ),
+        "{label}"
+    );
+    // And reads back to the same strings.
+    let back = BuildMetadataLabel::from_json(&label).unwrap();
+    assert_eq!(back.processes[0].command, m.processes[0].command);
+    assert_eq!(
+        crate::io::go_json_escape(r#"{"k":"<&>"}"#.to_string()),
+        r#"{"k":"\u003c\u0026\u003e"}"#
+    );
 }

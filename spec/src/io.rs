@@ -174,9 +174,10 @@ pub fn read_toml_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>,
     }
 }
 
-/// Encodes a value as TOML (tables of arrays as `[[name]]` sections).
+/// Encodes a value as TOML, byte for byte as the reference's encoder (BurntSushi/toml) encodes the
+/// equivalent Go value: see [`crate::toml_encoder`]. The one TOML writer of the project.
 pub fn to_toml<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, FileError> {
-    toml::to_string(value).map_err(|e| FileError {
+    crate::toml_encoder::to_string(value).map_err(|e| FileError {
         path: path.to_path_buf(),
         kind: FileErrorKind::Encode(e.to_string()),
     })
@@ -207,12 +208,36 @@ fn strip_json_location(msg: &str, line: usize, column: usize) -> String {
     msg.strip_suffix(&suffix).unwrap_or(msg).to_string()
 }
 
-/// Encodes a value as compact JSON.
+/// Encodes a value as compact JSON, escaped as Go's `json.Marshal` (and `json.Encoder`) escape it, which
+/// the reference's labels and JSON files go through: see [`go_json_escape`].
 pub fn to_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<String, FileError> {
-    serde_json::to_string(value).map_err(|e| FileError {
-        path: path.to_path_buf(),
-        kind: FileErrorKind::Encode(e.to_string()),
-    })
+    serde_json::to_string(value)
+        .map(go_json_escape)
+        .map_err(|e| FileError {
+            path: path.to_path_buf(),
+            kind: FileErrorKind::Encode(e.to_string()),
+        })
+}
+
+/// Go's JSON string escaping on top of serde_json's output: `<`, `>`, `&` become `\u003c`, `\u003e`,
+/// `\u0026` (HTML-safe, Go's default) and U+2028/U+2029 become `\u2028`/`\u2029`. These characters
+/// can only occur inside JSON strings, so replacing them in the encoded text is exact.
+pub fn go_json_escape(json: String) -> String {
+    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);

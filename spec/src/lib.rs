@@ -40,11 +40,14 @@ pub mod io;
 pub mod labels;
 pub mod parity;
 pub mod platform;
+pub mod toml_encoder;
 
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
 mod golden_bytes;
+#[cfg(test)]
+mod golden_toml;
 
 pub use api::{BuildpackApi, PlatformApi};
 pub use io::FileError;

@@ -21,11 +21,12 @@ pub const DEVIATIONS: &[Deviation] = &[
               reference) accepts both, and it makes the manifest self-describing",
     },
     Deviation {
-        what: "TOML files are written by the `toml` crate: keys under a table are not indented, where \
-               the reference's BurntSushi encoder indents them by two spaces per level",
-        why: "whitespace only: the same keys, values, key order and tables; every TOML reader (and the \
-              `grep`-based result steps of Tekton and Shipwright, which match `digest = \"…\"` with \
-              leading whitespace allowed) reads both",
+        what: "integers in layer metadata read back from an image label or cache (`analyzed.toml` \
+               `[metadata]`, restored `<layer>.toml`) stay integers (`runs = 2`); the reference decodes \
+               the label's JSON into Go `interface{}` values, so they come back as float64 and its \
+               encoder writes `runs = 2.0`",
+        why: "the buildpack wrote an integer and reads an integer back (a buildpack decoding the \
+              reference's `2.0` into an integer field fails); no platform reads these values",
     },
     Deviation {
         what: "`io.buildpacks.build.metadata` lists each buildpack's `api`; the reference omits it \

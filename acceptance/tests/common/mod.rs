@@ -175,14 +175,10 @@ pub fn app_layout(root: &ContainerRoot) -> PathBuf {
     layout_of(root, "app/img")
 }
 
-/// `[image] digest` from report.toml.
+/// The app image digest: `[image] digest` from report.toml (registry), or from the `index.json` of
+/// the layout path report.toml names (layout mode, EP-16).
 pub fn report_digest(root: &ContainerRoot) -> String {
-    let report = root.read("layers/report.toml");
-    let v: toml::Value = toml::from_str(&report).unwrap();
-    v["image"]["digest"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no digest in {report}"))
-        .to_string()
+    cnb_acceptance::report::image_digest(&root.join("layers/report.toml"), root.path())
 }
 
 /// Names of the blob files in a layout.

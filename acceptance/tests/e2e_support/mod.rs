@@ -278,13 +278,9 @@ impl Build {
         )
     }
 
-    /// The image digest from `layers/report.toml`.
+    /// The image digest (`layers/report.toml`'s digest, or its layout's `index.json`, EP-16).
     pub fn digest(&self) -> String {
-        let v: toml::Table = fs::read_to_string(self.path("layers/report.toml"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        v["image"]["digest"].as_str().unwrap().to_string()
+        cnb_acceptance::report::image_digest(&self.path("layers/report.toml"), self.dir.path())
     }
 }
 

@@ -134,7 +134,7 @@ impl Analyzer<'_> {
         analyzed.run_image = Some(RunImage {
             reference: run.identifier(),
             image: if new_api {
-                run_image.to_string()
+                recorded_name(self.access, run_image)
             } else {
                 String::new()
             },
@@ -296,6 +296,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .analyze(inputs.previous_image.as_deref(), &run_image)
         .map_err(|e| analyze_failure(&e))?;
     write_analyzed(&analyzed, &inputs.analyzed_path)
+}
+
+/// How `analyzed.toml` records an image name: the name, or in layout mode the layout path the image was
+/// read from (`<layout-dir>/index.docker.io/library/busybox/latest`), as the reference writes it.
+fn recorded_name(access: &ImageAccess, name: &str) -> String {
+    access
+        .layout_path(name)
+        .map_or_else(|| name.to_string(), |p| p.display().to_string())
 }
 
 /// AN-03: read access to the previous and run images; read+write access to the output image, every

@@ -4,6 +4,8 @@
 //! analyzer and rebaser pick the first readable candidate on the app image's registry, else the first
 //! readable one. Only the first `[[images]]` entry counts.
 
+use std::path::Path;
+
 use crate::image::registry::ImageRef;
 
 /// A run image and its mirrors (one `run.toml` `[[images]]` entry, or `stack.toml` `[run-image]`).
@@ -23,10 +25,12 @@ impl RunImageCandidates {
     }
 
     /// Whether `name` is this image or one of its mirrors, comparing normalised names without digests
-    /// (`busybox` = `index.docker.io/library/busybox:latest`).
+    /// (`busybox` = `index.docker.io/library/busybox:latest`); `name` may be the layout path that
+    /// `analyzed.toml` records in layout mode.
     pub fn contains(&self, name: &str) -> bool {
         let want = normalized_name(name);
-        self.all().any(|c| normalized_name(c) == want)
+        self.all()
+            .any(|c| normalized_name(c) == want || is_layout_path_of(name, c))
     }
 }
 
@@ -95,6 +99,16 @@ pub fn run_image_for_export(
     entries.first().cloned()
 }
 
+/// Whether `recorded` is the layout path of `name` under some layout directory (`analyzed.toml` in layout
+/// mode records `<layout-dir>/index.docker.io/library/busybox/latest` for `busybox`).
+pub fn is_layout_path_of(recorded: &str, name: &str) -> bool {
+    let recorded = recorded.split('@').next().unwrap_or(recorded);
+    Path::new(recorded).is_absolute()
+        && !name.is_empty()
+        && !name.starts_with('/')
+        && Path::new(recorded).ends_with(crate::export::store::layout_path(Path::new(""), name))
+}
+
 /// Docker's default registry host.
 pub const DEFAULT_REGISTRY: &str = crate::image::registry::DEFAULT_REGISTRY;
 
@@ -129,6 +143,26 @@ pub fn normalized_name(reference: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn layout_paths_recorded_in_analyzed_toml_name_their_image() {
+        let p = "/layout-repo/index.docker.io/library/busybox/latest";
+        assert!(is_layout_path_of(p, "busybox"));
+        assert!(is_layout_path_of(
+            &format!("{p}@sha256:abc"),
+            "busybox:latest"
+        ));
+        assert!(is_layout_path_of(p, "index.docker.io/library/busybox"));
+        assert!(!is_layout_path_of(p, "busybox:1.36"));
+        assert!(!is_layout_path_of("busybox", "busybox"));
+        let c = RunImageCandidates {
+            image: "registry.test/run".into(),
+            mirrors: vec!["busybox".into()],
+        };
+        assert!(c.contains(p));
+        assert!(c.contains("/l/registry.test/run/latest"));
+        assert!(!c.contains("/l/registry.test/other/latest"));
+    }
 
     fn cands(image: &str, mirrors: &[&str]) -> RunImageCandidates {
         RunImageCandidates {

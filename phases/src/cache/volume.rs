@@ -128,11 +128,14 @@ impl Cache for VolumeCache {
     fn set_metadata(&mut self, metadata: &CacheMetadata) -> Result<(), CacheError> {
         self.ensure_open()?;
         let path = self.staging_dir.join(METADATA_LABEL);
-        let json = serde_json::to_vec(metadata).map_err(CacheError::Encode)?;
+        let json = serde_json::to_string(metadata)
+            .map(cnb_spec::io::go_json_escape)
+            .map_err(CacheError::Encode)?;
         let mut f = AtomicFile::create(&path, FILE_MODE)
             .map_err(|e| CacheError::io(&path, e))?
             .durable();
-        f.write_all(&json).map_err(|e| CacheError::io(&path, e))?;
+        f.write_all(json.as_bytes())
+            .map_err(|e| CacheError::io(&path, e))?;
         f.commit().map_err(|e| CacheError::io(&path, e))
     }
 

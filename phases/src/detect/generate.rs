@@ -234,6 +234,10 @@ impl Generator<'_> {
         if let Some(base) = new_base {
             let is_new = if self.platform_api.uses_run_toml() {
                 base != analyzed.run_image_image()
+                    && !crate::analyze::run_image::is_layout_path_of(
+                        analyzed.run_image_image(),
+                        &base,
+                    )
             } else {
                 !base.is_empty()
             };

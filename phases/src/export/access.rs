@@ -118,9 +118,17 @@ impl ImageAccess {
         }
     }
 
-    /// Opens an image; `Ok(None)` when it does not exist.
+    /// Opens an image; `Ok(None)` when it does not exist. In layout mode `reference` may also be a
+    /// layout path (`analyzed.toml` and the image label record those, as the reference's do).
     pub fn open(&self, reference: &str) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
         match self {
+            Self::Layout { .. } if reference.starts_with('/') => {
+                let path = reference.split('@').next().unwrap_or(reference);
+                Ok(
+                    LayoutImage::open(Path::new(path))?
+                        .map(|i| Box::new(i) as Box<dyn SourceImage>),
+                )
+            }
             Self::Layout { dir } => Ok(LayoutImage::open(&layout_path(dir, reference))?
                 .map(|i| Box::new(i) as Box<dyn SourceImage>)),
             Self::Registry { client } => Ok(RegistryImage::open_registry(client, reference)?

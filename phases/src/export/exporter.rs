@@ -217,7 +217,9 @@ impl<'d> Exporter<'d> {
             .zip(&exported)
             .map(|(p, e)| (e.diff_id.clone(), p.created_by.clone()))
             .collect();
-        let label = serde_json::to_string(&metadata).map_err(ExportError::Encode)?;
+        let label = serde_json::to_string(&metadata)
+            .map(cnb_spec::io::go_json_escape)
+            .map_err(ExportError::Encode)?;
         config.labels.insert(
             0,
             (super::metadata::LIFECYCLE_METADATA_LABEL.to_string(), label),

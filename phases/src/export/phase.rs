@@ -281,12 +281,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         info!("      {t}");
     }
     let report = Report {
-        image: ImageReport {
-            tags,
-            image_id: String::new(),
-            digest: outcome.digest.clone(),
-            manifest_size: i64::try_from(outcome.manifest_size).unwrap_or(i64::MAX),
-        },
+        image: image_report(&access, tags, &outcome.digest, outcome.manifest_size),
         build: None,
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))?;
@@ -307,6 +302,36 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `report.toml` `[image]` (EP-16): in layout mode the tags are the layout paths the images were
+/// written to (`<layout-dir>/index.docker.io/library/app/latest`) and there is no `digest` (the
+/// platform spec requires it for registry exports; the reference writes none for a layout, whose
+/// `index.json` holds the digest), as the reference writes them.
+pub(crate) fn image_report(
+    access: &ImageAccess,
+    tags: Vec<String>,
+    digest: &str,
+    manifest_size: u64,
+) -> ImageReport {
+    let layout = access.is_layout();
+    ImageReport {
+        tags: tags
+            .into_iter()
+            .map(|t| {
+                access
+                    .layout_path(&t)
+                    .map_or(t, |p| p.display().to_string())
+            })
+            .collect(),
+        image_id: String::new(),
+        digest: if layout {
+            String::new()
+        } else {
+            digest.to_string()
+        },
+        manifest_size: i64::try_from(manifest_size).unwrap_or(i64::MAX),
+    }
 }
 
 /// Exports the cache (EP-17, §CA): failures only warn. `tars` are layer tars the image export kept.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use cnb_spec::exit;
 use cnb_spec::labels::{BASE_PREFIX, STACK_ID, STACK_MIXINS, STACK_PREFIX};
-use cnb_spec::platform::{ImageReport, Report};
+use cnb_spec::platform::Report;
 use oci_spec::image::{History, ImageConfiguration};
 use tracing::{info, warn};
 
@@ -236,7 +236,9 @@ impl Rebaser {
                 labels.insert(k.clone(), v.clone());
             }
         }
-        let label = serde_json::to_string(&meta).map_err(RebaseError::Encode)?;
+        let label = serde_json::to_string(&meta)
+            .map(cnb_spec::io::go_json_escape)
+            .map_err(RebaseError::Encode)?;
         labels.insert(LIFECYCLE_METADATA_LABEL.to_string(), label);
         c.set_labels(Some(labels));
         cfg.set_config(Some(c));
@@ -383,12 +385,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         ));
     }
     let report = Report {
-        image: ImageReport {
-            tags,
-            image_id: String::new(),
-            digest,
-            manifest_size: i64::try_from(size).unwrap_or(i64::MAX),
-        },
+        image: crate::export::phase::image_report(&access, tags, &digest, size),
         build: None,
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))

@@ -129,8 +129,8 @@ impl Restorer<'_> {
                 "metadata".into(),
                 toml::Value::Table(r.metadata.data.clone()),
             );
-            let text =
-                toml::to_string(&doc).map_err(|e| write_err(&toml_path, io::Error::other(e)))?;
+            let text = cnb_spec::io::to_toml(&toml_path, &doc)
+                .map_err(|e| write_err(&toml_path, io::Error::other(e)))?;
             write_atomic(&toml_path, text.as_bytes())?;
             summary.metadata.push(id.clone());
 

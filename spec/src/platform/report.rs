@@ -57,12 +57,13 @@ pub struct BuildReport {
 /// `report.toml` (the rebaser writes only `[image]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// `[build]`: only for P<0.9 (see `PlatformApi::legacy_bom_in_metadata`). Declared before `image`
+    /// as in the reference's `files.Report`, so `[build]` is written first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildReport>,
     /// `[image]`.
     #[serde(default)]
     pub image: ImageReport,
-    /// `[build]`: only for P<0.9 (see `PlatformApi::legacy_bom_in_metadata`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildReport>,
 }
 
 toml_file!(Report, "a `report.toml`");

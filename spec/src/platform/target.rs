@@ -27,7 +27,12 @@ pub struct TargetMetadata {
     )]
     pub arch_variant: String,
     /// `[target.distro]` from `io.buildpacks.base.distro.*` or `/etc/os-release`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read also under `distribution`, the key reference lifecycles before 0.17 wrote.
+    #[serde(
+        default,
+        alias = "distribution",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub distro: Option<OsDistro>,
 }
 

@@ -120,27 +120,44 @@ pub(crate) fn classify(err: &OciDistributionError) -> Class {
         }
         OciDistributionError::RequestError(e) => match e.status() {
             Some(s) => classify_status(s.as_u16()),
-            None if e.is_builder() || is_tls_verification(e) => Class::Permanent(None),
+            None if e.is_builder() || is_tls_failure(e) => Class::Permanent(None),
             None => Class::Transient(None),
         },
         _ => Class::Permanent(None),
     }
 }
 
-/// Certificate problems do not heal by waiting.
-fn is_tls_verification(e: &(dyn std::error::Error + 'static)) -> bool {
+/// TLS failures do not heal by waiting: certificate problems, and a handshake or record the peer
+/// cannot speak (an HTTPS request to a plain-HTTP registry fails with rustls' "corrupt message of type
+/// InvalidContentType" at once). They are permanent, so the phase fails fast with the scheme hint
+/// instead of retrying for seconds; connection resets, refusals and a TLS stream cut off mid-way
+/// (no `close_notify`) stay transient.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        let text = err.to_string();
-        if text.contains("certificate")
-            || text.contains("Certificate")
-            || text.contains("UnknownIssuer")
-        {
+        if is_tls_failure_text(&err.to_string()) {
             return true;
         }
         cur = err.source();
     }
     false
+}
+
+/// Whether one error message of the chain (rustls' `Error` texts) names a permanent TLS failure.
+fn is_tls_failure_text(text: &str) -> bool {
+    const PERMANENT: &[&str] = &[
+        "certificate",
+        "Certificate",
+        "UnknownIssuer",
+        // rustls InvalidMessage/InappropriateMessage/PeerIncompatible/PeerMisbehaved/AlertReceived:
+        "received corrupt message",
+        "InvalidContentType",
+        "received unexpected message",
+        "peer is incompatible",
+        "peer misbehaved",
+        "received fatal alert",
+    ];
+    PERMANENT.iter().any(|p| text.contains(p))
 }
 
 /// Runs `op` until it succeeds, fails permanently or the policy's retries are used up. A retry waits
@@ -291,6 +308,72 @@ mod tests {
             }
         }));
         (res, calls.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn tls_handshake_and_record_failures_are_permanent_resets_are_not() {
+        for text in [
+            "received corrupt message of type InvalidContentType",
+            "invalid peer certificate: UnknownIssuer",
+            "received fatal alert: HandshakeFailure",
+            "peer is incompatible: Tls12NotOffered",
+        ] {
+            assert!(is_tls_failure_text(text), "{text}");
+        }
+        for text in [
+            "connection reset by peer",
+            "Connection refused (os error 111)",
+            "peer closed connection without sending TLS close_notify",
+            "operation timed out",
+        ] {
+            assert!(!is_tls_failure_text(text), "{text}");
+        }
+    }
+
+    /// A real HTTPS request to a plain-HTTP server (what a non-local registry that only answers HTTP
+    /// gives): the reqwest error is classified permanent, so `with_retry` makes exactly one attempt.
+    #[test]
+    fn https_to_a_plain_http_server_fails_fast() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            // Answer every connection (reqwest may connect more than once) as an HTTP server would.
+            listener.set_nonblocking(false).unwrap();
+            for conn in listener.incoming().take(1) {
+                let mut c = conn.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let http = reqwest::Client::builder().build().unwrap();
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy {
+            delays: vec![Duration::from_millis(1); 4],
+        };
+        let res: Result<(), OciDistributionError> =
+            rt.block_on(with_retry(&policy, "ping", || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let http = http.clone();
+                async move {
+                    http.get(format!("https://127.0.0.1:{port}/v2/"))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(OciDistributionError::RequestError)
+                }
+            }));
+        let err = res.unwrap_err();
+        assert!(matches!(classify(&err), Class::Permanent(None)), "{err:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no retries: {err:?}");
+        server.join().unwrap();
     }
 
     fn fast(n: usize) -> RetryPolicy {
