@@ -14,6 +14,8 @@ pub mod registry_store;
 pub mod sbom_copy;
 pub mod slices;
 pub mod store;
+#[cfg(test)]
+mod golden_tests;
 
 use crate::cli::Inputs;
 use crate::Failure;
