@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::config::{build_config, config_bytes, ConfigInputs, NORMALIZED_CREATED};
-use super::store::{manifest_bytes, BlobRef};
+use super::config::{build_config, ConfigInputs, NORMALIZED_CREATED};
+use crate::image::oci::{Descriptor, Platform};
+use crate::image::{ImageBuilder, LayerRef};
 use cnb_spec::PlatformApi;
 
 /// A Docker-built run image config: unknown top-level, runtime and history fields, an empty-layer
@@ -35,20 +36,35 @@ pub(crate) const EXPECTED_MANIFEST: &str = r#"{"config":{"digest":"sha256:656469
 #[test]
 fn exporter_config_and_manifest_bytes_are_stable() {
     let base = serde_json::from_str(BASE_CONFIG).unwrap();
-    let cfg = config_bytes(&build_config(&base, &inputs())).unwrap();
-    let blobs = [
-        BlobRef {
-            digest: "sha256:3333333333333333333333333333333333333333333333333333333333333333".into(),
-            size: 10,
-            media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
-        },
-        BlobRef {
-            digest: "sha256:4444444444444444444444444444444444444444444444444444444444444444".into(),
-            size: 20,
-            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-        },
-    ];
-    let manifest = manifest_bytes(&cfg, &blobs).unwrap();
+    let layer = |diff: char, blob: char, size, media_type: &str| LayerRef {
+        diff_id: format!("sha256:{}", diff.to_string().repeat(64))
+            .parse()
+            .unwrap(),
+        descriptor: Descriptor::new(
+            media_type,
+            format!("sha256:{}", blob.to_string().repeat(64))
+                .parse()
+                .unwrap(),
+            size,
+        ),
+    };
+    // As the exporter builds it: the normalised base, its layer, the new layer, the config.
+    let mut image = ImageBuilder::empty(&Platform::current()).normalize();
+    image.add_stored_layer(
+        layer(
+            '1',
+            '3',
+            10,
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+        None,
+    );
+    image.add_stored_layer(
+        layer('2', '4', 20, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        None,
+    );
+    image.set_config(build_config(&base, &inputs()));
+    let (cfg, manifest) = image.render().unwrap();
     assert_eq!(String::from_utf8(cfg).unwrap(), EXPECTED_CONFIG);
     assert_eq!(String::from_utf8(manifest).unwrap(), EXPECTED_MANIFEST);
 }
@@ -58,7 +74,10 @@ fn cache_image_bytes_are_stable() {
     use crate::cache::{image::ImageCache, Cache, CacheMetadata};
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("cache");
-    let dest = super::store::LayoutDestination::create(&dir, "latest").unwrap();
+    let dest = crate::image::layout::LayoutWriter::new(
+        crate::image::layout::Layout::create(&dir).unwrap(),
+        crate::image::layout::IndexUpdate::Replace("latest".into()),
+    );
     let mut cache = ImageCache::new("cache", None, Box::new(dest));
     let tar = t.path().join("layer.tar");
     std::fs::write(&tar, [0u8; 2048]).unwrap();

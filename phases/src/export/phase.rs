@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::access::ImageAccess;
 use super::cache_export::{export_cache, CacheExport};
 use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
-use super::exporter::{save_copy, ExportRequest, Exporter};
+use super::exporter::{ExportRequest, Exporter};
 use super::extended::{self, ExtendedRun};
 use super::layers::Owner;
 use super::metadata::{
@@ -24,7 +24,6 @@ use super::metadata::{
 };
 use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
-use super::store::SourceImage;
 use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
 use crate::cli::{Inputs, Phase};
 use crate::Failure;
@@ -90,13 +89,13 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         return Err(fail_msg("run image not found in analyzed metadata"));
     }
     let base = access
-        .open_identifier(&run_ref)
+        .open(&run_ref)
         .map_err(|e| fail(&e))?
         .ok_or_else(|| fail_msg(format!("run image '{run_ref}' not found")))?;
-    let extended = open_extended(inputs, &analyzed, base.as_ref())?;
-    let previous: Option<Box<dyn SourceImage>> = match analyzed.previous_image_ref() {
+    let extended = open_extended(inputs, &analyzed, &base)?;
+    let previous: Option<crate::image::Image> = match analyzed.previous_image_ref() {
         "" => None,
-        r => match access.open_identifier(r) {
+        r => match access.open(r) {
             Ok(p) => p,
             Err(e) => {
                 warn!("Ignoring previous image '{r}': {e}");
@@ -106,7 +105,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     };
     let prev_meta = previous
         .as_ref()
-        .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL).as_deref()))
+        .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL)))
         .unwrap_or_else(|| analyzed.metadata.clone());
 
     if api.exports_lifecycle_sboms() {
@@ -202,7 +201,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .filter_map(|(i, bp)| read_store(&inputs.layers_dir, bp).map(|t| (i, t)))
         .collect();
 
-    let dest = access.destination(&image_name).map_err(|e| fail(&e))?;
+    let dest = access.writer(&image_name).map_err(|e| fail(&e))?;
     let scratch = dest.scratch_dir();
     info!("Saving {image_name}...");
     let (exported, cache_thread_ok) = std::thread::scope(|s| {
@@ -217,11 +216,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 uid: inputs.uid,
                 gid: inputs.gid,
             },
-            base: base.as_ref(),
+            base: &base,
             base_config: extended
                 .as_ref()
                 .map_or_else(|| base.config().clone(), |x| x.config.clone()),
-            previous: previous.as_deref(),
+            previous: previous.as_ref(),
             keep_tars,
             config: ConfigInputs {
                 layers_dir: inputs.layers_dir.display().to_string(),
@@ -245,23 +244,21 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
 
     let mut tags = vec![image_name.clone()];
     // The image as written under the first name is the source of every blob (a layout shares them, a
-    // registry mounts them); read once, when the first extra tag needs it.
+    // registry mounts them, a daemon has them); read once, when the first extra tag needs it.
     let mut first = None;
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
-        let saved = access.destination(extra).and_then(|d| {
+        let saved = access.writer(extra).and_then(|d| {
             let source = match &mut first {
                 Some(source) => source,
                 slot => slot.insert(access.open(&image_name)?.ok_or_else(|| {
-                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+                    crate::image::ImageError::Invalid {
+                        image: image_name.clone(),
+                        reason: "cannot be read back after saving".into(),
+                    }
                 })?),
             };
-            save_copy(
-                d.as_ref(),
-                source.as_ref(),
-                &outcome.config,
-                &outcome.manifest,
-            )
+            source.save_to(d.as_ref())
         });
         match saved {
             Ok(_) => tags.push(extra.clone()),
@@ -279,12 +276,13 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         info!("      {t}");
     }
     let report = Report {
-        image: ImageReport {
+        image: image_report(
             tags,
-            image_id: String::new(),
-            digest: outcome.digest.clone(),
-            manifest_size: i64::try_from(outcome.manifest_size).unwrap_or(i64::MAX),
-        },
+            outcome.has_manifest,
+            &outcome.digest,
+            outcome.manifest_size,
+            &outcome.image_id,
+        ),
         build: None,
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))?;
@@ -305,6 +303,32 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `[image]` of `report.toml`: the manifest digest and size where the store keeps a manifest; the
+/// image ID (hex, as the reference's daemon identifier) where it does not (a daemon).
+pub fn image_report(
+    tags: Vec<String>,
+    has_manifest: bool,
+    digest: &str,
+    manifest_size: u64,
+    image_id: &str,
+) -> ImageReport {
+    if has_manifest {
+        ImageReport {
+            tags,
+            image_id: String::new(),
+            digest: digest.to_string(),
+            manifest_size: i64::try_from(manifest_size).unwrap_or(i64::MAX),
+        }
+    } else {
+        ImageReport {
+            tags,
+            image_id: image_id.trim_start_matches("sha256:").to_string(),
+            digest: String::new(),
+            manifest_size: 0,
+        }
+    }
 }
 
 /// Exports the cache (EP-17, §CA): failures only warn. `tars` are layer tars the image export kept.
@@ -359,7 +383,7 @@ fn registry_references(inputs: &Inputs) -> Vec<String> {
 fn open_extended(
     inputs: &Inputs,
     analyzed: &Analyzed,
-    base: &dyn SourceImage,
+    base: &crate::image::Image,
 ) -> Result<Option<ExtendedRun>, Failure> {
     let api = inputs.platform_api;
     if !api.supports_run_image_extension() {

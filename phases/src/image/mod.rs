@@ -1,9 +1,9 @@
-//! Images: OCI image layouts on disk ([`layout`]) and registry images ([`registry`]), behind one
-//! abstraction the phases use: [`Image`] to read a base/run/previous image, [`ImageBuilder`] to build a
-//! new one from a base and save it to a layout or a registry.
+//! Images (platform spec "Image", image-spec): one abstraction the phases use — [`Image`] to read a
+//! base/run/previous image, [`ImageBuilder`] to build a new one, and an [`ImageStore`] per place images
+//! live, each with its [`ImageWriter`]: OCI image layouts on disk ([`layout`]), registries ([`registry`])
+//! and a Docker Engine (`daemon`).
 //!
-//! Phases that must not touch registries (detector, builder, extender) are simply never given a
-//! [`registry::RegistryClient`].
+//! Phases that must not touch images (detector, builder) are simply never given a store.
 
 mod builder;
 pub mod digest;
@@ -11,12 +11,14 @@ pub mod layout;
 pub mod oci;
 pub mod registry;
 mod source;
+pub mod store;
 
 use std::io;
 
 pub use builder::{ImageBuilder, SaveReport};
 pub use digest::Digest;
 pub use source::{Image, LayerRef};
+pub use store::{ImageStore, ImageWriter, LayerEncoding, SavedImage, StoreKind};
 
 /// Errors of the image abstraction; each names the image.
 #[derive(Debug, thiserror::Error)]

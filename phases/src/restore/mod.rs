@@ -242,7 +242,7 @@ pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache
                 None
             }
         };
-        return match access.destination(name) {
+        return match access.writer(name) {
             Ok(dest) => Some(Box::new(ImageCache::new(name, previous, dest))),
             Err(e) => {
                 warn!("Ignoring cache image \"{name}\": {e}");
