@@ -1,7 +1,10 @@
 # cnb-lifecycle — see README.md.
 #
-#   make build                  release binaries (static) in target/$(TARGET)/release/
-#   make install DESTDIR=dir    dir/cnb/lifecycle/<phase> + dir/cnb/lifecycle/lifecycle.toml
+#   make build                  release binaries (static) in target/$(TARGET)/release/: the multi-call
+#                               `lifecycle`, `launcher`, and their SBOMs (*.sbom.{cdx,spdx,syft}.json)
+#   make install DESTDIR=dir    dir/cnb/lifecycle/: lifecycle, <phase> -> lifecycle, launcher,
+#                               lifecycle.toml, SBOMs (the reference's layout)
+#   make package                out/lifecycle-v<version>+linux.x86-64.tgz for pack's `[lifecycle] uri`
 #   make test                   fmt check, clippy -D warnings, unit + acceptance tests (what CI runs)
 #   make bench                  phases/examples/bench_*.rs in release mode
 #   make demo                   end-to-end demo (issue 8)
@@ -11,20 +14,30 @@
 # The target triple is explicit (.cargo/config.toml sets it and +crt-static) so that binaries are static
 # while build scripts and proc-macros stay dynamic.
 
+# ARCH=arm64 cross-compiles for linux/arm64 (Debian's gcc-aarch64-linux-gnu + rustup's aarch64 rust-std).
+ARCH    ?= amd64
+ifeq ($(ARCH),arm64)
+TARGET  ?= aarch64-unknown-linux-gnu
+else
 TARGET  ?= x86_64-unknown-linux-gnu
+endif
 CARGO   ?= cargo
 DESTDIR ?= out/install
-PHASES  := analyzer detector restorer extender builder exporter rebaser creator launcher
 RELEASE := target/$(TARGET)/release
 DEBUG   := target/$(TARGET)/debug
+# The lifecycle version (workspace version in Cargo.toml).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: build build-debug toolchain fmt-check lint unit acceptance test bench demo install clean
+.PHONY: build build-debug toolchain fmt-check lint unit acceptance test bench demo install package clean
 
+# One multi-call binary (`lifecycle`, the phases are symlinks to it) and the separate static launcher.
 build:
-	$(CARGO) build --locked --release --bins
+	$(CARGO) build --locked --release --target $(TARGET) --bin lifecycle --bin launcher
+	sh tools/sboms.sh $(RELEASE) $(TARGET)
 
 build-debug:
 	$(CARGO) build --locked --bins
+	sh tools/sboms.sh $(DEBUG) $(TARGET)
 
 # rustfmt and clippy come from rustup components; add them when missing (fresh machines).
 toolchain:
@@ -40,16 +53,18 @@ fmt-check: toolchain
 lint: fmt-check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# The suite runs under umask 022 whatever the caller's: its temp dirs and fixtures must be readable by the
+# build user (uid 1000), as a platform's volumes are.
 unit:
-	$(CARGO) test --locked --workspace --lib --bins
+	umask 022 && $(CARGO) test --locked --workspace --lib --bins
 
 # Acceptance tests run the built debug binaries as separate processes (acceptance/src/harness.rs);
 # set CNB_LIFECYCLE_BIN_DIR to run them against another lifecycle build.
 acceptance: build-debug
-	$(CARGO) test --locked -p cnb-acceptance
+	umask 022 && $(CARGO) test --locked -p cnb-acceptance
 
 test: lint build-debug
-	$(CARGO) test --locked --workspace --no-fail-fast
+	umask 022 && $(CARGO) test --locked --workspace --no-fail-fast
 
 bench:
 	@benches=$$(ls phases/examples/bench_*.rs 2>/dev/null | sed 's|.*/||; s|\.rs$$||'); \
@@ -59,14 +74,24 @@ bench:
 	  $(CARGO) run --locked --release -p cnb-lifecycle --example $$b || exit 1; \
 	done
 
-demo: build
-	bash samples/demo.sh
+# DEMO_PROFILE=debug runs the demo on the test build (what CI does after `make test`).
+DEMO_PROFILE ?= release
+DEMO_BUILD   := $(if $(filter debug,$(DEMO_PROFILE)),build-debug,build mkimage-release)
+# cnb-mkimage (the sample base images' writer) in release, so that the demo compiles one profile only.
+.PHONY: mkimage-release
+mkimage-release:
+	$(CARGO) build --locked --release -p cnb-acceptance --bin cnb-mkimage
+demo: $(DEMO_BUILD)
+	DEMO_PROFILE=$(DEMO_PROFILE) bash samples/demo.sh
 
 install: build
-	mkdir -p $(DESTDIR)/cnb/lifecycle
-	for b in $(PHASES); do install -m 0755 $(RELEASE)/$$b $(DESTDIR)/cnb/lifecycle/$$b; done
-	$(RELEASE)/lifecycle-descriptor > $(DESTDIR)/cnb/lifecycle/lifecycle.toml.tmp
-	mv $(DESTDIR)/cnb/lifecycle/lifecycle.toml.tmp $(DESTDIR)/cnb/lifecycle/lifecycle.toml
+	sh tools/install-lifecycle.sh $(RELEASE) $(DESTDIR)/cnb/lifecycle
+
+# The reference's archive names: +linux.x86-64 and +linux.arm64.
+PKG_ARCH := $(if $(filter arm64,$(ARCH)),arm64,x86-64)
+PACKAGE ?= out/lifecycle-v$(VERSION)+linux.$(PKG_ARCH).tgz
+package: build
+	sh tools/package-lifecycle.sh $(RELEASE) $(PACKAGE)
 
 clean:
 	$(CARGO) clean
@@ -129,8 +154,8 @@ bench-export:
 # demo-python:    the Python sample with creator -build-image (bookworm + python3 build/run images), run.
 LIFECYCLE_IMAGE ?= out/lifecycle-image
 .PHONY: image sample-images demo-python
-demo-python: build
-	bash samples/demo-python.sh
+demo-python: $(DEMO_BUILD)
+	DEMO_PROFILE=$(DEMO_PROFILE) bash samples/demo-python.sh
 
 image: build
 	sh samples/lifecycle-image.sh $(RELEASE) $(LIFECYCLE_IMAGE)
@@ -156,3 +181,24 @@ bench-layer-real:
 
 bench-push:
 	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_push
+
+# --- linux/arm64 ---------------------------------------------------------------------------------
+# arm64-smoke: the arm64 release binaries under qemu-user-static: static (no PT_INTERP), `-version` of
+# lifecycle (through a phase symlink) and the launcher, and a detector run on a shell buildpack.
+.PHONY: arm64-smoke
+arm64-smoke:
+	$(MAKE) build ARCH=arm64
+	sh tools/arm64-smoke.sh target/aarch64-unknown-linux-gnu/release
+
+# image-index: the lifecycle image for linux/amd64 and linux/arm64 as one OCI layout whose tag is a
+# multi-arch image index (platform fields from each image's config); push with
+# `skopeo copy --all oci:$(LIFECYCLE_IMAGE)-index:$(VERSION) docker://...`.
+.PHONY: image-index
+image-index:
+	$(MAKE) build
+	$(MAKE) build ARCH=arm64
+	sh samples/lifecycle-image.sh target/x86_64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-amd64
+	LIFECYCLE_ARCH=arm64 LIFECYCLE_RUNNER=qemu-aarch64-static \
+	  sh samples/lifecycle-image.sh target/aarch64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-arm64
+	rm -rf $(LIFECYCLE_IMAGE)-index
+	python3 tools/oci-index.py $(LIFECYCLE_IMAGE)-index $(VERSION) $(LIFECYCLE_IMAGE)-amd64 $(LIFECYCLE_IMAGE)-arm64

@@ -6,28 +6,23 @@
 # later runs reuse them, the unpacked build image, the cache and the previous image's layers.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${DEMO_OUT:-$ROOT/out/demo-python}
-BIN=${CNB_LIFECYCLE_BIN_DIR:-$ROOT/target/x86_64-unknown-linux-gnu/release}
 APP_IMAGE=localhost/samples/python:latest
 RUN_IMAGE=localhost/samples/python-run:latest
 export CNB_PLATFORM_API=${CNB_PLATFORM_API:-0.14}
 export CNB_USER_ID=1000 CNB_GROUP_ID=1000
 export CNB_EXPERIMENTAL_MODE=warn
-export CNB_BUILD_IMAGE_CACHE=$OUT/build-image-cache
-
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+. "$(dirname "$0")/demo-lib.sh"
 [ "$(id -u)" = 0 ] || { echo "run as root (debootstrap, namespaces, chroot)" >&2; exit 1; }
-for b in creator launcher; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run 'make build' first" >&2; exit 1; }
-done
+demo_init demo-python
+export CNB_BUILD_IMAGE_CACHE=$OUT/build-image-cache
+BIN=$ROOT/target/x86_64-unknown-linux-gnu/${DEMO_PROFILE:-release}
 [ -n "${CNB_MKIMAGE:-}" ] || [ ! -x "$BIN/cnb-mkimage" ] || export CNB_MKIMAGE=$BIN/cnb-mkimage
 
 if [ ! -f "$OUT/images/run/index.json" ] || [ ! -f "$OUT/images/build/index.json" ]; then
   say "Building the bookworm + python3 build and run images (first run only)"
   sh "$ROOT/samples/base-images/python/build.sh" "$OUT/images" "$OUT/rootfs-cache"
 fi
-say "Preparing the platform directories under ${OUT#$ROOT/}"
+say "Preparing the platform directories under $OUT"
 rm -rf "$OUT/cnb" "$OUT/layers" "$OUT/workspace" "$OUT/platform" "$OUT/bundle"
 mkdir -p "$OUT/cnb/buildpacks/samples_python" "$OUT/layers" "$OUT/platform" "$OUT/cache" "$OUT/oci/localhost/samples/python-run"
 cp -R "$ROOT/samples/buildpacks/python" "$OUT/cnb/buildpacks/samples_python/0.1.0"
@@ -40,13 +35,13 @@ chmod -R a+rX "$OUT/cnb" "$OUT/platform" "$OUT/images"
 chown -R "$CNB_USER_ID:$CNB_GROUP_ID" "$OUT/workspace" "$OUT/layers" "$OUT/cache" "$OUT/oci"
 
 say "creator -build-image → OCI layout $APP_IMAGE"
-"$BIN/creator" \
+"$LC/creator" \
   -app="$OUT/workspace" -layers="$OUT/layers" -platform="$OUT/platform" \
   -buildpacks="$OUT/cnb/buildpacks" -order="$OUT/cnb/order.toml" -run="$OUT/cnb/run.toml" \
-  -cache-dir="$OUT/cache" -launcher="$BIN/launcher" \
+  -cache-dir="$OUT/cache" -launcher="$LC/launcher" \
   -build-image="$OUT/images/build" \
   -layout -layout-dir="$OUT/oci" -previous-image="$APP_IMAGE" \
-  "$APP_IMAGE"
+  "$APP_IMAGE" 2>&1 | tee "$OUT/creator.log"
 
 say "Unpacking the image with umoci and running its default process as uid 1000 in a chroot"
 umoci unpack --image "$OUT/oci/localhost/samples/python/latest:latest" "$OUT/bundle" >/dev/null
@@ -67,3 +62,4 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
+demo_summary "$APP_IMAGE" "$OUT/oci/localhost/samples/python/latest" "$OUT/creator.log" "cd $ROOT && make demo-python"

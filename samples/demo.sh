@@ -6,16 +6,12 @@
 # and the previous image's layers.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${DEMO_OUT:-$ROOT/out/demo}
-BIN=${CNB_LIFECYCLE_BIN_DIR:-$ROOT/target/x86_64-unknown-linux-gnu/release}
 APP_IMAGE=localhost/samples/hello:latest
 RUN_IMAGE=localhost/samples/run:latest
 export CNB_PLATFORM_API=${CNB_PLATFORM_API:-0.14}
 export CNB_USER_ID=1000 CNB_GROUP_ID=1000
 export CNB_EXPERIMENTAL_MODE=warn # OCI layout export is an experimental feature of the platform API (G-15)
-
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+. "$(dirname "$0")/demo-lib.sh"
 
 need=()
 for tool in umoci:umoci busybox:busybox-static python3:python3; do
@@ -31,11 +27,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-for b in creator launcher; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run 'make build' first" >&2; exit 1; }
-done
+demo_init demo
 
-say "Preparing the platform directories under ${OUT#$ROOT/}"
+say "Preparing the platform directories under $OUT"
 mkdir -p "$OUT/oci" "$OUT/cache"
 RUN_LAYOUT=$OUT/oci/localhost/samples/run/latest
 if [ ! -f "$RUN_LAYOUT/index.json" ]; then
@@ -56,15 +50,12 @@ chmod -R a+rX "$OUT/cnb" "$OUT/platform"
 chown -R "$CNB_USER_ID:$CNB_GROUP_ID" "$OUT/workspace" "$OUT/layers" "$OUT/cache" "$OUT/oci"
 
 say "creator → OCI layout $APP_IMAGE"
-start=$(date +%s.%N)
-"$BIN/creator" \
+"$LC/creator" \
   -app="$OUT/workspace" -layers="$OUT/layers" -platform="$OUT/platform" \
   -buildpacks="$OUT/cnb/buildpacks" -order="$OUT/cnb/order.toml" -run="$OUT/cnb/run.toml" \
-  -cache-dir="$OUT/cache" -launcher="$BIN/launcher" \
+  -cache-dir="$OUT/cache" -launcher="$LC/launcher" \
   -layout -layout-dir="$OUT/oci" -previous-image="$APP_IMAGE" \
-  "$APP_IMAGE"
-end=$(date +%s.%N)
-printf 'creator took %.1fs\n' "$(echo "$end - $start" | bc 2>/dev/null || python3 -c "print($end-$start)")"
+  "$APP_IMAGE" 2>&1 | tee "$OUT/creator.log"
 echo "report.toml:"; sed 's/^/  /' "$OUT/layers/report.toml"
 
 APP_LAYOUT=$OUT/oci/localhost/samples/hello/latest
@@ -91,3 +82,4 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
+demo_summary "$APP_IMAGE" "$APP_LAYOUT" "$OUT/creator.log" "cd $ROOT && make demo"

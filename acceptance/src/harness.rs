@@ -13,9 +13,13 @@
 //!
 //! # Which binaries
 //!
-//! [`bin_dir`]: `$CNB_LIFECYCLE_BIN_DIR` if set, else `$CARGO_TARGET_DIR` or `<workspace>/target`, then
-//! `x86_64-unknown-linux-gnu/debug/`. Point `CNB_LIFECYCLE_BIN_DIR` at any lifecycle build (a release
-//! build, an installed `/cnb/lifecycle`, or the reference Go lifecycle) to run the same suite against it.
+//! [`bin_dir`]: `$CNB_LIFECYCLE_BIN_DIR` if set — a directory with the reference's layout (`lifecycle`,
+//! the phase names as symlinks to it, `launcher`), e.g. an installed `/cnb/lifecycle`, `make install`'s
+//! output or the reference Go lifecycle — else the debug build ([`build_dir`]: `$CARGO_TARGET_DIR` or
+//! `<workspace>/target`, then `x86_64-unknown-linux-gnu/debug/`) **staged** by [`stage_dir`]: hard links
+//! (or copies) of `lifecycle` and `launcher` plus the phase symlinks, in a fresh 0755 directory
+//! `/tmp/cnb-lifecycle-test-<hash>/lifecycle/` outside the checkout. The build user (uid 1000) then reaches
+//! the binaries whatever the checkout's location and umask (a clone under a 0700 `/root` or `mktemp -d`).
 //! The debug binaries must be built first (`cargo build --bins`; `make test` does it).
 //!
 //! # Example
@@ -66,23 +70,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The newest Platform API this lifecycle supports (the default `CNB_PLATFORM_API` of [`ContainerRoot::phase`]).
 pub const LATEST_PLATFORM_API: &str = "0.15";
 
-/// Every binary a lifecycle ships.
-pub const ALL_BINARIES: [&str; 9] = [
-    "analyzer", "detector", "restorer", "extender", "builder", "exporter", "rebaser", "creator",
-    "launcher",
-];
-
-/// Directory holding the lifecycle binaries under test (see the module docs).
-pub fn bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CNB_LIFECYCLE_BIN_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_dir().join("target"));
-    target.join("x86_64-unknown-linux-gnu").join("debug")
-}
+pub use crate::stage::{
+    bin_dir, build_dir, first_blocking_dir, install_lifecycle, sbom_files, stage_dir,
+    standard_umask, write_sboms, ALL_BINARIES, MULTICALL, PHASE_LINKS,
+};
 
 /// The cargo workspace root (parent of the `acceptance` crate).
 pub fn workspace_dir() -> PathBuf {
@@ -179,6 +170,7 @@ impl ContainerRoot {
 
     /// Creates a fresh root in a temp dir (removed on drop).
     pub fn new() -> Self {
+        standard_umask();
         let dir = tempfile::Builder::new()
             .prefix("cnb-root-")
             .tempdir()
@@ -279,7 +271,8 @@ impl ContainerRoot {
         std::fs::symlink_metadata(self.join(rel)).is_ok()
     }
 
-    /// Copies a directory tree from `src` into `root/<rel>` (files keep their permission bits).
+    /// Copies a directory tree from `src` into `root/<rel>` (files keep their permission bits, made
+    /// readable by all — `a+rX` — whatever the checkout's umask was).
     pub fn copy_dir(&self, src: impl AsRef<Path>, rel: impl AsRef<Path>) -> PathBuf {
         let dst = self.join(rel);
         copy_tree(src.as_ref(), &dst);
@@ -329,6 +322,12 @@ fn copy_tree(src: &Path, dst: &Path) {
         }
     } else {
         std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        // A checkout made under umask 077 has 0600/0700 files: fixtures are world-readable (a+rX), as
+        // buildpacks and apps in an image are, so that the build user reads them.
+        let mode = meta.permissions().mode() & 0o7777;
+        let mode = mode | 0o444 | if mode & 0o100 != 0 { 0o111 } else { 0 };
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", dst.display()));
     }
 }
 
@@ -686,6 +685,7 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage::stage_base;
 
     #[test]
     fn root_layout_and_writers() {
@@ -723,9 +723,17 @@ mod tests {
     #[test]
     fn bin_dir_honours_override() {
         // Reading only: the variable is not set in CI unless pointing at another build.
-        let d = bin_dir();
-        if std::env::var_os("CNB_LIFECYCLE_BIN_DIR").is_none() {
-            assert!(d.ends_with("x86_64-unknown-linux-gnu/debug"));
+        if std::env::var_os("CNB_LIFECYCLE_BIN_DIR").is_none()
+            && build_dir().join(MULTICALL).exists()
+        {
+            let d = bin_dir();
+            assert!(build_dir().ends_with("x86_64-unknown-linux-gnu/debug"));
+            assert!(d.starts_with(stage_base()), "{}", d.display());
+            assert_eq!(
+                std::fs::read_link(d.join("detector")).unwrap(),
+                Path::new(MULTICALL)
+            );
+            assert!(first_blocking_dir(&d, BUILD_UID, BUILD_GID).is_none());
         }
     }
 }

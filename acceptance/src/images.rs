@@ -393,6 +393,8 @@ pub struct ImageSpec {
     pub created: i64,
     /// Layer compression.
     pub compression: Compression,
+    /// OCI architecture of the image (`amd64`, `arm64`); `None`: this machine's.
+    pub architecture: Option<String>,
 }
 
 impl Default for ImageSpec {
@@ -407,6 +409,7 @@ impl Default for ImageSpec {
             labels: Vec::new(),
             created: archive::NORMALIZED_MTIME,
             compression: Compression::Gzip { level: 6 },
+            architecture: None,
         }
     }
 }
@@ -482,7 +485,11 @@ pub fn write_image(
     spec: &ImageSpec,
 ) -> Result<WrittenImage, String> {
     let layout = Layout::create(dir).map_err(|e| format!("layout {}: {e}", dir.display()))?;
-    let mut img = ImageBuilder::empty(&Platform::current());
+    let mut platform = Platform::current();
+    if let Some(arch) = &spec.architecture {
+        platform.architecture = arch.clone();
+    }
+    let mut img = ImageBuilder::empty(&platform);
     let mut diff_ids = Vec::new();
     for l in layers {
         let info = l

@@ -2,6 +2,9 @@
 //! loopback registry, and small base images.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+pub mod docker;
 pub mod harness;
 pub mod images;
 pub mod registry;
+pub mod rootless;
+pub mod stage;

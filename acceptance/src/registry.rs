@@ -30,6 +30,7 @@ pub struct RegistryOptions {
     auth: bool,
     tls: bool,
     access_log: bool,
+    password: Option<String>,
 }
 
 impl RegistryOptions {
@@ -41,6 +42,13 @@ impl RegistryOptions {
     /// Require basic auth with [`USERNAME`]/[`PASSWORD`] (bcrypt htpasswd).
     pub fn basic_auth(mut self) -> Self {
         self.auth = true;
+        self
+    }
+
+    /// Require basic auth with [`USERNAME`] and this password (a unique secret tests can grep for).
+    pub fn basic_auth_password(mut self, password: &str) -> Self {
+        self.auth = true;
+        self.password = Some(password.to_string());
         self
     }
 
@@ -93,7 +101,11 @@ impl Registry {
         }
         if opts.auth {
             let out = Command::new("htpasswd")
-                .args(["-Bbn", USERNAME, PASSWORD])
+                .args([
+                    "-Bbn",
+                    USERNAME,
+                    opts.password.as_deref().unwrap_or(PASSWORD),
+                ])
                 .output()
                 .expect("run htpasswd (apache2-utils)");
             assert!(
@@ -222,8 +234,10 @@ impl Registry {
     }
 
     /// `(username, password)` for basic-auth registries.
-    pub fn credentials(&self) -> Option<(&'static str, &'static str)> {
-        self.opts.auth.then_some((USERNAME, PASSWORD))
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.opts
+            .auth
+            .then(|| (USERNAME, self.opts.password.as_deref().unwrap_or(PASSWORD)))
     }
 
     /// The value of an `Authorization: Basic ...` header for this registry's credentials.

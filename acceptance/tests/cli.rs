@@ -352,3 +352,74 @@ fn every_binary_runs_in_an_empty_chroot() {
         );
     }
 }
+
+#[test]
+fn one_multicall_binary_with_the_phases_as_symlinks() {
+    // G-01, G-02, G-03: /cnb/lifecycle/lifecycle + phase symlinks; the launcher is its own binary.
+    let dir = harness::bin_dir();
+    for name in PHASES {
+        let link = std::fs::symlink_metadata(dir.join(name)).unwrap();
+        assert!(link.file_type().is_symlink(), "{name} is not a symlink");
+        assert_eq!(
+            std::fs::read_link(dir.join(name)).unwrap(),
+            Path::new("lifecycle")
+        );
+    }
+    let launcher = std::fs::symlink_metadata(dir.join("launcher")).unwrap();
+    assert!(launcher.is_file(), "launcher must be a separate binary");
+    let lifecycle = std::fs::metadata(dir.join("lifecycle")).unwrap();
+    assert!(
+        launcher.len() < lifecycle.len(),
+        "launcher ({}) should be smaller than lifecycle ({})",
+        launcher.len(),
+        lifecycle.len()
+    );
+
+    let lc = || phase("lifecycle").platform_api("0.15");
+    let out = lc().run();
+    out.assert_code(3)
+        .assert_contains("failed to parse arguments");
+    let out = lc().arg("frobnicate").run();
+    out.assert_code(3)
+        .assert_contains("unknown phase: frobnicate");
+    let out = lc().arg("-version").run();
+    out.assert_success();
+    let version = phase("detector")
+        .platform_api("0.15")
+        .arg("-version")
+        .run()
+        .stdout;
+    assert_eq!(out.stdout, version);
+    // Subcommand form: verbs as the reference, flags after the verb.
+    let root = ContainerRoot::new();
+    for verb in [
+        "detect", "analyze", "restore", "build", "export", "rebase", "create", "extend",
+    ] {
+        let out = root.phase("lifecycle").arg(verb).arg("-version").run();
+        out.assert_success();
+        assert_eq!(out.stdout, version, "lifecycle {verb} -version");
+    }
+    // The same binary under a phase name runs that phase: an unknown flag prints that phase's usage.
+    let out = root
+        .phase("lifecycle")
+        .args(["detect", "-no-such-flag"])
+        .run();
+    out.assert_code(2);
+    let direct = root.phase("detector").arg("-no-such-flag").run();
+    direct.assert_code(2);
+    assert_eq!(out.stderr, direct.stderr);
+}
+
+#[test]
+fn lifecycle_descriptor_is_a_hidden_subcommand() {
+    if !ours() {
+        return;
+    }
+    let out = phase("lifecycle").arg("lifecycle-descriptor").run();
+    out.assert_success();
+    let v: toml::Table = out.stdout.parse().unwrap();
+    assert!(v["apis"]["platform"]["supported"]
+        .as_array()
+        .unwrap()
+        .contains(&toml::Value::String("0.15".into())));
+}

@@ -37,6 +37,12 @@ fn creator_builds_the_sample_into_a_layout_and_the_image_runs() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    // The build user must reach DEMO_OUT (a 0700 parent makes the demo refuse it).
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let out = tmp.path().join("demo");
 
     let t = std::time::Instant::now();

@@ -159,6 +159,36 @@ TOML
             .run()
     }
 
+    /// `creator -build-image=<build_image>` as the unprivileged `uid:gid` (a subordinate range), with
+    /// everything it reads in the container root; `extra` flags before the image name.
+    fn creator_as(&self, uid: u32, gid: u32, build_image: &Path, extra: &[String]) -> Output {
+        let r = &self.root;
+        let mut args = vec![
+            "-layout".to_string(),
+            format!("-layout-dir={}", r.join("oci").display()),
+            format!("-run={}", r.join("cnb/run.toml").display()),
+            format!("-launcher={}", bin_dir().join("launcher").display()),
+            format!("-build-image={}", build_image.display()),
+        ];
+        args.extend(extra.iter().cloned());
+        args.push(APP.to_string());
+        r.phase("creator")
+            .user(uid, gid)
+            .platform_api("0.14")
+            .env("HOME", r.path().display().to_string())
+            .env("CNB_EXPERIMENTAL_MODE", "warn")
+            .env(
+                "CNB_BUILD_IMAGE_CACHE",
+                r.join("rootfs-cache").display().to_string(),
+            )
+            .env(
+                "CNB_ORDER_PATH",
+                r.join("cnb/order.toml").display().to_string(),
+            )
+            .args(args)
+            .run()
+    }
+
     /// The app image's layout.
     fn app_layout(&self) -> PathBuf {
         self.root.join("oci/localhost/test/app/latest")
@@ -496,58 +526,17 @@ fn extended_run_file(dir: &Path, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The first user with a `/etc/subuid` range, with its uid and primary gid.
-fn rootless_user() -> Option<(u32, u32)> {
-    let subuid = fs::read_to_string("/etc/subuid").ok()?;
-    let name = subuid.lines().next()?.split(':').next()?.to_string();
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() > 3 && f[0] == name {
-            Some((f[2].parse().ok()?, f[3].parse().ok()?))
-        } else {
-            None
-        }
-    })
-}
-
 #[test]
 fn creator_build_image_rootless_with_subordinate_ids() {
     if !need_root() {
         return;
     }
-    let Some((uid, gid)) = rootless_user() else {
-        println!("SKIPPED: no user with a /etc/subuid range on this machine");
-        return;
-    };
+    let (uid, gid) = cnb_acceptance::rootless::ensure_user();
     let s = Setup::new();
     // Everything the unprivileged user reads lives in the container root (chowned to it by the harness).
     let bi = build_image(&s.root.join("build-image"), true);
-    let r = &s.root;
     let t = std::time::Instant::now();
-    let out = r
-        .phase("creator")
-        .user(uid, gid)
-        .platform_api("0.14")
-        .env("HOME", r.path().display().to_string())
-        .env("CNB_EXPERIMENTAL_MODE", "warn")
-        .env(
-            "CNB_BUILD_IMAGE_CACHE",
-            r.join("rootfs-cache").display().to_string(),
-        )
-        .env(
-            "CNB_ORDER_PATH",
-            r.join("cnb/order.toml").display().to_string(),
-        )
-        .args([
-            "-layout".to_string(),
-            format!("-layout-dir={}", r.join("oci").display()),
-            format!("-run={}", r.join("cnb/run.toml").display()),
-            format!("-launcher={}", bin_dir().join("launcher").display()),
-            format!("-build-image={}", bi.display()),
-            APP.to_string(),
-        ])
-        .run();
+    let out = s.creator_as(uid, gid, &bi, &[]);
     out.assert_success();
     // Inside the user namespace the buildpack still runs as the build image's CNB_USER_ID.
     out.assert_contains("---> marker build as uid 1000");
@@ -560,4 +549,87 @@ fn creator_build_image_rootless_with_subordinate_ids() {
         .join("layers/test_marker/marker/marker.txt")
         .is_file());
     assert!(app.contains(MARKER), "{app}");
+}
+
+/// Issue 19 item 4: a rootless `creator -build-image` applies build and run extensions inside the
+/// user namespace it already set up (no nested one), and the app image carries the run extension.
+#[test]
+fn creator_build_image_rootless_applies_extensions() {
+    if !need_root() {
+        return;
+    }
+    let (uid, gid) = cnb_acceptance::rootless::ensure_user();
+    let s = Setup::new();
+    add_extension(&s);
+    let bi = build_image(&s.root.join("build-image"), true);
+    let cache = format!("-cache-dir={}", s.root.join("cache").display());
+    let run = |label: &str| {
+        let t = std::time::Instant::now();
+        let out = s.creator_as(uid, gid, &bi, std::slice::from_ref(&cache));
+        out.assert_success();
+        println!(
+            "TIMING creator -build-image rootless with extensions, {label}: {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+        out
+    };
+    let first = run("fresh");
+    first.assert_contains("applied 1 build Dockerfile(s)");
+    first.assert_contains("applied 1 run Dockerfile(s)");
+    first.assert_not_contains("unshare");
+    let (rootfs, app) = s.run_app();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("layers/test_marker/marker/extension.txt")).unwrap(),
+        "from-build-extension\n"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/cnb-run-extension")).unwrap_or_default(),
+        "from-run-extension\n",
+        "the app image lacks the run extension's layer"
+    );
+    assert!(app.contains("from-build-extension"), "{app}");
+    // A rebuild is served from the step cache: no RUN executes.
+    let second = run("rebuild");
+    second.assert_contains("0 RUN step(s) executed, 1 from cache");
+}
+
+/// EX-09 with the creator's executor (the build image's own namespace): a failing RUN in a
+/// build.Dockerfile and a final `USER root` in a run.Dockerfile exit 102 naming the file and line (or
+/// the rule), and nothing is left in `<layers>/extended`.
+#[test]
+fn creator_build_image_extension_errors_exit_102() {
+    if !need_root() {
+        return;
+    }
+    for (kind, body, needle) in [
+        (
+            "build",
+            "USER root\nRUN echo boom; exit 7",
+            "build.Dockerfile:4: RUN failed with exit code 7",
+        ),
+        (
+            "run",
+            "USER root\nRUN true",
+            "the final user ID is 0 (root)",
+        ),
+    ] {
+        let s = Setup::new();
+        add_extension(&s);
+        s.root.write_executable(
+            "cnb/extensions/test_ext/0.1.0/bin/generate",
+            format!(
+                "#!/bin/sh\nset -eu\nout=\"${{CNB_OUTPUT_DIR:-$1}}\"\nmkdir -p \"$out\"\nprintf 'ARG base_image\\nFROM ${{base_image}}\\n{}\\n' > \"$out/{kind}.Dockerfile\"\n",
+                body.replace('\n', "\\n")
+            ),
+        );
+        s.root.chown(1000, 1000);
+        let bi = build_image(&s.tmp.path().join("build-image"), true);
+        let out = s.creator("0.14", &[format!("-build-image={}", bi.display())]);
+        out.assert_code(102);
+        out.assert_contains(needle);
+        let left: Vec<_> = fs::read_dir(s.root.join("layers/extended/run"))
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -184,8 +184,8 @@ fn lifecycle_image_holds_the_static_phases_and_runs_in_an_empty_chroot() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let version = tool(
-        &bin_dir().join("lifecycle-descriptor").to_string_lossy(),
-        &[],
+        &bin_dir().join("lifecycle").to_string_lossy(),
+        &["lifecycle-descriptor"],
     );
     let version = version
         .lines()
@@ -222,12 +222,26 @@ fn lifecycle_image_holds_the_static_phases_and_runs_in_an_empty_chroot() {
     assert_eq!(legacy["lifecycle"]["version"], version);
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("cnb/lifecycle/lifecycle.toml").is_file());
-    for p in cnb_acceptance::harness::ALL_BINARIES {
-        let md = fs::metadata(rootfs.join("cnb/lifecycle").join(p)).unwrap();
+    // G-01/G-03: the reference's layout, one binary and symlinks, the launcher apart, SBOMs beside them.
+    for p in ["lifecycle", "launcher"] {
+        let md = fs::symlink_metadata(rootfs.join("cnb/lifecycle").join(p)).unwrap();
+        assert!(md.is_file(), "{p}");
         assert_eq!(md.mode() & 0o777, 0o755, "{p}");
         if running_as_root() {
             assert_eq!((md.uid(), md.gid()), (0, 0), "{p}");
         }
+    }
+    for p in cnb_acceptance::harness::PHASE_LINKS {
+        let link = rootfs.join("cnb/lifecycle").join(p);
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            std::path::Path::new("lifecycle"),
+            "{p}"
+        );
+    }
+    for f in cnb_acceptance::harness::sbom_files() {
+        let md = fs::metadata(rootfs.join("cnb/lifecycle").join(&f)).unwrap();
+        assert_eq!(md.mode() & 0o777, 0o644, "{f}");
     }
     // The image holds nothing but /cnb: the binaries must be static to run at all.
     let mut cmd = if running_as_root() {

@@ -362,9 +362,15 @@ fn exports_on_the_extended_run_image_to_a_registry() {
             .count()
     };
     let first = uploads("app/img");
-    // extension layer, bp layer, app, launcher, config layer, process types, image config: the run
-    // image's layer is mounted, never uploaded.
-    assert_eq!(first, 7, "{:#?}", reg.access_log());
+    // extension layer, bp layer, app, launcher, config layer, process types, image config (+ the
+    // lifecycle's own launcher SBOM layer when the lifecycle under test ships SBOMs): the run image's
+    // layer is mounted, never uploaded.
+    let sbom_layer = usize::from(
+        cnb_acceptance::harness::bin_dir()
+            .join("launcher.sbom.cdx.json")
+            .is_file(),
+    );
+    assert_eq!(first, 7 + sbom_layer, "{:#?}", reg.access_log());
 
     env(root.phase("analyzer"))
         .arg(format!("-run-image={}", reg.image("cnb/run:latest")))

@@ -87,10 +87,16 @@ fn registry_build_rebuild_and_rebase() {
     );
     assert!(inspect.contains(&d1), "{inspect}");
     let first = uploads(&reg, "app/img");
+    // The lifecycle's own launcher SBOM layer, when the lifecycle under test ships SBOMs (EP-03, SB-05).
+    let sbom_layer = usize::from(
+        cnb_acceptance::harness::bin_dir()
+            .join("launcher.sbom.cdx.json")
+            .is_file(),
+    );
     assert_eq!(
         first,
-        5 + 1,
-        "five new layers and the config; base layer mounted: {:?}",
+        5 + sbom_layer + 1,
+        "five new layers (+ the SBOM layer) and the config; base layer mounted: {:?}",
         reg.access_log()
     );
 

@@ -112,3 +112,51 @@ fn custom_launcher_sbom_dir_copies_every_sbom_by_name() {
     assert!(!root.exists(format!("{launch}/notes.txt")));
     assert!(!root.exists(format!("{launch}/sbom.spdx.json")));
 }
+
+/// Issue 18: the lifecycle's own SBOMs (generated at build time by tools/sbom.py, installed next to the
+/// binaries by the harness as by `make install`) land in the exported image, and a normal export prints
+/// no `Did not find SBOM` warning (EP-03, EP-09, SB-05).
+#[test]
+fn our_own_sboms_are_exported_without_warnings() {
+    let root = ContainerRoot::new();
+    make_run_image(&root, "cnb/run");
+    write_build_output(&root, "v1", "echo v1");
+    let dir = root.join("cnb/lifecycle");
+    fs::remove_dir_all(&dir).ok();
+    cnb_acceptance::harness::install_lifecycle(&cnb_acceptance::harness::bin_dir(), &dir);
+    analyze(&root).assert_success();
+    let out = root
+        .phase("exporter")
+        .program(dir.join("exporter"))
+        .env("CNB_EXPERIMENTAL_MODE", "quiet")
+        .args([
+            "-layout".to_string(),
+            format!("-layout-dir={}", root.join("layout").display()),
+            format!("-launcher={}", dir.join("launcher").display()),
+            "app/img".to_string(),
+        ])
+        .run();
+    out.assert_success()
+        .assert_not_contains("Did not find SBOM");
+    for ext in ["cdx", "spdx", "syft"] {
+        assert_eq!(
+            root.read(format!(
+                "layers/sbom/build/buildpacksio_lifecycle/sbom.{ext}.json"
+            )),
+            fs::read_to_string(dir.join(format!("lifecycle.sbom.{ext}.json"))).unwrap()
+        );
+    }
+    let rootfs = unpack(&app_layout(&root), &root.join("bundle"));
+    let layers = root.join("layers");
+    for ext in ["cdx", "spdx", "syft"] {
+        let rel = format!("sbom/launch/buildpacksio_lifecycle/launcher/sbom.{ext}.json");
+        let in_image = rootfs.join(layers.join(&rel).strip_prefix("/").unwrap());
+        let text = fs::read_to_string(&in_image).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(
+            text,
+            fs::read_to_string(dir.join(format!("launcher.sbom.{ext}.json"))).unwrap()
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v.is_object(), "{rel} is JSON");
+    }
+}

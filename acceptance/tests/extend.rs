@@ -354,44 +354,11 @@ fn extended_output_is_readable_by_the_cnb_user_under_umask_077() {
     }
 }
 
-const ROOTLESS_USER: &str = "cnb-extend-rootless";
-const ROOTLESS_ID: u32 = 23456;
+use cnb_acceptance::rootless::{ID as ROOTLESS_ID, USER as ROOTLESS_USER};
 
-/// The rootless test user with a subordinate id range (the same one the library's rootless tests
-/// use); created only if missing. Returns its gid.
+/// The rootless test user's gid (created with its subordinate ranges when missing).
 fn ensure_rootless_user() -> u32 {
-    let id = |args: &[&str]| {
-        std::process::Command::new("id")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    if id(&[ROOTLESS_USER]).is_none() {
-        let st = std::process::Command::new("useradd")
-            .args(["-M", "-N", "-u", &ROOTLESS_ID.to_string()])
-            .args(["-s", "/usr/sbin/nologin", ROOTLESS_USER])
-            .status()
-            .unwrap();
-        assert!(st.success() || id(&[ROOTLESS_USER]).is_some());
-    }
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if !text
-            .lines()
-            .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:")))
-        {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(file)
-                .unwrap();
-            writeln!(f, "{ROOTLESS_USER}:300000:65536").unwrap();
-        }
-    }
-    id(&["-g", ROOTLESS_USER]).unwrap().parse().unwrap()
+    cnb_acceptance::rootless::ensure_user().1
 }
 
 // EX-02, EX-05, EX-11 rootless: the binary as an unprivileged user with a subordinate id range

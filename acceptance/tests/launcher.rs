@@ -91,18 +91,7 @@ printf 'VAR_FROM_EXEC_D = "%s"\n' "$VAR_FROM_EXEC_D:$SUFFIX" >&3
 "#;
 
 fn launcher_bin() -> PathBuf {
-    let dir = std::env::var_os("CNB_LIFECYCLE_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/x86_64-unknown-linux-gnu/debug")
-        });
-    let bin = dir.join("launcher");
-    assert!(
-        bin.is_file(),
-        "launcher binary not found at {} (run `make build-debug` or set CNB_LIFECYCLE_BIN_DIR)",
-        bin.display()
-    );
-    bin
+    cnb_acceptance::harness::bin_path("launcher")
 }
 
 /// Why the chroot tests cannot run here, if they cannot.

@@ -408,9 +408,10 @@ fn selected_run_image_must_be_accessible_rs04() {
     }
 }
 
-/// RS-05, RS-07 in layout mode (`-layout`): the build image and the run image are read from the layout
-/// directory; identifiers are `<layout path>@sha256:…`; `extend = true` does not pull into /kaniko in
-/// layout mode (reference parity), but the target is still filled in for extensions.
+/// RS-05, RS-06, RS-07 in layout mode (`-layout`): the build image and the run image are read from the
+/// layout directory; identifiers are `<layout path>@sha256:…`; with `extend = true` the run image is
+/// saved sparse under /kaniko like the build image (the reference cannot extend in layout mode,
+/// lifecycle#1102), and the target is filled in.
 #[test]
 fn layout_mode_build_and_run_images() {
     if skip() {
@@ -450,7 +451,25 @@ fn layout_mode_build_and_run_images() {
             base.manifest_digest
         )
     );
-    assert_eq!(kaniko_entries(&root), vec![base.manifest_digest.clone()]);
+    let mut want = vec![
+        base.manifest_digest.clone(),
+        run_base.manifest_digest.clone(),
+    ];
+    want.sort();
+    assert_eq!(kaniko_entries(&root), want);
+    for img in [base, &run_base] {
+        let raw = fs::read(
+            img.layout
+                .join("blobs/sha256")
+                .join(img.manifest_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+        assert_sparse_layout(
+            &root.join("kaniko/cache/base").join(&img.manifest_digest),
+            &img.manifest_digest,
+            &raw,
+        );
+    }
     assert_eq!(
         a["run-image"]["reference"].as_str().unwrap(),
         format!(

@@ -3,6 +3,12 @@
 //! `buildah bud --isolation chroot --layers` on the same Dockerfile and base (an OCI layout), then
 //! rebuild both with warm caches. Prints both times, the ratio and the cached-rebuild times.
 //!
+//! Then (issue 19) each executor's step time against the user-namespace executor's on the same root
+//! and steps (five small `RUN`s on the unpacked bookworm root, no cache): in place (no namespace, no
+//! mount: the extender in a container under the default seccomp profile; here chrooted, since the root
+//! is not `/`) and the current namespace (`creator -build-image`), printed as ratios.
+//! `BENCH_EXTEND_EXECUTORS=1` runs only that part.
+//!
 //! Needs root (or a subuid range), `umoci`, `debootstrap` (first run), `buildah` and the Debian mirror.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cnb_lifecycle::extend::{
-    dockerfile, fsutil, sandbox, Extender, ExtensionInput, IdMapping, Kind, StepCache,
+    dockerfile, fsutil, sandbox, Executor, Extender, ExtensionInput, IdMapping, Kind, StepCache,
 };
 
 const DOCKERFILE: &str = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends tree && rm -rf /var/lib/apt/lists/*\nRUN echo one > /one.txt\nRUN echo two > /two.txt\nUSER 1000:1000\n";
@@ -54,9 +60,29 @@ fn ours(
     root: Option<PathBuf>,
     kind: Kind,
 ) -> (Duration, usize, usize) {
+    ours_with(
+        layout,
+        tmp,
+        Some(cache),
+        root,
+        kind,
+        DOCKERFILE,
+        Executor::UserNamespace(IdMapping::detect().unwrap()),
+    )
+}
+
+fn ours_with(
+    layout: &Path,
+    tmp: &Path,
+    cache: Option<&Path>,
+    root: Option<PathBuf>,
+    kind: Kind,
+    dockerfile_text: &str,
+    executor: Executor,
+) -> (Duration, usize, usize) {
     let ctx = tmp.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    let df = dockerfile::parse("bench/ext", &ctx.join("run.Dockerfile"), DOCKERFILE).unwrap();
+    let df = dockerfile::parse("bench/ext", &ctx.join("run.Dockerfile"), dockerfile_text).unwrap();
     let extended = tmp.join("extended");
     let _ = std::fs::remove_dir_all(&extended);
     let ext = Extender {
@@ -71,9 +97,9 @@ fn ours(
             args: vec![],
         }],
         extended_dir: extended,
-        cache: Some(StepCache::new(cache, Duration::from_secs(3600))),
+        cache: cache.map(|c| StepCache::new(c, Duration::from_secs(3600))),
         work_dir: tmp.join("work"),
-        mapping: IdMapping::detect().unwrap(),
+        executor,
         ignore: vec![],
     };
     let t = Instant::now();
@@ -90,7 +116,8 @@ fn unpacked_root(layout: &Path, dir: &Path) -> PathBuf {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
         for l in base.layer_paths() {
-            fsutil::apply_layer(&root, &l).map_err(|e| e.to_string())?;
+            fsutil::apply_layer(&root, &l, cnb_lifecycle::archive::Ownership::FromArchive)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     })
@@ -174,6 +201,7 @@ fn overlay_vs_walk(layout: &Path, tmp: &Path) {
             .iter()
             .filter_map(|f| sandbox::host_file(f).map(|h| (h, f.to_string())))
             .collect(),
+        isolation: sandbox::Isolation::Sandbox,
     };
     let walk_root = unpacked_root(layout, &tmp.join("walk-root"));
     let lower = unpacked_root(layout, &tmp.join("overlay-lower"));
@@ -249,6 +277,130 @@ fn overlay_vs_walk(layout: &Path, tmp: &Path) {
     );
 }
 
+/// Five small RUN steps (each one snapshot of the whole root and one layer).
+const STEPS: &str = "ARG base_image\nFROM ${base_image}\nUSER root\nRUN echo one > /s1\nRUN echo two > /s2 && rm -f /s1\nRUN mkdir -p /opt/x && echo three > /opt/x/s3\nRUN touch /etc/s4\nRUN echo five > /tmp/s5\nUSER 1000:1000\n";
+
+/// Each executor's time per RUN step on the same unpacked root, against the user namespace's.
+fn executor_ratios(layout: &Path, tmp: &Path) {
+    let root = nix::unistd::Uid::effective().is_root();
+    let mapping = IdMapping::detect().unwrap();
+    let roots: Vec<PathBuf> = (0..3)
+        .map(|i| unpacked_root(layout, &tmp.join(format!("exec-root-{i}"))))
+        .collect();
+    let run = |i: usize, name: &str| -> Option<f64> {
+        let dir = tmp.join(format!("exec-{name}"));
+        let r = roots[i].clone();
+        let (t, runs, _) = match name {
+            "userns" => ours_with(
+                layout,
+                &dir,
+                None,
+                Some(r),
+                Kind::Build,
+                STEPS,
+                Executor::UserNamespace(mapping.clone()),
+            ),
+            "in place" if root => ours_with(
+                layout,
+                &dir,
+                None,
+                Some(r),
+                Kind::Build,
+                STEPS,
+                Executor::InPlace,
+            ),
+            "in place" => return None,
+            _ => sandbox::in_user_namespace(&mapping, || {
+                Ok(ours_with(
+                    layout,
+                    &dir,
+                    None,
+                    Some(r),
+                    Kind::Build,
+                    STEPS,
+                    Executor::Current,
+                ))
+            })
+            .unwrap(),
+        };
+        assert_eq!(runs, 5);
+        Some(secs(t) / 5.0)
+    };
+    let names = ["userns", "in place", "current namespace"];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    // Rotating the order per round spreads page-cache and load effects over every executor.
+    for round in 0..7 {
+        for k in 0..names.len() {
+            let i = (k + round) % names.len();
+            if let Some(t) = run(i, names[i]) {
+                samples[i].push(t);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let base = median(&mut samples[0]).unwrap();
+    println!("executors: 5 RUN steps (kind build, no cache) on the unpacked debian bookworm root, median of 7 rounds");
+    println!(
+        "  user namespace (sandboxed steps):          {:>7.3} s per step",
+        base
+    );
+    for (i, name) in names.iter().enumerate().skip(1) {
+        match median(&mut samples[i]) {
+            Some(t) => println!(
+                "  {:<42} {:>7.3} s per step = {:.2}x the user namespace's",
+                format!("{name}:"),
+                t,
+                t / base
+            ),
+            None => println!("  {name}: needs root"),
+        }
+    }
+    step_overhead(&roots[0]);
+}
+
+/// The process cost alone: 20 `RUN true` through each step isolation on the same root (the in-place
+/// step skips the mount + pid namespaces, `/proc`, `/dev` and the binds).
+fn step_overhead(root: &Path) {
+    let mapping = IdMapping::detect().unwrap();
+    let spec = |isolation| sandbox::StepSpec {
+        root: root.to_path_buf(),
+        argv: vec!["/bin/true".into()],
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        uid: 0,
+        gid: 0,
+        groups: vec![],
+        workdir: "/".into(),
+        binds: vec![],
+        isolation,
+    };
+    let time = |isolation| {
+        let t = Instant::now();
+        for _ in 0..20 {
+            assert_eq!(sandbox::run_step(&spec(isolation)).unwrap().code, 0);
+        }
+        t.elapsed().as_secs_f64() / 20.0
+    };
+    let sandboxed: f64 =
+        sandbox::in_user_namespace(&mapping, || Ok(time(sandbox::Isolation::Sandbox))).unwrap();
+    if nix::unistd::Uid::effective().is_root() {
+        let direct = time(sandbox::Isolation::Direct);
+        println!(
+            "  process cost of one RUN (`true`, 20x): sandboxed {:.2} ms, in place {:.2} ms = {:.2}x",
+            sandboxed * 1e3,
+            direct * 1e3,
+            direct / sandboxed
+        );
+    } else {
+        println!(
+            "  process cost of one RUN (`true`, 20x): sandboxed {:.2} ms; in place needs root",
+            sandboxed * 1e3
+        );
+    }
+}
+
 fn main() {
     if std::env::var_os("BENCH_EXTEND_TRACE").is_some() {
         tracing_subscriber::fmt()
@@ -258,6 +410,11 @@ fn main() {
     }
     let layout = bookworm_layout();
     let tmp = tempfile::tempdir().unwrap();
+    executor_ratios(&layout, tmp.path());
+    if std::env::var_os("BENCH_EXTEND_EXECUTORS").is_some() {
+        cleanup(tmp.path());
+        return;
+    }
     if std::env::var_os("BENCH_EXTEND_OVERLAY").is_some() {
         overlay_vs_walk(&layout, tmp.path());
         cleanup(tmp.path());

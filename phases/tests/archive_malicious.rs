@@ -20,6 +20,10 @@ enum E {
     LongFile(String),
     /// A GNU `././@LongLink` name.
     GnuLong(String),
+    /// A regular file with this mode.
+    Moded(&'static str, u32),
+    /// A directory with mode 02775.
+    SgidDir(&'static str),
 }
 
 fn raw(name: &[u8], kind: Kind, link: &[u8], data: &[u8], mode: u32) -> Vec<u8> {
@@ -52,6 +56,8 @@ fn build(entries: &[E]) -> Vec<u8> {
                 out.extend(raw(n.as_bytes(), Kind::Hardlink, t.as_bytes(), b"", 0o644))
             }
             E::Char(n) => out.extend(raw(n.as_bytes(), Kind::Char, b"", b"", 0o666)),
+            E::Moded(n, m) => out.extend(raw(n.as_bytes(), Kind::File, b"", b"m", *m)),
+            E::SgidDir(n) => out.extend(raw(n.as_bytes(), Kind::Dir, b"", b"", 0o2775)),
             E::LongFile(n) => out.extend(raw(n.as_bytes(), Kind::File, b"", b"pwned", 0o644)),
             E::GnuLong(n) => {
                 let mut name = n.clone().into_bytes();
@@ -297,4 +303,104 @@ fn contained_writes_land_inside_root() {
         fs::read_link(root.join("l")).unwrap().display().to_string(),
         "/../etc"
     );
+}
+
+/// Issue 14: a whiteout `.wh..` / `.wh...` named `.` or `..` of its directory: at the root, `.wh...` used to
+/// empty the root's *parent* (outside the root), `.wh..` the root itself. Both are refused now.
+#[test]
+fn climbing_whiteouts_are_refused() {
+    for (label, entries) in [
+        ("dot", vec![E::File(".wh..", "")]),
+        ("dotdot at the root", vec![E::File(".wh...", "")]),
+        (
+            "dotdot below",
+            vec![E::Dir("sub"), E::File("sub/.wh...", "")],
+        ),
+        ("reserved name", vec![E::File(".wh..wh.plnk", "")]),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("keep"), "inside").unwrap();
+        fs::write(t.path().join("sibling"), "outside").unwrap();
+        let before = snapshot(t.path());
+        let err = extract(&build(&entries)[..], &root, &ExtractOptions::default())
+            .expect_err(label)
+            .to_string();
+        assert!(err.contains("invalid whiteout name"), "{label}: {err}");
+        let mut after = snapshot(t.path());
+        after.retain(|(p, _)| p != "root/sub" && p != "root");
+        let mut before = before;
+        before.retain(|(p, _)| p != "root");
+        assert_eq!(before, after, "{label}");
+    }
+}
+
+/// The policy for buildpack-written layers: relocated below the anchor, hard links mapped and confined,
+/// no devices, setuid/setgid cleared, entries outside the anchor skipped.
+#[test]
+fn untrusted_layers_are_relocated_and_stripped() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("deps");
+    fs::create_dir(&root).unwrap();
+    let tar = build(&[
+        E::SgidDir("/layers/bp_a/deps"),
+        E::File("/layers/bp_a/deps/lib/a", "a"),
+        E::Hard("/layers/bp_a/deps/h", "/layers/bp_a/deps/lib/a".into()),
+        E::File("/layers/bp_b/other/x", "other layer"),
+        E::Char("/layers/bp_a/deps/dev"),
+        E::Moded("/layers/bp_a/deps/suid", 0o6755),
+        E::Sym("/layers/bp_a/deps/s", "lib/a".into()),
+        E::SgidDir("/layers/bp_a/deps/shared"),
+    ]);
+    let opts = ExtractOptions::untrusted(&["bp_a", "deps"]);
+    let stats = extract(&tar[..], &root, &opts).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(fs::read_to_string(root.join("lib/a")).unwrap(), "a");
+    assert_eq!(
+        fs::metadata(root.join("h")).unwrap().ino(),
+        fs::metadata(root.join("lib/a")).unwrap().ino()
+    );
+    assert!(!root.join("dev").exists() && !root.join("x").exists());
+    assert!(!t.path().join("layers").exists() && !root.join("layers").exists());
+    assert_eq!(
+        fs::metadata(root.join("suid"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o755
+    );
+    assert_eq!(fs::read_link(root.join("s")).unwrap(), Path::new("lib/a"));
+    // The anchor entry's mode is the layer directory's; a setgid directory (an fsGroup volume's) keeps
+    // its bit: restored layers stay byte-identical.
+    assert_eq!(
+        fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+        0o2775
+    );
+    assert_eq!(
+        fs::metadata(root.join("shared"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o2775
+    );
+    assert_eq!((stats.skipped_devices, stats.setid_cleared), (1, 1));
+    assert_eq!(stats.outside_anchor, 1);
+
+    // A hard link whose target is outside the anchor (another layer, the cwd, an absolute host path)
+    // is refused, naming the target.
+    for target in ["/layers/bp_b/other/x", "victim", "/victim"] {
+        let root = t.path().join(format!("r{}", target.len()));
+        fs::create_dir(&root).unwrap();
+        let tar = build(&[
+            E::File("/layers/bp_b/other/x", "other"),
+            E::Hard("/layers/bp_a/deps/hl", target.into()),
+        ]);
+        let err = extract(&tar[..], &root, &opts).unwrap_err();
+        let msg = format!("{err}: {:?}", std::error::Error::source(&err));
+        assert!(msg.contains("outside") && msg.contains(target), "{msg}");
+        assert!(!root.join("hl").exists());
+    }
 }

@@ -66,7 +66,7 @@ fn element() -> impl Strategy<Value = GroupElement> {
 
 fn process(array: bool) -> impl Strategy<Value = Process> {
     let cmd = if array {
-        prop::collection::vec(text(), 0..3).boxed()
+        prop::collection::vec(text(), 1..3).boxed()
     } else {
         text().prop_map(|c| vec![c]).boxed()
     };

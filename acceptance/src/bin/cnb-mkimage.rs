@@ -8,11 +8,12 @@
 //!             [--build-user UID:GID] [--user USER] [--env K=V ...] [--label K=V ...]
 //!             [--base ID,DISTRO,VERSION,DESCRIPTION,HOMEPAGE] [--workdir DIR]
 //!             [--entrypoint JSON-ARRAY] [--cmd JSON-ARRAY] [--compression gzip|zstd|none]
-//!             [--created SECONDS] [--lifecycle-toml FILE]
+//!             [--created SECONDS] [--lifecycle-toml FILE] [--arch amd64|arm64|...]
 //! ```
 //! Each `--rootfs` becomes one layer (bottom first). Entries keep their host owner unless `--owner` is
 //! given; device nodes, fifos and sockets are left out (reported on stderr). `--lifecycle-toml` adds the
-//! labels the reference puts on its lifecycle image (`make image`). Prints the manifest digest.
+//! labels the reference puts on its lifecycle image (`make image`); `--arch` sets the config's architecture
+//! (default: this machine's). Prints the manifest digest.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ use cnb_lifecycle::archive::Compression;
 const USAGE: &str = "usage: cnb-mkimage --layout DIR [--tag TAG] --rootfs DIR [--rootfs DIR ...] \
 [--owner UID:GID] [--build-user UID:GID] [--user USER] [--env K=V] [--label K=V] \
 [--base ID,DISTRO,VERSION,DESCRIPTION,HOMEPAGE] [--workdir DIR] [--entrypoint JSON] [--cmd JSON] \
-[--compression gzip|zstd|none] [--created SECONDS] [--lifecycle-toml FILE]";
+[--compression gzip|zstd|none] [--created SECONDS] [--lifecycle-toml FILE] [--arch ARCH]";
 
 struct Args {
     layout: PathBuf,
@@ -110,6 +111,7 @@ fn parse(argv: Vec<String>) -> Result<Args, String> {
                 apply_lifecycle_descriptor(&mut spec, &text)?;
             }
             "workdir" => spec.working_dir = Some(value()?),
+            "arch" => spec.architecture = Some(value()?),
             "entrypoint" => spec.entrypoint = Some(json_array("--entrypoint", &value()?)?),
             "cmd" => spec.cmd = Some(json_array("--cmd", &value()?)?),
             "compression" => {

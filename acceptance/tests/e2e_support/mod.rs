@@ -310,14 +310,10 @@ pub fn builder_rootfs(dir: &Path, sample: &Sample) -> PathBuf {
         None => cnb_acceptance::images::busybox_rootfs(&r),
         Some(base) => copy_tree(base, &r),
     }
-    fs::create_dir_all(r.join("cnb/lifecycle")).unwrap();
-    for b in cnb_acceptance::harness::ALL_BINARIES {
-        fs::copy(
-            cnb_acceptance::harness::bin_dir().join(b),
-            r.join("cnb/lifecycle").join(b),
-        )
-        .unwrap();
-    }
+    cnb_acceptance::harness::install_lifecycle(
+        &cnb_acceptance::harness::bin_dir(),
+        &r.join("cnb/lifecycle"),
+    );
     let mut order = String::from("[[order]]\n");
     for &(bp, optional) in sample.buildpacks {
         let dest = r.join(format!("cnb/buildpacks/samples_{bp}"));

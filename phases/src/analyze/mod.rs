@@ -10,13 +10,13 @@ use cnb_spec::platform::{Analyzed, ImageIdentifier, RunImage, RunToml, StackToml
 use cnb_spec::PlatformApi;
 use tracing::{debug, info};
 
+use crate::archive::{self, ArchiveError, ExtractOptions};
 use crate::cache::sha_of;
 use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
 use crate::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
 use crate::image::registry::{ImageRef, RegistryError};
 use crate::image::{Image, ImageError};
-use crate::restore::extract::{extract_blob_anchored, ExtractError};
 use crate::Failure;
 use run_image::{select_run_image, RunImageCandidates, RunImageError};
 
@@ -47,7 +47,7 @@ pub enum AnalyzeError {
         diff_id: String,
         /// Cause.
         #[source]
-        source: ExtractError,
+        source: ArchiveError,
     },
 }
 
@@ -155,7 +155,18 @@ impl Analyzer<'_> {
                 source: Box::new(e),
             })?;
         let dest = self.layers_dir.join("sbom").join("launch");
-        extract_blob_anchored(blob, &["sbom", "launch"], &dest).map_err(err)?;
+        cnb_spec::io::create_dirs(&dest).map_err(|e| {
+            err(ArchiveError::Extract {
+                entry: "<root>".into(),
+                root: dest.clone(),
+                source: e,
+            })
+        })?;
+        // The previous image's SBOM layer is buildpack output: relocated from `sbom/launch`, no
+        // devices, setuid bits or hard links leaving it.
+        let stats = archive::extract(blob, &dest, &ExtractOptions::untrusted(&["sbom", "launch"]))
+            .map_err(err)?;
+        debug!("Restored SBOM layer: {stats:?}");
         Ok(())
     }
 }

@@ -7,6 +7,13 @@
 //! the final component is created with `O_NOFOLLOW`/`O_EXCL`-style calls on the parent descriptor. Entry names
 //! containing `..` are refused; absolute names are taken relative to the root (layers written by the
 //! reference lifecycle use `/layers/...`). Nothing is ever written outside the root.
+//!
+//! What an archive may create is the caller's policy ([`ExtractOptions`]): image layers unpacked as root keep
+//! owners, device nodes, setuid/setgid bits and extended attributes; layers written by buildpacks (cache
+//! layers, SBOM layers: [`ExtractOptions::untrusted`]) get none of those, and are *relocated*: only entries
+//! at or below an anchor (`<bp>/<layer>`, `sbom/launch`) are extracted, relative to it, hard-link targets
+//! mapped the same way and refused when they fall outside it. A whiteout name that is not one plain
+//! component (`.wh..`, `.wh...`) is refused.
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
@@ -53,6 +60,18 @@ pub struct ExtractOptions {
     /// true). Attributes the process may not set (e.g. `security.*` when not root) are counted in
     /// [`ExtractStats::xattrs_skipped`], not fatal.
     pub xattrs: bool,
+    /// Create character/block devices and FIFOs (default true). When false they are skipped and counted
+    /// in [`ExtractStats::skipped_devices`].
+    pub devices: bool,
+    /// Keep setuid/setgid bits (default true). When false they are cleared on every entry but
+    /// directories (whose setgid only steers group inheritance) and counted in
+    /// [`ExtractStats::setid_cleared`].
+    pub setid: bool,
+    /// Relocation anchor (default empty: none). When set, an entry is extracted only if its name contains
+    /// these components in sequence (first occurrence), at the path below them; other entries are
+    /// skipped ([`ExtractStats::outside_anchor`]). Hard-link targets are mapped the same way; one outside
+    /// the anchor is refused.
+    pub anchor: Vec<String>,
 }
 
 impl Default for ExtractOptions {
@@ -62,6 +81,26 @@ impl Default for ExtractOptions {
             whiteouts: true,
             mtimes: true,
             xattrs: true,
+            devices: true,
+            setid: true,
+            anchor: Vec::new(),
+        }
+    }
+}
+
+impl ExtractOptions {
+    /// The policy for archives a buildpack or a previous build wrote (cache layers, SBOM layers): entries
+    /// relocated from `anchor`, owned by the extracting user, no devices or FIFOs, no setuid/setgid files,
+    /// no extended attributes, `.wh.` entries skipped (buildpack layers carry no whiteouts).
+    pub fn untrusted(anchor: &[&str]) -> Self {
+        Self {
+            ownership: Ownership::Ignore,
+            whiteouts: false,
+            mtimes: true,
+            xattrs: false,
+            devices: false,
+            setid: false,
+            anchor: anchor.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -81,6 +120,10 @@ pub struct ExtractStats {
     pub xattrs: u64,
     /// Extended attributes that could not be set (permission or filesystem support).
     pub xattrs_skipped: u64,
+    /// Entries skipped because they are not below [`ExtractOptions::anchor`].
+    pub outside_anchor: u64,
+    /// Entries whose setuid/setgid bits were cleared ([`ExtractOptions::setid`] false).
+    pub setid_cleared: u64,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -120,6 +163,8 @@ pub fn extract(
         root_path: root.to_path_buf(),
         opts: opts.clone(),
         chown,
+        anchor: opts.anchor.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        root_meta: None,
         created: HashSet::new(),
         dirs: Vec::new(),
         stats: ExtractStats::default(),
@@ -139,6 +184,9 @@ struct Extractor {
     root_path: PathBuf,
     opts: ExtractOptions,
     chown: bool,
+    anchor: Vec<Vec<u8>>,
+    /// Mode and mtime of the anchor entry, for the root (relocated layers only).
+    root_meta: Option<(u32, i64)>,
     created: HashSet<Vec<u8>>,
     dirs: Vec<(Vec<Vec<u8>>, u32, i64)>,
     stats: ExtractStats,
@@ -189,6 +237,23 @@ fn clean(name: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
     }
     Ok(out)
+}
+
+/// The components of `comps` below the first occurrence of `anchor`; `None` when the anchor does not occur.
+/// An empty anchor maps every name to itself.
+fn below_anchor(comps: &[Vec<u8>], anchor: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if anchor.is_empty() {
+        return Some(comps.to_vec());
+    }
+    let n = anchor.len();
+    (0..=comps.len().checked_sub(n)?)
+        .find(|&i| comps[i..i + n] == *anchor)
+        .map(|i| comps[i + n..].to_vec())
+}
+
+/// Whether `name` is one plain path component (no `/`, not empty, `.` or `..`).
+fn plain_component(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')
 }
 
 impl Extractor {
@@ -364,8 +429,19 @@ impl Extractor {
         ) {
             return Ok(());
         }
+        let Some(comps) = below_anchor(&comps, &self.anchor) else {
+            self.stats.outside_anchor += 1;
+            return Ok(());
+        };
         let Some((leaf, parents)) = comps.split_last() else {
-            return Ok(()); // the root itself: its metadata is the caller's.
+            // The root itself: its metadata is the caller's, except for a relocated layer, whose
+            // anchor entry is the layer directory (mode and mtime as recorded, applied at the end).
+            if !self.anchor.is_empty() && kind == tar::EntryType::Directory {
+                let h = e.header();
+                let mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
+                self.root_meta = Some((mode & !0o4000, h.mtime().unwrap_or(0) as i64));
+            }
+            return Ok(());
         };
         let key = comps.iter().fold(Vec::new(), |mut k, c| {
             k.push(b'/');
@@ -385,9 +461,13 @@ impl Extractor {
                 let prefix = &key[..key.len() - leaf.len() - 1];
                 Self::clear_dir(dirfd, &self.created, prefix)
                     .map_err(|err| self.xerr(&name, err))?;
-            } else if !target.is_empty() {
+            } else if plain_component(target) && !target.starts_with(b".wh.") {
                 Self::remove_all(dirfd, OsStr::from_bytes(target))
                     .map_err(|err| self.xerr(&name, err))?;
+            } else {
+                // `.wh..` / `.wh...` would act on the directory itself or its parent (outside the
+                // root at the top); other `.wh..wh.*` names are reserved.
+                return Err(self.unsafe_entry(&name, "invalid whiteout name"));
             }
             self.stats.whiteouts += 1;
             return Ok(());
@@ -404,7 +484,21 @@ impl Extractor {
             }
         }
         let h = e.header();
-        let mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
+        let mut mode = h.mode().map_err(|err| self.xerr(&name, err))? & 0o7777;
+        // Directories keep setgid: it only steers group inheritance (fsGroup volumes have it).
+        if !self.opts.setid && kind != tar::EntryType::Directory && mode & 0o6000 != 0 {
+            mode &= !0o6000;
+            self.stats.setid_cleared += 1;
+        }
+        if !self.opts.devices
+            && matches!(
+                kind,
+                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
+            )
+        {
+            self.stats.skipped_devices += 1;
+            return Ok(());
+        }
         let uid = h.uid().map_err(|err| self.xerr(&name, err))?;
         let gid = h.gid().map_err(|err| self.xerr(&name, err))?;
         let mtime = h.mtime().unwrap_or(0) as i64;
@@ -487,6 +581,16 @@ impl Extractor {
                     let tcomps = clean(&target).map_err(|r| {
                         io::Error::new(io::ErrorKind::InvalidData, format!("hard link target: {r}"))
                     })?;
+                    let tcomps = below_anchor(&tcomps, &self.anchor).ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "hard link target {:?} is outside {:?}",
+                                String::from_utf8_lossy(&target),
+                                self.opts.anchor.join("/")
+                            ),
+                        )
+                    })?;
                     let (tleaf, tparents) = tcomps.split_last().ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "hard link to the root")
                     })?;
@@ -545,6 +649,14 @@ impl Extractor {
 
     /// Applies final directory modes and mtimes, deepest first.
     fn finish_dirs(&mut self) -> Result<(), ArchiveError> {
+        if let Some((mode, mtime)) = self.root_meta.take() {
+            stat::fchmod(&self.root, Mode::from_bits_truncate(mode))
+                .map_err(|e| self.xerr("<root>", errno(e)))?;
+            if self.opts.mtimes {
+                let t = TimeSpec::new(mtime, 0);
+                let _ = stat::futimens(&self.root, &t, &t);
+            }
+        }
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (comps, mode, mtime) in dirs {

@@ -118,8 +118,12 @@ pub fn process_layers(
             continue;
         }
         if let Some(layer) = name.strip_suffix(".toml") {
-            if !["launch", "build", "store"].contains(&layer) {
-                names.push(layer.to_string());
+            if ["launch", "build", "store"].contains(&layer) {
+                continue;
+            }
+            match cnb_spec::buildpack::LayerName::new(layer) {
+                Ok(_) => names.push(layer.to_string()),
+                Err(err) => tracing::warn!("Skipping '{}': {err}", e.path().display()),
             }
         }
     }

@@ -2,6 +2,12 @@
 //! prints them the way the reference's logger does — plain lines for info/debug, `Warning: ` and
 //! `ERROR: ` prefixes for warnings and errors — filtered by `-log-level`/`CNB_LOG_LEVEL`.
 //!
+//! Only the lifecycle's own events are shown (targets `cnb_lifecycle…` and `cnb_spec…`): the HTTP, TLS and
+//! registry crates' own `tracing` events (hyper, h2, rustls, reqwest, oci-client, …) are dropped, as the
+//! reference's debug output holds the lifecycle's messages only, unless `RUST_LOG` asks for them
+//! (`RUST_LOG=hyper_util=debug,h2=trace`; a bare level such as `RUST_LOG=debug` applies to every other
+//! crate). `-log-level` keeps governing the lifecycle's own events.
+//!
 //! Streams: info and debug go to stdout, warnings and errors to stderr, as the platform spec asks
 //! (the reference writes everything to stdout; platforms show both streams). Colour only when the
 //! stream is a terminal and `-no-color`/`CNB_NO_COLOR` is not set.
@@ -10,9 +16,11 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::inputs::LogLevel;
@@ -66,6 +74,27 @@ fn tracing_level(level: LogLevel) -> Level {
     }
 }
 
+/// The crates whose events are the lifecycle's own (targets are module paths).
+pub const OWN_TARGETS: [&str; 2] = ["cnb_lifecycle", "cnb_spec"];
+
+/// The variable that turns dependency crates' events back on (`target=level,...` or a bare level).
+pub const RUST_LOG_ENV: &str = "RUST_LOG";
+
+/// The per-target filter: the lifecycle's own crates at `level`, everything else off unless `rust_log`
+/// (the value of `RUST_LOG`) names it. An unparsable `RUST_LOG` is ignored.
+fn targets(level: LogLevel, rust_log: Option<&str>) -> Targets {
+    let mut t = rust_log
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::OFF));
+    if t.default_level().is_none() {
+        t = t.with_default(LevelFilter::OFF);
+    }
+    for own in OWN_TARGETS {
+        t = t.with_target(own, tracing_level(level));
+    }
+    t
+}
+
 /// Installs the global subscriber. Safe to call more than once (later calls are ignored), so the creator
 /// and tests can call it freely.
 pub fn init(level: LogLevel, no_color: bool) {
@@ -73,11 +102,15 @@ pub fn init(level: LogLevel, no_color: bool) {
     let writer = std::io::stderr
         .with_max_level(Level::WARN)
         .or_else(std::io::stdout);
+    let rust_log = std::env::var(RUST_LOG_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing_level(level))
+        .with_max_level(Level::TRACE)
         .with_writer(writer)
         .event_format(LineFormat { color })
-        .finish();
+        .finish()
+        .with(targets(level, rust_log.as_deref()));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
@@ -102,16 +135,30 @@ mod tests {
     }
 
     fn capture(level: LogLevel, color: bool, f: impl FnOnce()) -> (String, String) {
+        capture_full(level, color, None, f)
+    }
+
+    fn capture_with(level: LogLevel, rust_log: Option<&str>, f: impl FnOnce()) -> (String, String) {
+        capture_full(level, false, rust_log, f)
+    }
+
+    fn capture_full(
+        level: LogLevel,
+        color: bool,
+        rust_log: Option<&str>,
+        f: impl FnOnce(),
+    ) -> (String, String) {
         let (out, err) = (Buf::default(), Buf::default());
         let (o, e) = (out.clone(), err.clone());
         let writer = (move || e.clone())
             .with_max_level(Level::WARN)
             .or_else(move || o.clone());
         let sub = tracing_subscriber::fmt()
-            .with_max_level(tracing_level(level))
+            .with_max_level(Level::TRACE)
             .with_writer(writer)
             .event_format(LineFormat { color })
-            .finish();
+            .finish()
+            .with(targets(level, rust_log));
         tracing::subscriber::with_default(sub, f);
         let s = |b: Buf| String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
         (s(out), s(err))
@@ -140,5 +187,27 @@ mod tests {
         assert_eq!((out.as_str(), err.as_str()), ("", ""));
         let (_, err) = capture(LogLevel::Info, true, || tracing::warn!("w"));
         assert_eq!(err, "\x1b[33;1mWarning: \x1b[0mw\n");
+    }
+
+    #[test]
+    fn dependency_events_are_dropped_unless_rust_log_asks() {
+        let events = || {
+            tracing::debug!("Starting analyzer...");
+            tracing::debug!(target: "hyper_util::client::legacy::pool", "pooling idle connection");
+            tracing::debug!(target: "h2::codec", "send frame");
+            tracing::debug!(target: "rustls::client", "handshake");
+            tracing::debug!(target: "oci_client::client", "token");
+        };
+        let (out, _) = capture_with(LogLevel::Debug, None, events);
+        assert_eq!(out, "Starting analyzer...\n");
+        let (out, _) = capture_with(LogLevel::Debug, Some("hyper_util=debug"), events);
+        assert_eq!(out, "Starting analyzer...\npooling idle connection\n");
+        let (out, _) = capture_with(LogLevel::Info, Some("debug"), events);
+        assert_eq!(
+            out,
+            "pooling idle connection\nsend frame\nhandshake\ntoken\n"
+        );
+        let (out, _) = capture_with(LogLevel::Debug, Some("not a filter=="), events);
+        assert_eq!(out, "Starting analyzer...\n");
     }
 }

@@ -82,6 +82,13 @@ impl Phase {
         }
     }
 
+    /// The phase whose binary name (`detector`) or `lifecycle` subcommand verb (`detect`) is `name`.
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.name() == name || p.verb() == name)
+    }
+
     /// The verb used in failure messages, e.g. `detect` (`failed to detect: ...`).
     pub fn verb(self) -> &'static str {
         match self {
@@ -150,18 +157,113 @@ pub fn platform_api(ctx: &Context) -> Result<PlatformApi, Failure> {
     Ok(api)
 }
 
-/// Entry point of every phase binary except the launcher: parse and resolve inputs, run the phase,
-/// print a failure as `ERROR: failed to <action>: <cause>` and map it to its exit code.
+/// The name of the multi-call binary (`/cnb/lifecycle/lifecycle`); the phase names are symlinks to it.
+pub const MULTICALL_NAME: &str = "lifecycle";
+
+/// The hidden `lifecycle` subcommand that prints the lifecycle descriptor (`lifecycle.toml`).
+pub const DESCRIPTOR_COMMAND: &str = "lifecycle-descriptor";
+
+/// Entry point of the multi-call `lifecycle` binary, as the reference's `cmd/lifecycle/main.go`:
+/// started as `analyzer`, `detector`, ... (the basename of `argv[0]`, normally a symlink) it runs that
+/// phase on the remaining arguments; started under any other name it takes the phase from its first
+/// argument (`lifecycle detect ...` or `lifecycle detector ...`), `lifecycle -version` prints the version,
+/// no argument or an unknown phase fails with exit 3. `lifecycle lifecycle-descriptor` prints
+/// `lifecycle.toml` (hidden; `make install` uses it).
+pub fn main_multicall() -> ExitCode {
+    let mut argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let arg0 = argv.next().unwrap_or_default();
+    let args: Vec<String> = argv.collect();
+    ExitCode::from(multicall(&arg0, &args))
+}
+
+/// [`main_multicall`] on explicit `argv[0]` and arguments; returns the exit code.
+fn multicall(arg0: &str, args: &[String]) -> u8 {
+    let base = std::path::Path::new(arg0)
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(phase) = Phase::ALL.into_iter().find(|p| p.name() == base) {
+        return run_process(phase, args);
+    }
+    if base == DESCRIPTOR_COMMAND {
+        return print_descriptor();
+    }
+    let Some((first, rest)) = args.split_first() else {
+        return report(
+            &Failure::msg(exit::INVALID_ARGS, "parse arguments", ""),
+            false,
+        );
+    };
+    if first == "-version" || first == "--version" {
+        println!("{}", version());
+        return exit::SUCCESS;
+    }
+    if first == DESCRIPTOR_COMMAND {
+        return print_descriptor();
+    }
+    let name = std::path::Path::new(first)
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match Phase::from_name(&name) {
+        Some(phase) => run_process(phase, rest),
+        None => report(
+            &Failure::msg(
+                exit::INVALID_ARGS,
+                "recognize phase",
+                format!("unknown phase: {name}"),
+            ),
+            false,
+        ),
+    }
+}
+
+/// Prints `lifecycle.toml` to stdout.
+fn print_descriptor() -> u8 {
+    match descriptor::descriptor_toml() {
+        Ok(text) => {
+            print!("{text}");
+            exit::SUCCESS
+        }
+        Err(f) => report(&f, false),
+    }
+}
+
+/// Runs `phase` on `args` with the process's environment. Issue 14: credentials leave the environment
+/// before anything else runs (privilege::secrets), whichever way the phase was called (its own name,
+/// `lifecycle <phase>`, a symlink).
+fn run_process(phase: Phase, args: &[String]) -> u8 {
+    protect_credentials(phase);
+    match Context::from_process() {
+        Ok(ctx) => run_with(phase, args, &ctx),
+        Err(f) => report(&f, false),
+    }
+}
+
+/// Entry point of one phase: parse and resolve inputs from the process's arguments (after `argv[0]`),
+/// run the phase, print a failure as `ERROR: failed to <action>: <cause>` and map it to its exit code.
 pub fn run_phase(phase: Phase) -> ExitCode {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let code = match Context::from_process() {
-        Ok(ctx) => run_with(phase, &args, &ctx),
-        Err(f) => report(&f, false),
-    };
-    ExitCode::from(code)
+    ExitCode::from(run_process(phase, &args))
+}
+
+/// Takes `CNB_REGISTRY_AUTH` out of the environment; phases that use registries keep it in memory and
+/// become non-dumpable (also without it: a docker config or helper may be read later), the others
+/// forget it.
+fn protect_credentials(phase: Phase) {
+    use crate::privilege::secrets;
+    secrets::take_from_environment();
+    match phase {
+        Phase::Detector | Phase::Builder => secrets::discard(),
+        _ => {
+            if let Err(e) = secrets::protect_process() {
+                eprintln!("Warning: cannot make the process non-dumpable: {e}");
+            }
+        }
+    }
 }
 
 /// [`run_phase`] on explicit arguments and context; returns the exit code.
@@ -262,5 +364,32 @@ pub fn dispatch(phase: Phase, inputs: &Inputs) -> Result<(), crate::Failure> {
         Phase::Exporter => crate::export::run(inputs),
         Phase::Rebaser => crate::rebase::run(inputs),
         Phase::Creator => crate::create::run(inputs),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_by_binary_name_and_verb() {
+        for p in Phase::ALL {
+            assert_eq!(Phase::from_name(p.name()), Some(p));
+            assert_eq!(Phase::from_name(p.verb()), Some(p));
+        }
+        assert_eq!(Phase::from_name("launcher"), None);
+        assert_eq!(Phase::from_name("lifecycle"), None);
+    }
+
+    #[test]
+    fn multicall_without_a_phase_fails_with_invalid_args() {
+        assert_eq!(
+            multicall("/cnb/lifecycle/lifecycle", &[]),
+            exit::INVALID_ARGS
+        );
+        let args = ["frobnicate".to_string()];
+        assert_eq!(multicall("lifecycle", &args), exit::INVALID_ARGS);
+        assert_eq!(multicall("lifecycle", &["-version".into()]), exit::SUCCESS);
     }
 }

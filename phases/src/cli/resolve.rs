@@ -93,11 +93,14 @@ impl Context {
         self.var(key).map(str::to_string)
     }
 
-    fn id_var(&self, key: &str) -> u32 {
-        self.var(key)
-            .and_then(flags::parse_go_atoi)
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(0)
+    /// A user or group id variable: unset or empty → 0 (the default), else it must be a valid id.
+    fn id_var(&self, key: &str) -> Result<u32, String> {
+        let Some(v) = self.var(key) else {
+            return Ok(0);
+        };
+        flags::parse_go_atoi(v)
+            .and_then(valid_id)
+            .ok_or_else(|| format!("invalid {key} \"{v}\": {ID_RANGE}"))
     }
 }
 
@@ -134,6 +137,7 @@ pub fn settle(
     let mut version = false;
     let mut log_level = ctx.var(e::LOG_LEVEL).unwrap_or("info").to_string();
     let mut extend_kind = ctx.var(e::EXTEND_KIND).unwrap_or("build").to_string();
+    let mut id_flags = (false, false);
     for (name, value) in &parsed.flags {
         let Some(def) = table::lookup(phase, api, name) else {
             // The parser only accepts table flags; a mismatch is a programming error, not user input.
@@ -163,7 +167,10 @@ pub fn settle(
             Key::Extensions => i.extensions_dir = path(),
             Key::Force => i.force_rebase = b,
             Key::Generated => i.generated_dir = path(),
-            Key::Gid => i.gid = id_flag(name, value)?,
+            Key::Gid => {
+                i.gid = id_flag(name, value)?;
+                id_flags.1 = true;
+            }
             Key::Group => i.group_path = path(),
             Key::DeprecatedImage => i.deprecated_run_image = opt(),
             Key::InsecureRegistry => i.insecure_registries.push(s()),
@@ -200,11 +207,15 @@ pub fn settle(
             Key::Stack => i.stack_path = path(),
             Key::System => i.system_path = path(),
             Key::Tag => i.additional_tags.push(s()),
-            Key::Uid => i.uid = id_flag(name, value)?,
+            Key::Uid => {
+                i.uid = id_flag(name, value)?;
+                id_flags.0 = true;
+            }
             Key::Version => version = b,
         }
     }
     if !version {
+        ids_from_env(phase, api, ctx, &mut i, id_flags)?;
         i.log_level = LogLevel::parse(&log_level).ok_or_else(|| {
             Failure::msg(
                 exit::FAILED,
@@ -221,17 +232,44 @@ pub fn settle(
     })
 }
 
+/// What a user or group id must be (issue 14: never fall back to root on a bad value).
+const ID_RANGE: &str = "must be an integer from 0 to 4294967294";
+
+/// A uid/gid from its integer value: `0..u32::MAX` (`u32::MAX` is the kernel's "unchanged" marker, -1).
+fn valid_id(v: i64) -> Option<u32> {
+    u32::try_from(v).ok().filter(|id| *id != u32::MAX)
+}
+
 fn id_flag(name: &str, value: &FlagValue) -> Result<u32, Failure> {
     match value {
-        FlagValue::Int(v) => u32::try_from(*v).map_err(|_| {
+        FlagValue::Int(v) => valid_id(*v).ok_or_else(|| {
             Failure::msg(
                 exit::PARSE_ERROR,
                 "parse flags",
-                format!("invalid value \"{v}\" for flag -{name}: value out of range"),
+                format!("invalid value \"{v}\" for flag -{name}: value out of range ({ID_RANGE})"),
             )
         }),
         _ => Ok(0),
     }
+}
+
+/// The `CNB_USER_ID`/`CNB_GROUP_ID` of a phase that takes `-uid`/`-gid`, unless the flag was given: an
+/// invalid value is an argument error (exit 3), not uid 0. The reference falls back to 0 (G-09).
+fn ids_from_env(
+    phase: Phase,
+    api: PlatformApi,
+    ctx: &Context,
+    i: &mut Inputs,
+    flags_given: (bool, bool),
+) -> Result<(), Failure> {
+    let fail = |m: String| Failure::msg(exit::INVALID_ARGS, "resolve inputs", m);
+    if !flags_given.0 && table::lookup(phase, api, "uid").is_some() {
+        i.uid = ctx.id_var(e::USER_ID).map_err(fail)?;
+    }
+    if !flags_given.1 && table::lookup(phase, api, "gid").is_some() {
+        i.gid = ctx.id_var(e::GROUP_ID).map_err(fail)?;
+    }
+    Ok(())
 }
 
 fn seed(api: PlatformApi, ctx: &Context) -> Inputs {
@@ -273,8 +311,8 @@ fn seed(api: PlatformApi, ctx: &Context) -> Inputs {
         run_path: ctx.path_or(e::RUN_PATH, d::RUN_PATH),
         stack_path: ctx.path_or(e::STACK_PATH, d::STACK_PATH),
         system_path: ctx.path_or(e::SYSTEM_PATH, d::SYSTEM_PATH),
-        uid: ctx.id_var(e::USER_ID),
-        gid: ctx.id_var(e::GROUP_ID),
+        uid: ctx.id_var(e::USER_ID).unwrap_or(0),
+        gid: ctx.id_var(e::GROUP_ID).unwrap_or(0),
         force_rebase: ctx.bool_var(e::FORCE_REBASE),
         parallel_export: ctx.bool_var(e::PARALLEL_EXPORT),
         skip_layers: ctx.bool_var(e::SKIP_LAYERS) || ctx.bool_var(e::SKIP_RESTORE),

@@ -257,7 +257,7 @@ fn env_ints_and_durations() {
     // G-09
     let c = ctx(&[
         ("CNB_USER_ID", "1001"),
-        ("CNB_GROUP_ID", "abc"),
+        ("CNB_GROUP_ID", ""),
         ("CNB_KANIKO_CACHE_TTL", "1h"),
     ]);
     let i = ok(Phase::Extender, 15, &[], &c).inputs;
@@ -285,6 +285,58 @@ fn env_ints_and_durations() {
         fail(Phase::Extender, 15, &["-uid=-1"], &ctx(&[])).code,
         exit::PARSE_ERROR
     );
+}
+
+/// Issue 14: an invalid `CNB_USER_ID`/`CNB_GROUP_ID` (or `-uid`/`-gid`) is an argument error naming the
+/// value, in every phase that takes them; it never becomes uid/gid 0. Deliberately stricter than the
+/// reference, which reads invalid ints as 0 (G-09).
+#[test]
+fn invalid_ids_are_rejected_not_root() {
+    let takes_ids = [
+        Phase::Analyzer,
+        Phase::Restorer,
+        Phase::Exporter,
+        Phase::Creator,
+        Phase::Rebaser,
+        Phase::Extender,
+    ];
+    for phase in takes_ids {
+        let pos: &[&str] = match phase {
+            Phase::Analyzer | Phase::Exporter | Phase::Creator | Phase::Rebaser => &["img"],
+            _ => &[],
+        };
+        for (k, v) in [
+            ("CNB_USER_ID", "abc"),
+            ("CNB_USER_ID", "99999999999"),
+            ("CNB_USER_ID", "4294967295"),
+            ("CNB_GROUP_ID", "-1"),
+            ("CNB_GROUP_ID", "1000x"),
+        ] {
+            let f = fail(phase, 15, pos, &ctx(&[(k, v)]));
+            assert_eq!(f.code, exit::INVALID_ARGS, "{phase:?} {k}={v}");
+            let msg = f.to_string();
+            assert!(msg.contains(k) && msg.contains(v), "{msg}");
+        }
+        // A valid flag wins over an invalid variable (flag > env).
+        let mut args = vec!["-uid=1000", "-gid=1000"];
+        args.extend(pos);
+        let c = ctx(&[("CNB_USER_ID", "abc"), ("CNB_GROUP_ID", "-1")]);
+        let i = ok(phase, 15, &args, &c).inputs;
+        assert_eq!((i.uid, i.gid), (1000, 1000));
+        for flag in ["-uid=99999999999", "-gid=-1", "-uid=4294967295"] {
+            let mut args = vec![flag];
+            args.extend(pos);
+            assert_eq!(
+                fail(phase, 15, &args, &ctx(&[])).code,
+                exit::PARSE_ERROR,
+                "{phase:?} {flag}"
+            );
+        }
+    }
+    // Phases without -uid ignore the variables.
+    let c = ctx(&[("CNB_USER_ID", "abc")]);
+    ok(Phase::Builder, 15, &[], &c);
+    ok(Phase::Detector, 15, &[], &c);
 }
 
 #[test]

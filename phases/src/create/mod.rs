@@ -157,6 +157,7 @@ pub(crate) fn pipeline(inputs: &Inputs, place: &mut Place<'_>) -> Result<(), Fai
 fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
     let (uid, gid) = (inputs.uid, inputs.gid);
     let code = cnb_spec::exit::FAILED;
+    crate::privilege::reach::check_reachable(Phase::Creator, inputs)?;
     let volumes = crate::privilege::volumes_for(Phase::Creator, inputs);
     crate::privilege::chown_volumes(uid, gid, &volumes)
         .map_err(|e| Failure::new(code, "chown volumes", &e))?;
@@ -170,9 +171,10 @@ fn drop_privileges(inputs: &Inputs) -> Result<(), Failure> {
 
 /// Reads registry credentials while still privileged (G-17): a docker `config.json` or credential helper
 /// may be readable by root only. The resolved credentials of every registry the build will touch are
-/// added to this process's `CNB_REGISTRY_AUTH` (entries the platform already set win), which the phases
-/// read after the drop; `DOCKER_CONFIG` is then unset. Buildpacks never see either: their environment is
-/// built from an allow-list.
+/// added to the in-memory `CNB_REGISTRY_AUTH` ([`crate::privilege::secrets`]; entries the platform
+/// already set win), which the phases read after the drop — never to the process environment, where a
+/// buildpack of the same uid could read them through `/proc`. `DOCKER_CONFIG` is then unset. Buildpacks'
+/// environment is built from an allow-list.
 fn pin_credentials(inputs: &Inputs) {
     use crate::image::registry::{ImageRef, Keychain};
 
@@ -208,8 +210,7 @@ fn pin_credentials(inputs: &Inputs) {
         }
     };
     let mut auth: serde_json::Map<String, serde_json::Value> =
-        std::env::var(cnb_spec::env::REGISTRY_AUTH)
-            .ok()
+        crate::privilege::secrets::registry_auth()
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default();
     let before = auth.len();
@@ -228,12 +229,8 @@ fn pin_credentials(inputs: &Inputs) {
         };
         auth.insert(registry, serde_json::Value::String(header));
     }
-    // Single-threaded here: no phase has started a runtime yet.
     if auth.len() > before {
-        std::env::set_var(
-            cnb_spec::env::REGISTRY_AUTH,
-            serde_json::Value::Object(auth).to_string(),
-        );
+        crate::privilege::secrets::set_registry_auth(serde_json::Value::Object(auth).to_string());
     }
     // The phases must not try to re-read a config the build user cannot open: what it grants for the
     // registries of this build is pinned above.

@@ -481,6 +481,7 @@ impl BuildRoot {
                 .iter()
                 .filter_map(|p| sandbox::host_file(p).map(|h| (h, p.to_string())))
                 .collect(),
+            isolation: sandbox::Isolation::Sandbox,
         };
         let outcome = as_root(self, || {
             sandbox::run_step(&spec).map_err(|e| {
@@ -527,7 +528,7 @@ impl BuildRoot {
                 inputs.kaniko_cache_ttl,
             )),
             work_dir: self.scratch.join("extend"),
-            mapping: IdMapping::Identity,
+            executor: crate::extend::Executor::Current,
             ignore: Vec::new(),
         };
         let extended = as_root(self, || extender.extend().map_err(|e| fail(&e)))?;
@@ -582,7 +583,7 @@ impl BuildRoot {
                 inputs.kaniko_cache_ttl,
             )),
             work_dir: self.scratch.join("extend-run"),
-            mapping: IdMapping::Identity,
+            executor: crate::extend::Executor::Current,
             ignore: Vec::new(),
         };
         let extended = as_root(self, || {

@@ -65,7 +65,17 @@ pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child>
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(5 * tries));
             }
-            other => return other,
+            // A missing working directory makes the kernel report ENOENT as if the program were
+            // missing: name the directory (the reference's `chdir <dir>: ...`).
+            Err(e) => {
+                return Err(match cmd.get_current_dir().filter(|d| !d.is_dir()) {
+                    Some(dir) => {
+                        std::io::Error::new(e.kind(), format!("chdir {}: {e}", dir.display()))
+                    }
+                    None => e,
+                })
+            }
+            ok => return ok,
         }
     }
 }

@@ -217,7 +217,7 @@ pub struct NormalizedLayer {
 }
 
 /// Opens a layer blob, detecting gzip / zstd / plain tar by its magic bytes.
-fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
+pub(crate) fn open_layer(path: &Path) -> io::Result<Box<dyn Read>> {
     let mut f = File::open(path)?;
     let mut magic = [0u8; 4];
     let n = f.read(&mut magic)?;

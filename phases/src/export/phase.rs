@@ -64,6 +64,8 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    // Before anything is pushed: an unusable -cache-image / -cache-dir fails the phase (exit 1).
+    crate::restore::check_cache_inputs(inputs)?;
     access.resolve_credentials(&registry_references(inputs));
     crate::privilege::ensure_privileges(Phase::Exporter, inputs)?;
     let api = inputs.platform_api;

@@ -177,6 +177,10 @@ pub fn read_buildpack_layers(bp_dir: &Path) -> Result<Vec<FoundLayer>, PlanError
         if RESERVED_TOMLS.contains(&name) || name.is_empty() {
             continue;
         }
+        if let Err(e) = cnb_spec::buildpack::LayerName::new(name) {
+            tracing::warn!("Skipping '{}': {e}", entry.path().display());
+            continue;
+        }
         names.insert(name.to_string(), entry.path());
     }
     let mut out = Vec::with_capacity(names.len());

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use super::cache::StepCache;
 use super::dockerfile::{expand, expand_plain, CopySource, Dockerfile, RunCommand, StepKind};
 use super::fsutil;
-use super::sandbox::{self, StepSpec};
+use super::sandbox::{self, Isolation, StepSpec};
 use super::snapshot::{self, Ignore, LayerBlob};
-use crate::archive::Compression;
+use crate::archive::{Compression, Ownership};
 
 /// One extension's Dockerfile with its build context and `extend-config.toml` args.
 #[derive(Debug, Clone)]
@@ -159,6 +159,12 @@ pub struct Request {
     /// How new layers are compressed: gzip for a run image (they become image layers), none for the
     /// build image (they only serve the step cache, and a plain tar applies several times faster).
     pub compression: Compression,
+    /// How `RUN` steps are isolated ([`super::Executor::isolation`]). With [`Isolation::Direct`] the
+    /// root is live (the container's `/`): cached layers that would touch an ignored path are not
+    /// applied (the step runs instead), and `COPY` into one is refused.
+    pub isolation: Isolation,
+    /// Owners when unpacking the base or a cached layer ([`super::Executor::ownership`]).
+    pub ownership: Ownership,
 }
 
 /// The root filesystem as [`apply`] keeps it: base possibly not unpacked yet, cached layers possibly
@@ -167,6 +173,7 @@ struct LazyRoot<'a> {
     path: &'a Path,
     unpack_base: Option<Vec<PathBuf>>,
     pending: Vec<PathBuf>,
+    ownership: Ownership,
 }
 
 impl LazyRoot<'_> {
@@ -180,14 +187,14 @@ impl LazyRoot<'_> {
             std::fs::create_dir_all(self.path)
                 .map_err(|e| format!("{}: {e}", self.path.display()))?;
             for l in &layers {
-                fsutil::apply_layer(self.path, l)
+                fsutil::apply_layer(self.path, l, self.ownership)
                     .map_err(|e| format!("unpacking base layer {}: {e}", l.display()))?;
             }
             tracing::debug!("unpacked the base image in {:?}", t.elapsed());
         }
         for l in std::mem::take(&mut self.pending) {
             let t = std::time::Instant::now();
-            fsutil::apply_layer(self.path, &l)
+            fsutil::apply_layer(self.path, &l, self.ownership)
                 .map_err(|e| format!("applying cached layer {}: {e}", l.display()))?;
             tracing::debug!("applied cached layer {} in {:?}", l.display(), t.elapsed());
         }
@@ -253,6 +260,7 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
         path: root,
         unpack_base: req.unpack_base.clone(),
         pending: Vec::new(),
+        ownership: req.ownership,
     };
     // The snapshot the next executed step is compared with; taken only when a step is executed (a
     // run served entirely from the cache walks nothing).
@@ -380,7 +388,10 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
             key = hex::encode(h.finalize());
 
             if let Some(cache) = &req.cache {
-                if let Some((layer_path, blob)) = cache.lookup(&key) {
+                let hit = cache.lookup(&key).filter(|(layer_path, _)| {
+                    req.isolation != Isolation::Direct || applies_safely(layer_path, &req.ignore)
+                });
+                if let Some((layer_path, blob)) = hit {
                     let dest = req
                         .blobs_dir
                         .join(blob.digest.trim_start_matches("sha256:"));
@@ -416,7 +427,8 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                         .map_err(|e| at(step.line, format!("WORKDIR {}: {e}", state.workdir)))?;
                 }
                 StepKind::Run(cmd) => {
-                    run(root, &state, &stage_args, cmd).map_err(|m| at(step.line, m))?;
+                    run(root, &state, &stage_args, cmd, req.isolation)
+                        .map_err(|m| at(step.line, m))?;
                     out.runs += 1;
                 }
                 StepKind::Copy {
@@ -427,6 +439,7 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
                 } => {
                     copy(
                         root,
+                        &req.ignore,
                         &state,
                         &vars,
                         sources,
@@ -478,6 +491,28 @@ pub fn apply(req: &Request) -> Result<Outcome, String> {
     out.root_current = lazy.is_current();
     out.state = state;
     Ok(out)
+}
+
+/// Whether a cached layer may be applied to a live root: it must not touch an ignored path (a
+/// platform volume or a mounted file); otherwise the step runs again.
+fn applies_safely(layer: &Path, ignore: &Ignore) -> bool {
+    match fsutil::layer_touches(layer, ignore) {
+        Ok(false) => true,
+        Ok(true) => {
+            tracing::warn!(
+                "cached layer {} touches an ignored path (a volume or mount here): running the step instead",
+                layer.display()
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cached layer {}: {e}: running the step instead",
+                layer.display()
+            );
+            false
+        }
+    }
 }
 
 /// Hard-links `src` to `dest` (same file system), else copies it.
@@ -552,6 +587,7 @@ fn context_path(context: &Path, src: &str) -> Result<PathBuf, String> {
 #[allow(clippy::too_many_arguments)]
 fn copy(
     root: &Path,
+    ignore: &Ignore,
     state: &ImageState,
     vars: &BTreeMap<String, String>,
     sources: &[CopySource],
@@ -587,11 +623,21 @@ fn copy(
         None => None,
     };
     let host_dest = fsutil::resolve_in_root(root, &dest_abs, true).map_err(|e| e.to_string())?;
+    // The extender never writes into a platform volume or a mounted file (they are not the image's).
+    if let Ok(rel) = host_dest.strip_prefix(root) {
+        if !rel.as_os_str().is_empty() && ignore.covers(rel) {
+            return Err(format!(
+                "COPY destination {dest} is a path the extender does not snapshot (a volume, mount or \
+                 lifecycle directory): {}",
+                host_dest.display()
+            ));
+        }
+    }
     let into_dir = dest.ends_with('/') || resolved.len() > 1 || host_dest.is_dir();
     if into_dir {
-        std::fs::create_dir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
+        fsutil::mkdir_all(&host_dest).map_err(|e| format!("creating {dest}: {e}"))?;
     } else if let Some(parent) = host_dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
+        fsutil::mkdir_all(parent).map_err(|e| format!("creating {dest}: {e}"))?;
     }
     for (i, r) in resolved {
         let Some(s) = sources.get(*i) else {
@@ -640,6 +686,7 @@ fn run(
     state: &ImageState,
     stage_args: &BTreeMap<String, String>,
     cmd: &RunCommand,
+    isolation: Isolation,
 ) -> Result<(), String> {
     let argv = match cmd {
         RunCommand::Shell(script) => {
@@ -675,7 +722,8 @@ fn run(
     let mut created = Vec::new();
     // Creating a missing bind target touches /etc; its times are restored afterwards.
     let etc_times = std::fs::symlink_metadata(root.join("etc")).ok();
-    if root.join("etc").is_dir() {
+    // In place, the step sees the container's own network files.
+    if isolation == Isolation::Sandbox && root.join("etc").is_dir() {
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
             if let Some(host) = sandbox::host_file(f) {
                 let inside = root.join(f.trim_start_matches('/'));
@@ -704,6 +752,7 @@ fn run(
         groups,
         workdir,
         binds,
+        isolation,
     };
     let outcome = sandbox::run_step(&spec);
     let touched = !created.is_empty();

@@ -57,9 +57,10 @@ pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> io::Result
     Ok(out)
 }
 
-/// Creates missing directories of `host` (a path under `root`) owned by root with mode 0755.
+/// Creates missing directories of `host` (a path under `root`) owned by root with mode 0755 whatever
+/// the umask (as Docker's `WORKDIR` and `COPY` do).
 pub fn mkdir_all(host: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(host)
+    cnb_spec::io::create_dirs(host)
 }
 
 /// Gives `dest` the access and modification times of `src` (not following a symlink `dest`).
@@ -211,11 +212,44 @@ pub fn set_owner_mode(path: &Path, uid: u32, gid: u32, mode: Option<u32>) -> io:
 /// Applies a layer blob (gzip, zstd or plain tar) to `root` with the `archive` module's safe
 /// extraction: whiteouts delete, opaque markers empty their directory, other entries are unpacked with
 /// owners, modes, mtimes and extended attributes; nothing lands outside `root`.
-pub fn apply_layer(root: &Path, blob: &Path) -> io::Result<()> {
+pub fn apply_layer(
+    root: &Path,
+    blob: &Path,
+    ownership: crate::archive::Ownership,
+) -> io::Result<()> {
     let f = std::fs::File::open(blob)?;
-    crate::archive::extract(f, root, &crate::archive::ExtractOptions::default())
+    let options = crate::archive::ExtractOptions {
+        ownership,
+        ..Default::default()
+    };
+    crate::archive::extract(f, root, &options)
         .map(|_| ())
         .map_err(io::Error::other)
+}
+
+/// Whether any entry of the layer blob (gzip, zstd or plain tar) lies under a path `ignore` covers
+/// (whiteouts name the path they delete). Such a layer must not be applied to a live root: it would
+/// write into a platform volume or a mounted file.
+pub fn layer_touches(blob: &Path, ignore: &super::snapshot::Ignore) -> io::Result<bool> {
+    let mut archive = tar::Archive::new(crate::export::extended::open_layer(blob)?);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let path = match name.as_deref().and_then(|n| n.strip_prefix(".wh.")) {
+            Some(".wh..opq") => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            Some(deleted) => path.with_file_name(deleted),
+            None => path,
+        };
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        if !rel.as_os_str().is_empty() && ignore.covers(&rel) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

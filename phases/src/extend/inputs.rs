@@ -37,8 +37,12 @@ pub enum InputsError {
 /// What the phase will do.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// OCI layout with the base image's manifest and config.
+    /// Where the restorer leaves the base image's manifest and config (`<kaniko>/cache/base/<digest>`,
+    /// the reference's sparse layout).
     pub base_layout: PathBuf,
+    /// The OCI layout the reference itself names (layout mode, `-layout`: `<layout dir>/…@sha256:…`),
+    /// when that directory exists; it holds the layers too.
+    pub layout_path: Option<PathBuf>,
     /// Manifest digest in it.
     pub base_digest: Option<String>,
     /// `base_image` value.
@@ -165,17 +169,26 @@ pub fn resolve(inputs: &Inputs, kind: Kind, kaniko_dir: &Path) -> Result<Plan, I
             message: format!("no {table}.reference to extend"),
         });
     }
-    let digest = reference.split_once('@').map(|(_, d)| d.to_string());
-    let base_layout = if Path::new(&reference).join("index.json").is_file() {
-        PathBuf::from(&reference)
-    } else {
-        kaniko_dir
-            .join("cache")
-            .join("base")
-            .join(digest.clone().unwrap_or_default())
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (reference.as_str(), None),
+    };
+    // Layout mode records `<layout path>@<digest>`; a bare layout path works too.
+    let layout_path =
+        Some(PathBuf::from(name)).filter(|p| p.is_absolute() && p.join("index.json").is_file());
+    let base_layout = match &digest {
+        Some(d) => kaniko_dir.join("cache").join("base").join(d),
+        // A tag reference (local use without a restorer): fetched under a name of its own.
+        None => layout_path.clone().unwrap_or_else(|| {
+            kaniko_dir
+                .join("cache")
+                .join("base")
+                .join(name.replace(['/', ':'], "_"))
+        }),
     };
     Ok(Plan {
         base_layout,
+        layout_path,
         base_digest: digest,
         base_ref: reference,
         extensions,

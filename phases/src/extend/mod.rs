@@ -10,23 +10,29 @@
 pub mod apply;
 pub mod cache;
 pub mod dockerfile;
+pub mod executor;
 pub mod fsutil;
+pub mod idmap;
 pub mod inputs;
+pub mod mounts;
 pub mod oci;
+mod phase;
 pub mod sandbox;
 pub mod snapshot;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_inplace;
 
 use std::path::{Path, PathBuf};
 
 pub use apply::{ExtensionInput, ImageState, Outcome};
 pub use cache::StepCache;
+pub use executor::Executor;
 pub use sandbox::IdMapping;
 
 use crate::cli::{ExtendKind, Inputs};
-use crate::Failure;
 
 /// Which image is extended (`-kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,23 @@ pub enum ExtendError {
     /// EX-07: the extended run image would run as root.
     #[error("the final user ID is 0 (root); please add another extension that resets the user to non-root")]
     FinalUserRoot,
+    /// Rootless, the root to extend belongs to someone else (a build image cannot be extended in a
+    /// private copy: the build runs on it).
+    #[error(
+        "cannot apply build.Dockerfiles to {} as uid {uid}: it belongs to uid {owner}; run `extender -kind=build` as root in the build image's container (no extra capabilities are needed), or build rootless with `creator -build-image`",
+        root.display()
+    )]
+    RootNotWritable {
+        /// The root.
+        root: PathBuf,
+        /// Our uid.
+        uid: u32,
+        /// Its owner.
+        owner: u32,
+    },
+    /// The root is this machine's own `/`, not a container's.
+    #[error("refusing to apply Dockerfiles to this machine's own / (not a container): run the extender inside the build or run image's container, as platforms do, or point CNB_EXTENDER_ROOT at a root filesystem to extend")]
+    NotInContainer,
     /// A work directory could not be prepared.
     #[error("{what}: {source}")]
     Io {
@@ -101,8 +124,9 @@ pub struct Extender {
     pub cache: Option<StepCache>,
     /// Scratch space (removed afterwards).
     pub work_dir: PathBuf,
-    /// How ids map into the user namespace.
-    pub mapping: IdMapping,
+    /// How the steps run ([`Executor::detect`] for the phase; [`Executor::Current`] inside the
+    /// creator's build-image namespace).
+    pub executor: Executor,
     /// More paths (absolute, inside the root) to leave out of snapshots, e.g. `<layers>`, `<app>`.
     pub ignore: Vec<PathBuf>,
 }
@@ -157,6 +181,14 @@ impl Extender {
         if let Some(c) = &self.cache {
             ignore.add_abs(&root, &c.dir);
         }
+        // Volumes, secrets and bind-mounted files, and the lifecycle's own binaries.
+        ignore.add_mount_points(&root, &mounts::mount_points());
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            ignore.add_abs(&root, &dir);
+        }
         let req = apply::Request {
             root: root.clone(),
             extensions: self.extensions.clone(),
@@ -173,9 +205,12 @@ impl Extender {
                 Kind::Build => crate::archive::Compression::None,
                 Kind::Run => crate::archive::Compression::default(),
             },
+            isolation: self.executor.isolation(),
+            ownership: self.executor.ownership(),
         };
         let t = std::time::Instant::now();
-        let outcome = sandbox::in_user_namespace(&self.mapping, || apply::apply(&req))?;
+        tracing::debug!("applying Dockerfiles {}", self.executor.describe());
+        let outcome = self.executor.run(|| apply::apply(&req))?;
         tracing::debug!("extension worker done in {:?}", t.elapsed());
         let t = std::time::Instant::now();
         let output = match self.kind {
@@ -221,111 +256,13 @@ impl Extender {
         }
         if unpack && root.exists() {
             // The unpacked root may hold files only namespace root can delete.
-            let _ = sandbox::in_user_namespace(&self.mapping, || {
-                std::fs::remove_dir_all(&root).map_err(|e| e.to_string())
-            });
+            let _ = self
+                .executor
+                .run(|| std::fs::remove_dir_all(&root).map_err(|e| e.to_string()));
         }
         tracing::debug!("cleaned up");
         Ok(Extended { outcome, output })
     }
 }
 
-/// Fetches the manifest and config of `reference` into `layout` (what the restorer normally does).
-fn fetch_base(inputs: &Inputs, reference: &str, layout: &Path) -> Result<(), ExtendError> {
-    use crate::image::registry::ImageRef;
-    let oci_err = |message: String| {
-        ExtendError::Oci(oci::OciError::Format {
-            path: layout.to_path_buf(),
-            message,
-        })
-    };
-    let image = ImageRef::parse(reference).map_err(|e| oci_err(format!("{reference}: {e}")))?;
-    let client = crate::export::access::ImageAccess::registry_client(inputs)
-        .map_err(|e| oci_err(e.to_string()))?;
-    oci::fetch_to_layout(&client, &image, layout, false)?;
-    Ok(())
-}
-
-/// Runs the phase on resolved inputs.
-pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let fail = |e: ExtendError| {
-        Failure::new(
-            cnb_spec::exit::EXTEND_ERROR,
-            "extend",
-            &e as &(dyn std::error::Error + 'static),
-        )
-    };
-    let kind = Kind::of(inputs);
-    let root = inputs.extender_root.clone();
-    // With an explicit root, the default kaniko dir is the one inside that root.
-    let kaniko_dir = if root != Path::new("/")
-        && inputs.kaniko_dir == Path::new(cnb_spec::env::defaults::KANIKO_DIR)
-    {
-        root.join("kaniko")
-    } else {
-        inputs.kaniko_dir.clone()
-    };
-    let plan = inputs::resolve(inputs, kind, &kaniko_dir).map_err(|e| fail(e.into()))?;
-    if plan.extensions.is_empty() {
-        tracing::info!("no Dockerfiles to apply");
-    } else {
-        let mapping = IdMapping::detect().map_err(|e| fail(e.into()))?;
-        if !plan.base_layout.join("index.json").is_file() {
-            // No restorer left the base for us (e.g. local use): read it from the registry. The
-            // client's runtime is dropped before any fork.
-            fetch_base(inputs, &plan.base_ref, &plan.base_layout).map_err(fail)?;
-        }
-        let extender = Extender {
-            kind,
-            base_layout: plan.base_layout,
-            base_digest: plan.base_digest,
-            base_ref: plan.base_ref,
-            root: Some(root),
-            extensions: plan.extensions,
-            extended_dir: inputs.extended_dir.clone(),
-            cache: Some(StepCache::new(
-                kaniko_dir.join("cache").join("layers"),
-                inputs.kaniko_cache_ttl,
-            )),
-            work_dir: kaniko_dir.join("work"),
-            mapping,
-            ignore: vec![
-                inputs.layers_dir.clone(),
-                inputs.app_dir.clone(),
-                inputs.platform_dir.clone(),
-                kaniko_dir.clone(),
-            ],
-        };
-        let extended = extender.extend().map_err(fail)?;
-        let _ = std::fs::remove_dir_all(kaniko_dir.join("work"));
-        tracing::info!(
-            "applied {} Dockerfile(s): {} layer(s), {} RUN step(s) executed, {} step(s) from cache",
-            extender.extensions.len(),
-            extended.outcome.layers.len(),
-            extended.outcome.runs,
-            extended.outcome.cache_hits
-        );
-        if kind == Kind::Build {
-            // EX-06: the extended image's env is the builder's env.
-            for e in &extended.outcome.state.env {
-                if let Some((k, v)) = e.split_once('=') {
-                    // The phase is single-threaded here (no runtime started).
-                    std::env::set_var(k, v);
-                }
-            }
-        }
-    }
-    if kind == Kind::Build {
-        // EX-06: hand <layers> to the build user, drop privileges, then build in this process.
-        let (uid, gid) = (inputs.uid, inputs.gid);
-        let code = cnb_spec::exit::FAILED;
-        crate::privilege::chown_volumes(uid, gid, std::slice::from_ref(&inputs.layers_dir))
-            .map_err(|e| Failure::new(code, "chown volumes", &e))?;
-        crate::privilege::drop_to(uid, gid)
-            .map_err(|e| Failure::new(code, format!("exec as user {uid}:{gid}"), &e))?;
-        crate::privilege::set_environment_for_user(uid)
-            .map_err(|e| Failure::new(code, format!("set environment for user {uid}"), &e))?;
-        return crate::build::run(inputs);
-    }
-    Ok(())
-}
+pub use phase::run;

@@ -95,14 +95,24 @@ impl BaseImage {
         }
     }
 
-    /// Paths of the layer blobs in order (they must be present in the layout to be unpacked).
+    /// Paths of the layer blobs in order (they must be present in the layout to be unpacked: a
+    /// missing one fails the unpack, naming it).
     pub fn layer_paths(&self) -> Vec<PathBuf> {
+        let Some(layout) = self.image.layout() else {
+            return Vec::new();
+        };
         self.image
             .manifest()
             .layers
             .iter()
-            .filter_map(|l| self.image.blob_path(&l.digest))
+            .map(|l| layout.blob_path(&l.digest))
             .collect()
+    }
+
+    /// Whether every layer blob is in the layout (a sparse layout has none).
+    pub fn has_all_layers(&self) -> bool {
+        self.layer_paths().len() == self.image.manifest().layers.len()
+            && self.layer_paths().iter().all(|p| p.is_file())
     }
 }
 
@@ -124,10 +134,11 @@ pub fn write_extended_run(
 ) -> Result<PathBuf, OciError> {
     let run_dir = extended_dir.join("run");
     cnb_spec::io::create_dirs(&run_dir).map_err(io_err(&run_dir))?;
+    // Built next to `run/`, not in it: the reference's exporter wants exactly one entry there.
     let tmp = tempfile::Builder::new()
-        .prefix(".tmp-extended-")
-        .tempdir_in(&run_dir)
-        .map_err(io_err(&run_dir))?;
+        .prefix(".tmp-extended-run-")
+        .tempdir_in(extended_dir)
+        .map_err(io_err(extended_dir))?;
     // Renamed into place below: the exporter reads it as the build user.
     std::fs::set_permissions(
         tmp.path(),
@@ -155,6 +166,17 @@ pub fn write_extended_run(
     let config = b.config_mut();
     config.created = Some(created.clone());
     let history = config.history.get_or_insert_with(Vec::new);
+    // One non-empty history entry per base layer, as the reference's extender normalises it
+    // (imgutil's OverrideHistoryIfNeeded): its exporter finds an extension layer's entry by counting.
+    let base_layers = base.image.manifest().layers.len();
+    if history
+        .iter()
+        .filter(|h| h.empty_layer != Some(true))
+        .count()
+        != base_layers
+    {
+        *history = vec![History::default(); base_layers];
+    }
     for h in &outcome.history {
         history.push(History {
             created: Some(created.clone()),
@@ -208,6 +230,18 @@ pub fn write_extended_run(
     }
     let kept = tmp.keep();
     std::fs::rename(&kept, &dest).map_err(io_err(&dest))?;
+    // An earlier extension of another image (or an interrupted one) must not be read instead.
+    for entry in std::fs::read_dir(&run_dir).map_err(io_err(&run_dir))? {
+        let path = entry.map_err(io_err(&run_dir))?.path();
+        if path != dest {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io_err(&path))?;
+        }
+    }
     Ok(dest)
 }
 

@@ -25,9 +25,12 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{chdir, chroot, fork, pipe, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{chdir, chroot, fork, pipe, ForkResult, Gid, Uid};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use super::idmap::write_maps;
+pub use super::idmap::{probe_user_namespace, IdMapping};
 
 /// Sandbox failures.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +66,12 @@ pub enum SandboxError {
         /// Its stderr.
         message: String,
     },
-    /// The namespaced worker died or reported garbage.
+    /// The namespaced worker died or reported garbage, or the work failed.
     #[error("{0}")]
     Worker(String),
+    /// No executor can run here (not root, and user namespaces are refused).
+    #[error("{0}")]
+    NoExecutor(String),
 }
 
 fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
@@ -76,72 +82,6 @@ fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
     let what = what.into();
     move |source| SandboxError::Io { what, source }
-}
-
-/// How ids outside map to ids inside the user namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdMapping {
-    /// Real root: identity over the whole id space.
-    Identity,
-    /// Unprivileged: our uid/gid become 0, the subordinate ranges become 1..=count.
-    Rootless {
-        /// Our uid.
-        uid: u32,
-        /// Our gid.
-        gid: u32,
-        /// First subordinate uid and count.
-        subuid: (u32, u32),
-        /// First subordinate gid and count.
-        subgid: (u32, u32),
-    },
-}
-
-impl IdMapping {
-    /// Identity when running as root, else the caller's ranges from `/etc/subuid` and `/etc/subgid`.
-    pub fn detect() -> Result<Self, SandboxError> {
-        let uid = Uid::effective().as_raw();
-        let gid = Gid::effective().as_raw();
-        if uid == 0 {
-            return Ok(IdMapping::Identity);
-        }
-        let name = user_name(uid);
-        let subuid = sub_range(Path::new("/etc/subuid"), uid, name.as_deref())?;
-        let subgid = sub_range(Path::new("/etc/subgid"), uid, name.as_deref())?;
-        Ok(IdMapping::Rootless {
-            uid,
-            gid,
-            subuid,
-            subgid,
-        })
-    }
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-    })
-}
-
-fn sub_range(file: &Path, uid: u32, name: Option<&str>) -> Result<(u32, u32), SandboxError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| SandboxError::NoSubIds(format!("{}: {e}", file.display())))?;
-    for line in text.lines() {
-        let f: Vec<&str> = line.trim().split(':').collect();
-        if f.len() != 3 {
-            continue;
-        }
-        if f[0] == uid.to_string() || Some(f[0]) == name {
-            if let (Ok(start), Ok(count)) = (f[1].parse(), f[2].parse()) {
-                return Ok((start, count));
-            }
-        }
-    }
-    Err(SandboxError::NoSubIds(format!(
-        "no entry for uid {uid} in {}",
-        file.display()
-    )))
 }
 
 fn write_all_fd(fd: i32, mut buf: &[u8]) {
@@ -155,50 +95,10 @@ fn write_all_fd(fd: i32, mut buf: &[u8]) {
     }
 }
 
-fn exit_now(code: i32) -> ! {
+pub(super) fn exit_now(code: i32) -> ! {
     // SAFETY: `_exit` ends the forked child without running the parent's atexit handlers or
     // destructors, which belong to the parent.
     unsafe { libc::_exit(code) }
-}
-
-fn write_maps(pid: Pid, mapping: &IdMapping) -> Result<(), SandboxError> {
-    match mapping {
-        IdMapping::Identity => {
-            for file in ["uid_map", "gid_map"] {
-                let path = format!("/proc/{pid}/{file}");
-                std::fs::write(&path, "0 0 4294967295\n").map_err(io(format!("writing {path}")))?;
-            }
-            Ok(())
-        }
-        IdMapping::Rootless {
-            uid,
-            gid,
-            subuid,
-            subgid,
-        } => {
-            for (tool, own, range) in [("newuidmap", uid, subuid), ("newgidmap", gid, subgid)] {
-                let out = std::process::Command::new(tool)
-                    .args([
-                        pid.to_string(),
-                        "0".into(),
-                        own.to_string(),
-                        "1".into(),
-                        "1".into(),
-                        range.0.to_string(),
-                        range.1.to_string(),
-                    ])
-                    .output()
-                    .map_err(io(format!("running {tool}")))?;
-                if !out.status.success() {
-                    return Err(SandboxError::IdMap {
-                        tool: tool.into(),
-                        message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                    });
-                }
-            }
-            Ok(())
-        }
-    }
 }
 
 /// Runs `work` in a forked worker inside a new user + mount namespace (as namespace root, with the
@@ -299,8 +199,25 @@ pub struct StepSpec {
     pub groups: Vec<u32>,
     /// Working directory inside the root (created if missing).
     pub workdir: String,
-    /// Host files bind-mounted over files inside the root (e.g. `/etc/resolv.conf`).
+    /// Host files bind-mounted over files inside the root (e.g. `/etc/resolv.conf`; sandboxed steps
+    /// only).
     pub binds: Vec<(PathBuf, String)>,
+    /// How the step is isolated.
+    pub isolation: Isolation,
+}
+
+/// How a step process is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// New mount + pid namespaces, a fresh `/proc`, a private `/dev`, bound `resolv.conf`/`hosts`,
+    /// then `chroot` into the root (needs namespace root, i.e. [`in_user_namespace`] or real root
+    /// with `CAP_SYS_ADMIN`).
+    #[default]
+    Sandbox,
+    /// No namespaces and no mounts: the step runs on the current `/` (root `/`) or chrooted into the
+    /// root, with the container's own `/proc`, `/dev` and network files — the in-place executor for a
+    /// container that refuses namespaces.
+    Direct,
 }
 
 /// What a step did.
@@ -358,14 +275,23 @@ pub fn run_step(spec: &StepSpec) -> Result<StepOutcome, SandboxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let root = spec.root.clone();
     let workdir = root.join(spec.workdir.trim_start_matches('/'));
-    std::fs::create_dir_all(&workdir).map_err(io(format!("creating WORKDIR {}", spec.workdir)))?;
+    super::fsutil::mkdir_all(&workdir).map_err(io(format!("creating WORKDIR {}", spec.workdir)))?;
 
     let (out_r, out_w) = pipe().map_err(sys("creating a pipe"))?;
     // SAFETY: the child only performs system calls and allocation before `execve`/`_exit`.
     match unsafe { fork() }.map_err(sys("forking a step"))? {
         ForkResult::Child => {
             drop(out_r);
-            let code = step_child(spec, &program, &argv, &envp, out_w);
+            let code = match spec.isolation {
+                Isolation::Sandbox => step_child(spec, &program, &argv, &envp, out_w),
+                Isolation::Direct => {
+                    let o = out_w.as_raw_fd();
+                    match direct_exec(spec, &program, &argv, &envp, o) {
+                        Ok(()) => 0,
+                        Err(code) => code,
+                    }
+                }
+            };
             exit_now(code);
         }
         ForkResult::Parent { child } => {
@@ -449,16 +375,7 @@ fn setup_and_exec(
     let root = &spec.root;
     let flags_none = MsFlags::empty();
     // stdout/stderr to the pipe, stdin from /dev/null.
-    // SAFETY: dup2 on descriptors we own; open of a NUL-terminated literal.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::close(null);
-        }
-        libc::dup2(o, 1);
-        libc::dup2(o, 2);
-    }
+    redirect_stdio(o);
     let o = 2;
     let proc_dir = root.join("proc");
     let _ = std::fs::create_dir_all(&proc_dir);
@@ -545,15 +462,61 @@ fn setup_and_exec(
         }
     }
     let _ = flags_none;
-    if let Err(e) = chroot(root) {
-        return Err(fail(o, &format!("chroot {}", root.display()), e));
+    enter_and_exec(spec, program, argv, envp, o)
+}
+
+fn redirect_stdio(o: i32) {
+    // SAFETY: dup2 on descriptors we own; open of a NUL-terminated literal.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        libc::dup2(o, 1);
+        libc::dup2(o, 2);
+    }
+}
+
+/// The in-place step: stdio to the pipe, then (no namespaces, no mounts) chroot unless the root is
+/// `/`, user, exec.
+fn direct_exec(
+    spec: &StepSpec,
+    program: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    o: i32,
+) -> Result<(), i32> {
+    redirect_stdio(o);
+    enter_and_exec(spec, program, argv, envp, 2)
+}
+
+/// chroot (unless the root is `/`), working directory, groups, ids, exec.
+fn enter_and_exec(
+    spec: &StepSpec,
+    program: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    o: i32,
+) -> Result<(), i32> {
+    let root = &spec.root;
+    if root != Path::new("/") {
+        if let Err(e) = chroot(root) {
+            return Err(fail(o, &format!("chroot {}", root.display()), e));
+        }
     }
     if let Err(e) = chdir(spec.workdir.as_str()) {
         return Err(fail(o, &format!("chdir {}", spec.workdir), e));
     }
     let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     if let Err(e) = nix::unistd::setgroups(&groups) {
-        return Err(fail(o, "setgroups", e));
+        // A user namespace that maps only our own ids has setgroups(2) denied; the step keeps the
+        // (single) group it has.
+        let denied =
+            std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+        if !denied {
+            return Err(fail(o, "setgroups", e));
+        }
     }
     if let Err(e) = nix::unistd::setresgid(
         Gid::from_raw(spec.gid),
@@ -567,7 +530,18 @@ fn setup_and_exec(
         Uid::from_raw(spec.uid),
         Uid::from_raw(spec.uid),
     ) {
-        return Err(fail(o, &format!("setuid {}", spec.uid), e));
+        let hint = if e == nix::Error::EINVAL {
+            " (this uid is not mapped into the user namespace: without a subordinate id range a \
+             rootless extender runs steps only as root)"
+        } else {
+            ""
+        };
+        return Err(fail(o, &format!("setuid {}{hint}", spec.uid), e));
+    }
+    // Steps see the umask a container runtime gives its processes, not the extender's own.
+    // SAFETY: umask(2) has no failure mode.
+    unsafe {
+        libc::umask(0o022);
     }
     let e = nix::unistd::execve(program, argv, envp).err();
     let name = String::from_utf8_lossy(program.as_bytes()).into_owned();

@@ -74,10 +74,15 @@ pub struct Snapshot {
 pub struct Ignore {
     /// Relative paths; a directory's whole subtree is skipped.
     pub paths: BTreeSet<PathBuf>,
+    /// Relative path prefixes matched as strings (kaniko's `PrefixMatchOnly`: `tmp/apt-key-gpghome`
+    /// also covers `tmp/apt-key-gpghome.XXXX`).
+    pub prefixes: BTreeSet<String>,
 }
 
 impl Ignore {
-    /// The defaults: kernel and runtime mounts, the lifecycle's volumes and the bind-mounted files.
+    /// The defaults: kernel and runtime mounts, the lifecycle's volumes, the bind-mounted files and
+    /// kaniko's own list (`/etc/mtab`, which may be a mount; `/tmp/apt-key-gpghome*`, apt's temporary
+    /// key home; `/var/run`, where sockets get mounted).
     pub fn defaults() -> Self {
         let paths = [
             "proc",
@@ -85,6 +90,8 @@ impl Ignore {
             "dev",
             "etc/resolv.conf",
             "etc/hosts",
+            "etc/hostname",
+            "etc/mtab",
             "layers",
             "workspace",
             "cnb",
@@ -96,7 +103,10 @@ impl Ignore {
         .iter()
         .map(PathBuf::from)
         .collect();
-        Ignore { paths }
+        Ignore {
+            paths,
+            prefixes: ["tmp/apt-key-gpghome".to_string()].into_iter().collect(),
+        }
     }
 
     /// Adds an absolute path inside `root` (ignored if it is not inside).
@@ -106,6 +116,32 @@ impl Ignore {
                 self.paths.insert(rel.to_path_buf());
             }
         }
+    }
+
+    /// Adds every mount point below `root` (platform volumes, secrets, bind-mounted files such as
+    /// `/etc/resolv.conf`): their content does not belong to the image, whether or not they are on
+    /// the root's device.
+    pub fn add_mount_points(&mut self, root: &Path, mount_points: &[PathBuf]) {
+        for m in mount_points {
+            self.add_abs(root, m);
+        }
+    }
+
+    /// Whether `rel` (relative to the root) or one of its parents is ignored.
+    pub fn covers(&self, rel: &Path) -> bool {
+        let text = rel.to_string_lossy();
+        rel.ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .any(|a| self.paths.contains(a))
+            || self.prefixes.iter().any(|p| text.starts_with(p.as_str()))
+    }
+
+    fn skips(&self, child: &Path) -> bool {
+        self.paths.contains(child)
+            || (!self.prefixes.is_empty() && {
+                let text = child.to_string_lossy();
+                self.prefixes.iter().any(|p| text.starts_with(p.as_str()))
+            })
     }
 }
 
@@ -193,7 +229,7 @@ pub fn take(root: &Path, ignore: &Ignore) -> io::Result<Snapshot> {
         for entry in rd {
             let entry = entry?;
             let child = rel.join(entry.file_name());
-            if ignore.paths.contains(&child) {
+            if ignore.skips(&child) {
                 continue;
             }
             let path = entry.path();

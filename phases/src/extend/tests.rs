@@ -52,6 +52,7 @@ pub(crate) fn host_id(id: u32) -> u32 {
     match IdMapping::detect().unwrap() {
         IdMapping::Identity => id,
         IdMapping::Rootless { subuid, .. } => subuid.0 + id - 1,
+        IdMapping::Single { uid, .. } => uid,
     }
 }
 
@@ -119,9 +120,20 @@ pub(crate) fn run_one_with(
         unpack_base: None,
         materialize,
         compression: crate::archive::Compression::default(),
+        isolation: super::sandbox::Isolation::Sandbox,
+        ownership: crate::archive::Ownership::FromArchive,
     };
     let mapping = IdMapping::detect().map_err(|e| e.to_string())?;
     in_user_namespace(&mapping, || apply(&req)).map_err(|e| e.to_string())
+}
+
+/// Entry names of a layer blob (gzip, zstd or plain tar).
+pub(crate) fn layer_entries(blob: &Path) -> Vec<String> {
+    let mut a = tar::Archive::new(crate::export::extended::open_layer(blob).unwrap());
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn layer_names(f: &Fixture, o: &Outcome, i: usize) -> Vec<String> {
@@ -500,7 +512,7 @@ pub(crate) fn extender_for(f: &Fixture, layout: &Path, text: &str) -> super::Ext
         extended_dir: f.root.parent().unwrap().join("extended"),
         cache: Some(StepCache::new(&f.cache, Duration::from_secs(3600))),
         work_dir: f.root.parent().unwrap().join("work"),
-        mapping: IdMapping::detect().unwrap(),
+        executor: super::Executor::UserNamespace(IdMapping::detect().unwrap()),
         ignore: vec![],
     }
 }
@@ -733,22 +745,33 @@ fn run_rootless_child(which: &str) {
         .trim()
         .parse()
         .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "extend::tests::rootless_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CNB_EXTEND_ROOTLESS_CHILD", which)
-        .env("TMPDIR", "/tmp")
-        .env("HOME", "/tmp")
-        .current_dir("/tmp")
-        .uid(ROOTLESS_ID)
-        .gid(gid)
-        .output()
-        .unwrap();
+    let (_stage, exe, samples) = stage_for_rootless(which);
+    let mut tries = 0;
+    let out = loop {
+        let r = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "extend::tests::rootless_child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CNB_EXTEND_ROOTLESS_CHILD", which)
+            .env(SAMPLE_ROOT_ENV, &samples)
+            .env("TMPDIR", "/tmp")
+            .env("HOME", "/tmp")
+            .current_dir("/tmp")
+            .uid(ROOTLESS_ID)
+            .gid(gid)
+            .output();
+        match r {
+            // The copy fallback can still race with a fork elsewhere in the test process: retry.
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            r => break r.unwrap(),
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -827,8 +850,55 @@ fn scenario_kind_build_changes_the_root_in_place_and_returns_the_env() {
 
 /// The layout a `samples/base-images/<name>/build.sh` recipe makes, built once and cached under
 /// `target/extend-cache/<name>/` (a lock file serialises parallel tests and processes).
+/// Where [`sample_layout`] finds the cached layouts in a rootless child (set by [`run_rootless_child`]).
+const SAMPLE_ROOT_ENV: &str = "CNB_EXTEND_TEST_SAMPLE_ROOT";
+
+/// The test binary and the cached sample layout `which`, copied (layouts hard-linked) into a fresh 0755
+/// directory under `/tmp`: the rootless user cannot reach the checkout when it sits under a 0700 parent
+/// (a clone in `/root` or a `mktemp -d`). Returns (the staging dir, removed on drop; test binary; sample
+/// root for [`SAMPLE_ROOT_ENV`]).
+fn stage_for_rootless(which: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let stage = tempfile::Builder::new()
+        .prefix("cnb-extend-rootless-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let dir = stage.path().to_path_buf();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.join("tests");
+    // A hard link, not a copy: a file this process just wrote can still be open for writing in a child
+    // that another test thread forked meanwhile, and exec would fail with ETXTBSY.
+    let current = std::env::current_exe().unwrap();
+    if std::fs::hard_link(&current, &exe).is_err() {
+        std::fs::copy(&current, &exe).unwrap();
+    }
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let samples = dir.join("samples");
+    let src = sample_layout(which);
+    std::fs::create_dir_all(samples.join(which)).unwrap();
+    let out = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(&src)
+        .arg(samples.join(which).join("layout"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(samples.join(which).join("layout.done"), "").unwrap();
+    let out = std::process::Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (stage, exe, samples)
+}
+
 pub(crate) fn sample_layout(name: &str) -> PathBuf {
     use std::os::fd::AsRawFd;
+    if let Some(root) = std::env::var_os(SAMPLE_ROOT_ENV) {
+        return PathBuf::from(root).join(name).join("layout");
+    }
     let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

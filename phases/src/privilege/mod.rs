@@ -4,6 +4,8 @@
 //! - [`refuse_root`]: detector and builder never run as root (G-20).
 //! - [`chown_volumes`]: recursively hands volumes to `CNB_USER_ID:CNB_GROUP_ID` unless the top directory
 //!   is already writable by them (G-19; skipping is what lets rootless platforms such as kpack work).
+//! - [`reach::check_reachable`]: fails up front, naming the blocking directory, when the build user
+//!   cannot reach a volume (a 0700 parent).
 //! - [`drop_to`]: `setgroups` + `setresgid` + `setresuid` to the build user (a no-op when already him).
 //! - [`ensure_privileges`]: the whole per-phase step in one call. Phases that talk to registries must
 //!   build their keychain/registry client **before** calling it (G-17: docker config may be root-only).
@@ -11,6 +13,8 @@
 //!   static and run inside arbitrary images.
 
 pub mod passwd;
+pub mod reach;
+pub mod secrets;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -167,6 +171,11 @@ pub fn drop_to_with_groups(uid: u32, gid: u32, groups: &[u32]) -> Result<(), Pri
     nix::unistd::setresgid(g, g, g).map_err(setid(format!("setresgid({gid})")))?;
     let u = Uid::from_raw(uid);
     nix::unistd::setresuid(u, u, u).map_err(setid(format!("setresuid({uid})")))?;
+    // A uid change resets the dumpable flag: a process holding credentials stays unreadable.
+    secrets::reprotect().map_err(|e| PrivilegeError::SetId {
+        call: "prctl(PR_SET_DUMPABLE, 0)".into(),
+        source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)),
+    })?;
     Ok(())
 }
 
@@ -229,7 +238,8 @@ pub fn volumes_for(phase: Phase, inputs: &Inputs) -> Vec<PathBuf> {
 }
 
 /// The per-phase privilege step, as the reference's `Privileges()` (G-19, G-20):
-/// detector/builder refuse root; analyzer, restorer, exporter and creator chown their volumes
+/// detector/builder refuse root; every volume must be reachable by the build user
+/// ([`reach::check_reachable`]); analyzer, restorer, exporter and creator chown their volumes
 /// ([`volumes_for`]) to `inputs.uid:gid` and drop to it; the rebaser only drops; the creator then sets
 /// `HOME`/`USER`; the extender keeps its identity (it drops itself before building).
 ///
@@ -244,6 +254,7 @@ pub fn ensure_privileges(phase: Phase, inputs: &Inputs) -> Result<(), Failure> {
         _ => {}
     }
     let (uid, gid) = (inputs.uid, inputs.gid);
+    reach::check_reachable(phase, inputs)?;
     chown_volumes(uid, gid, &volumes_for(phase, inputs))
         .map_err(|e| Failure::new(code, "chown volumes", &e))?;
     drop_to(uid, gid).map_err(|e| Failure::new(code, format!("exec as user {uid}:{gid}"), &e))?;

@@ -154,11 +154,9 @@ impl RestoreImages<'_> {
         if self.platform_api.restorer_reads_run_toml() {
             self.check_run_image_access(&run.image)?;
         }
-        if run.extend
-            && self.platform_api.supports_run_image_extension()
-            && !self.access.is_layout()
-        {
-            // RS-06: the run image's manifest and config for `extender -kind=run`.
+        if run.extend && self.platform_api.supports_run_image_extension() {
+            // RS-06: the run image's manifest and config for `extender -kind=run`, from a registry or
+            // (unlike the reference, lifecycle#1102) from the layout directory.
             let name = run_image_name(run).to_string();
             debug!("Pulling run image metadata for {name}...");
             let image = self.open("run", &name)?;

@@ -2,7 +2,6 @@
 //! checklist §5). [`Restorer::restore`] works on resolved inputs and a [`Cache`]; [`run`] is the phase.
 //! A missing, empty or corrupt cache only warns: the build goes on without it.
 
-pub mod extract;
 pub mod images;
 pub mod plan;
 
@@ -10,11 +9,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use cnb_spec::buildpack::LayerName;
 use cnb_spec::exit;
 use cnb_spec::platform::{Analyzed, Group};
 use cnb_spec::PlatformApi;
 use tracing::{debug, info, warn};
 
+use crate::archive::{self, ExtractOptions};
 use crate::cache::image::ImageCache;
 use crate::cache::{sha_of, Cache, CacheMetadata, VolumeCache};
 use crate::cli::{Inputs, Phase};
@@ -23,7 +24,6 @@ use crate::export::metadata::LifecycleMetadata;
 use crate::export::phase::group_buildpacks;
 use crate::export::plan::GroupBuildpack;
 use crate::Failure;
-use extract::extract_anchored;
 use plan::{plan_restore, MetadataSource};
 
 /// Restorer errors, naming the file.
@@ -70,9 +70,10 @@ fn write_err(path: &Path, source: io::Error) -> RestoreError {
     }
 }
 
-fn remove_layer(bp_dir: &Path, name: &str) {
+/// Removes a layer's directory and files; `name` is one path component, so this stays in `bp_dir`.
+fn remove_layer(bp_dir: &Path, name: &LayerName) {
     let _ = fs::remove_dir_all(bp_dir.join(name));
-    let _ = fs::remove_file(bp_dir.join(format!("{name}.toml")));
+    let _ = fs::remove_file(bp_dir.join(name.toml_file()));
     let _ = fs::remove_file(bp_dir.join(format!("{name}.sha")));
 }
 
@@ -122,7 +123,7 @@ impl Restorer<'_> {
             };
             info!("Restoring metadata for \"{id}\" from {from}");
             cnb_spec::io::create_dirs(&bp_dir).map_err(|e| write_err(&bp_dir, e))?;
-            let toml_path = bp_dir.join(format!("{}.toml", r.name));
+            let toml_path = bp_dir.join(r.name.toml_file());
             let mut doc = toml::Table::new();
             doc.insert(
                 "metadata".into(),
@@ -148,10 +149,9 @@ impl Restorer<'_> {
             let result = restored
                 .map_err(|e| crate::error::chain(&e))
                 .and_then(|reader| {
-                    let anchor = [bp.escaped_id(), r.name.clone()];
-                    let anchor: Vec<&str> = anchor.iter().map(String::as_str).collect();
-                    extract_anchored(reader, &anchor, &bp_dir.join(&r.name))
-                        .map_err(|e| crate::error::chain(&e))
+                    let escaped = bp.escaped_id();
+                    let opts = ExtractOptions::untrusted(&[&escaped, r.name.as_str()]);
+                    extract_into(reader, &bp_dir.join(&r.name), &opts)
                 });
             match result {
                 Ok(_) => {
@@ -180,23 +180,29 @@ impl Restorer<'_> {
                 .retrieve_layer(sha)
                 .map_err(|e| crate::error::chain(&e))
                 .and_then(|rd| {
-                    extract_anchored(rd, &["sbom", "cache"], &sbom_root.join("cache"))
-                        .map_err(|e| crate::error::chain(&e))
+                    let opts = ExtractOptions::untrusted(&["sbom", "cache"]);
+                    extract_into(rd, &sbom_root.join("cache"), &opts)
                 });
             if let Err(e) = r {
                 warn!("Skipping restore for SBOM layer: {e}");
             }
         }
+        // Never through a symlink the SBOM layer planted.
+        let is_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        let is_file = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
         for bp in self.group {
             let bp_dir = self.layers_dir.join(bp.escaped_id());
             for kind in ["cache", "launch"] {
                 let dir = sbom_root.join(kind).join(bp.escaped_id());
+                if !is_dir(&sbom_root.join(kind)) || !is_dir(&dir) {
+                    continue;
+                }
                 let Ok(layers) = fs::read_dir(&dir) else {
                     continue;
                 };
                 for layer in layers.flatten() {
                     let name = layer.file_name().to_string_lossy().into_owned();
-                    if !layer.path().is_dir()
+                    if !is_dir(&layer.path())
                         || !bp_dir.join(&name).exists()
                             && !bp_dir.join(format!("{name}.toml")).exists()
                     {
@@ -204,7 +210,7 @@ impl Restorer<'_> {
                     }
                     for ext in ["cdx.json", "spdx.json", "syft.json"] {
                         let src = layer.path().join(format!("sbom.{ext}"));
-                        if src.is_file() {
+                        if is_file(&src) {
                             let dst = bp_dir.join(format!("{name}.sbom.{ext}"));
                             if let Err(e) = fs::copy(&src, &dst) {
                                 warn!("Failed to restore SBOM {}: {e}", dst.display());
@@ -218,6 +224,22 @@ impl Restorer<'_> {
     }
 }
 
+/// Extracts an untrusted layer tar into `dest` (created), logging what the policy dropped.
+fn extract_into(reader: impl io::Read, dest: &Path, opts: &ExtractOptions) -> Result<(), String> {
+    cnb_spec::io::create_dirs(dest).map_err(|e| e.to_string())?;
+    let stats = archive::extract(reader, dest, opts).map_err(|e| crate::error::chain(&e))?;
+    if stats.skipped_devices > 0 || stats.setid_cleared > 0 {
+        warn!(
+            "Restoring '{}': skipped {} device node(s), cleared setuid/setgid on {} entr(ies)",
+            dest.display(),
+            stats.skipped_devices,
+            stats.setid_cleared
+        );
+    }
+    debug!("Extracted into '{}': {stats:?}", dest.display());
+    Ok(())
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
     cnb_spec::io::write_atomic(path, bytes)
         .map_err(|e| write_err(path, io::Error::other(e.to_string())))
@@ -227,8 +249,37 @@ fn restore_failure(e: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::new(exit::RESTORE_ERROR, "restore", e)
 }
 
+/// Checks the cache inputs the way the reference initialises its cache, before anything is done: a
+/// `-cache-image` that is not a reference and a `-cache-dir` that exists but is not a directory fail
+/// the phase with exit 1 (`failed to initialize cache`). A missing cache directory only warns later.
+pub fn check_cache_inputs(inputs: &Inputs) -> Result<(), Failure> {
+    let fail = |m: String| Failure::msg(exit::FAILED, "initialize cache", m);
+    if let Some(name) = inputs.cache_image.as_deref().filter(|s| !s.is_empty()) {
+        if !inputs.use_layout {
+            crate::image::registry::ImageRef::parse(name).map_err(|e| {
+                fail(format!(
+                    "creating image cache: could not parse reference: {name} ({e})"
+                ))
+            })?;
+        }
+        return Ok(());
+    }
+    if let Some(dir) = &inputs.cache_dir {
+        match fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(fail(format!(
+                    "creating volume cache: '{}' is not a directory",
+                    dir.display()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Opens the cache the inputs name (`-cache-image` wins over `-cache-dir`); problems only warn (a
-/// build never fails for its cache).
+/// build never fails for its cache). [`check_cache_inputs`] has rejected unusable inputs already.
 pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache>> {
     if let Some(name) = inputs.cache_image.as_deref().filter(|s| !s.is_empty()) {
         let previous = match access.open(name) {
@@ -280,6 +331,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let access = ImageAccess::from_inputs(inputs)
         .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    check_cache_inputs(inputs)?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     access.resolve_credentials(&registry_images(inputs));
     crate::privilege::ensure_privileges(Phase::Restorer, inputs)?;

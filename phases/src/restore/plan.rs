@@ -1,5 +1,8 @@
 //! Which layers the restorer brings back (checklist RS-10, RS-11, LY-05): metadata from the previous
-//! image or the cache, data only for cache layers whose SHA agrees.
+//! image or the cache, data only for cache layers whose SHA agrees. Layer names from either source are
+//! untrusted: one that is not a single path component ([`LayerName`]) is skipped with a warning.
+
+use cnb_spec::buildpack::LayerName;
 
 use crate::cache::{find_layer, BuildpackLayerMetadata, CacheMetadata};
 use crate::export::metadata::LifecycleMetadata;
@@ -20,7 +23,7 @@ pub struct LayerRestore {
     /// Index of the buildpack in the group.
     pub buildpack: usize,
     /// Layer name.
-    pub name: String,
+    pub name: LayerName,
     /// Where the metadata comes from.
     pub source: MetadataSource,
     /// The recorded metadata (its `data` becomes `<layer>.toml`'s `[metadata]`).
@@ -53,38 +56,56 @@ pub fn plan_restore(
     cache: &CacheMetadata,
     cache_launch_layers: bool,
 ) -> Vec<LayerRestore> {
-    let mut out = Vec::new();
+    let mut out: Vec<LayerRestore> = Vec::new();
     for (index, bp) in group.iter().enumerate() {
+        let valid = |name: &str, from: &str| match LayerName::new(name) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!("Skipping layer of buildpack '{}' from {from}: {e}", bp.id);
+                None
+            }
+        };
         let cached = |name: &str| find_layer(&cache.buildpacks, &bp.id, name).filter(|l| l.cache);
         if let Some(b) = app.buildpacks.iter().find(|b| b.key == bp.id) {
             for (name, meta) in &b.layers {
                 let wanted = meta.launch
                     && (!meta.build || meta.cache)
                     && (!meta.cache || cached(name).is_some());
-                if wanted {
-                    out.push(LayerRestore {
-                        buildpack: index,
-                        name: name.clone(),
-                        source: MetadataSource::AppImage,
-                        metadata: meta.clone(),
-                        expected_sha: meta.sha.clone(),
-                        cached_sha: cached(name).map(|c| c.sha.clone()),
-                    });
+                if !wanted {
+                    continue;
                 }
+                let Some(layer) = valid(name, "app image metadata") else {
+                    continue;
+                };
+                out.push(LayerRestore {
+                    buildpack: index,
+                    name: layer,
+                    source: MetadataSource::AppImage,
+                    metadata: meta.clone(),
+                    expected_sha: meta.sha.clone(),
+                    cached_sha: cached(name).map(|c| c.sha.clone()),
+                });
             }
         }
         if let Some(b) = cache.buildpack(&bp.id) {
             for (name, meta) in &b.layers {
-                if !meta.cache || out.iter().any(|r| r.buildpack == index && &r.name == name) {
+                if !meta.cache
+                    || out
+                        .iter()
+                        .any(|r| r.buildpack == index && r.name.as_str() == name)
+                {
                     continue;
                 }
                 let in_app = find_layer(&app.buildpacks, &bp.id, name).is_some();
                 if meta.launch && (in_app || !cache_launch_layers) {
                     continue;
                 }
+                let Some(layer) = valid(name, "cache metadata") else {
+                    continue;
+                };
                 out.push(LayerRestore {
                     buildpack: index,
-                    name: name.clone(),
+                    name: layer,
                     source: MetadataSource::Cache,
                     metadata: meta.clone(),
                     expected_sha: meta.sha.clone(),
@@ -173,13 +194,49 @@ mod tests {
         );
         assert!(got
             .iter()
-            .find(|r| r.name == "cl-wrong")
+            .find(|r| r.name.as_str() == "cl-wrong")
             .unwrap()
             .wrong_sha());
         // Before Platform 0.14 a cached launch layer comes back only through the app image.
         let old = plan_restore(&group, &app, &cache, false);
-        assert!(!old.iter().any(|r| r.name == "cl-only-cache"));
+        assert!(!old.iter().any(|r| r.name.as_str() == "cl-only-cache"));
         // Buildpacks not in the group are ignored (LY-10).
         assert!(plan_restore(&[], &app, &cache, true).is_empty());
+    }
+
+    /// Issue 14: names that are not one path component never become paths.
+    #[test]
+    fn invalid_layer_names_are_skipped() {
+        let group = vec![GroupBuildpack {
+            id: "bp".into(),
+            version: "1".into(),
+        }];
+        let bad = [
+            "../../victim-dir/evil",
+            "/victim-dir/evil",
+            "x/../../../victim-dir/evil",
+            "..",
+            ".",
+            "",
+        ];
+        let layers: Vec<(&str, BuildpackLayerMetadata)> = bad
+            .iter()
+            .map(|n| (*n, l("s", false, true, true)))
+            .chain([("ok", l("s", false, true, true))])
+            .collect();
+        let app = LifecycleMetadata {
+            buildpacks: bps(&layers),
+            ..Default::default()
+        };
+        let cache = CacheMetadata {
+            buildpacks: bps(&layers),
+            ..Default::default()
+        };
+        let got = plan_restore(&group, &app, &cache, true);
+        let names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        let got = plan_restore(&group, &LifecycleMetadata::default(), &cache, true);
+        let names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
     }
 }

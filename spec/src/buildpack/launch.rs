@@ -125,6 +125,15 @@ impl RawProcess {
     }
 }
 
+/// A missing `command`, or an empty array.
+fn p_command_empty(c: &Option<RawCommand>) -> bool {
+    match c {
+        None => true,
+        Some(RawCommand::Many(v)) => v.is_empty(),
+        Some(RawCommand::One(_)) => false,
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RawLaunch {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +175,14 @@ impl LaunchToml {
         let raw: RawLaunch = io::parse_toml(path, text)?;
         let mut processes = Vec::with_capacity(raw.processes.len());
         for p in raw.processes {
+            // The spec's `command` is required: a process without one cannot be launched (the
+            // reference let it through as an empty command).
+            if p_command_empty(&p.command) {
+                return Err(FileError::invalid(
+                    path,
+                    format!("process '{}': command is required", p.r#type),
+                ));
+            }
             let command = match (api.process_command_is_array(), p.command) {
                 (_, None) => Vec::new(),
                 (true, Some(RawCommand::Many(v))) => v,

@@ -8,6 +8,7 @@ mod element;
 mod extend;
 mod launch;
 mod layer;
+mod layer_name;
 mod plan;
 mod sbom;
 mod store;
@@ -29,6 +30,7 @@ pub use extend::{
 };
 pub use launch::{Label, LaunchToml, Process, Slice};
 pub use layer::{LayerMetadataFile, LayerTypes};
+pub use layer_name::{InvalidLayerName, LayerName};
 pub use plan::{BuildpackPlan, DetectPlan, PlanRuleError, PlanSections, Provide, Require};
 pub use sbom::{SbomFileName, SbomFormat};
 pub use store::StoreToml;

@@ -29,14 +29,34 @@ impl Order {
     /// Reads `order.toml`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, FileError> {
         let mut o: Self = io::read_toml(path.as_ref())?;
+        o.check_ids(path.as_ref())?;
         o.mark_extensions(true);
         Ok(o)
     }
     /// Decodes `order.toml` text.
     pub fn from_toml_str(text: &str) -> Result<Self, FileError> {
         let mut o: Self = io::parse_toml(Path::new(STRING_SOURCE), text)?;
+        o.check_ids(Path::new(STRING_SOURCE))?;
         o.mark_extensions(true);
         Ok(o)
+    }
+    /// Every group entry must name a buildpack or extension: an empty `id` would become a path
+    /// (`<buildpacks>/<version>/buildpack.toml`).
+    fn check_ids(&self, path: &Path) -> Result<(), FileError> {
+        for (table, groups) in [
+            ("order", &self.order),
+            ("order-extensions", &self.order_extensions),
+        ] {
+            for (g, group) in groups.iter().enumerate() {
+                if let Some(e) = group.group.iter().position(|e| e.id.trim().is_empty()) {
+                    return Err(FileError::invalid(
+                        path,
+                        format!("[[{table}]] #{} entry #{} has no id", g + 1, e + 1),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
     /// Encodes as TOML.
     pub fn to_toml_string(&self) -> Result<String, FileError> {

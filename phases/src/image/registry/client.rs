@@ -5,23 +5,24 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use oci_client::errors::OciDistributionError;
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
+use oci_client::token_cache::RegistryTokenType;
 use oci_client::RegistryOperation;
 use sha2::{Digest as _, Sha256};
 use tokio::runtime::Runtime;
 
 use super::blob::{reader_stream, BlobPushOutcome, BlobUpload};
 use super::error::RegistryError;
-use super::identity::IdentityExchange;
+use super::identity::{IdentityExchange, TokenMap};
 use super::keychain::{Credential, Keychain};
 use super::media_types::{detect_media_type, Manifest, Platform, ResolvedManifest};
-use super::open;
+use super::open::{self, BlobBody, Challenge, DirectError};
 use super::reference::{normalise_registry, ImageRef};
-use super::retry::{classify, with_retry, Class, RetryPolicy};
+use super::retry::{classify, with_retry, Class, RetryPolicy, Retryable};
 use super::scheme::{self, Endpoints, Transport};
 use super::tls::{build_oci_client, load_ca_certs, TlsRoots};
 
@@ -131,6 +132,9 @@ pub struct RegistryClient {
     /// Plain reqwest clients: verifying (`false`) and, for insecure registries, unverified (`true`).
     http: Arc<Mutex<HashMap<bool, reqwest::Client>>>,
     endpoints: Arc<Endpoints>,
+    /// Bearer tokens fetched through oci-client, for the requests made directly; refetched after
+    /// [`BEARER_REFRESH`].
+    bearer: Arc<Mutex<TokenMap>>,
 }
 
 /// How a request reaches its registry: the chosen transport's clients and the authentication decided by
@@ -145,13 +149,38 @@ struct Access {
     auth: Auth,
 }
 
+/// How long a fetched bearer token is reused (oci-client keeps opaque tokens for 60 s by default).
+const BEARER_REFRESH: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// What [`RegistryClient::ensure_auth_for`] decided for a request.
 enum Auth {
     /// The registry needs no authentication: nothing is registered with oci-client, manifests are fetched
     /// directly (see the `open` module).
     Open,
-    /// oci-client does the authentication with these credentials.
-    Oci(RegistryAuth),
+    /// oci-client does the authentication with these credentials; `header` is the `Authorization` for
+    /// requests made directly (blob `HEAD`/`GET`), when there is one.
+    Oci {
+        auth: RegistryAuth,
+        header: Option<String>,
+    },
+}
+
+impl Auth {
+    fn header(&self) -> Option<&str> {
+        match self {
+            Auth::Open => None,
+            Auth::Oci { header, .. } => header.as_deref(),
+        }
+    }
+}
+
+fn basic_header(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let raw = format!("{username}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -183,6 +212,7 @@ impl RegistryClient {
             identity: Arc::new(Mutex::new(None)),
             http: Arc::new(Mutex::new(HashMap::new())),
             endpoints: Arc::new(Endpoints::default()),
+            bearer: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -218,14 +248,21 @@ impl RegistryClient {
         Ok(client)
     }
 
-    /// How `image`'s registry is reached (pinged once per registry; see the `scheme` module).
-    async fn endpoint(&self, image: &ImageRef) -> scheme::Endpoint {
+    /// How `image`'s registry is reached and how it authenticates (pinged once per registry and
+    /// client, retried on transient failures; see the `scheme` module). A registry that never answered
+    /// is an error naming it: the phase must not go on as if it needed no credentials.
+    async fn endpoint(&self, image: &ImageRef) -> Result<scheme::Endpoint, RegistryError> {
         let host = image.to_oci().resolve_registry().to_string();
         self.endpoints
-            .resolve(image.registry(), &host, self.is_insecure(image), |t| {
-                self.http(t == Transport::HttpsUnverified).ok()
-            })
+            .resolve(
+                image.registry(),
+                &host,
+                self.is_insecure(image),
+                &self.options.retry,
+                |t| self.http(t == Transport::HttpsUnverified).ok(),
+            )
             .await
+            .map_err(|e| self.map_direct("reach the registry of", "registry", image, e))
     }
 
     /// The identity-token exchanger, with an HTTP client trusting the same roots as oci-client's.
@@ -242,8 +279,9 @@ impl RegistryClient {
         Ok(x)
     }
 
-    /// A plain HTTP client trusting the same roots as oci-client's (for pings and the open-registry
-    /// manifest requests); `unverified` accepts any certificate (insecure registries).
+    /// A plain HTTP client trusting the same roots as oci-client's (for pings, the open-registry
+    /// manifest requests and blob `HEAD`/`GET`); `unverified` accepts any certificate (insecure
+    /// registries).
     fn http(&self, unverified: bool) -> Result<reqwest::Client, RegistryError> {
         let mut guard = self
             .http
@@ -257,10 +295,13 @@ impl RegistryClient {
         Ok(c)
     }
 
-    /// Registers `image`'s registry credentials with oci-client for `op` and returns the auth to pass to
-    /// oci-client calls, or [`Auth::Open`] for a registry that needs none (probed once; then oci-client
-    /// would send neither a probe nor credentials). Bearer and identity-token credentials always go
-    /// through oci-client. Identity tokens are exchanged here (push tokens also cover `mount_sources`).
+    /// Registers `image`'s registry credentials with oci-client for `op` and returns how to reach the
+    /// registry with the auth to pass to oci-client calls, or [`Auth::Open`] for a registry that needs
+    /// none. The registry's ping (`GET /v2/`, once per registry, retried on transient errors) chooses the
+    /// transport and tells how it authenticates: basic credentials then go to oci-client's token cache
+    /// directly, bearer tokens are fetched here (retried) so a probe that fails inside oci-client cannot
+    /// silently leave the request unauthenticated. Identity tokens are exchanged here (push tokens also
+    /// cover `mount_sources`).
     async fn ensure_auth_for(
         &self,
         image: &ImageRef,
@@ -268,36 +309,107 @@ impl RegistryClient {
         mount_sources: &[ImageRef],
     ) -> Result<Access, RegistryError> {
         let credential = self.keychain.resolve(image.registry())?;
-        let endpoint = self.endpoint(image).await;
-        let access = |auth| -> Result<Access, RegistryError> {
-            Ok(Access {
-                oci: self.oci_for(endpoint.transport)?,
-                http: self.http(endpoint.transport == Transport::HttpsUnverified)?,
-                scheme: endpoint.transport.scheme(),
-                auth,
-            })
-        };
-        if matches!(credential, Credential::Anonymous | Credential::Basic { .. }) && endpoint.open {
-            return access(Auth::Open);
-        }
+        let endpoint = self.endpoint(image).await?;
         let oci = self.oci_for(endpoint.transport)?;
+        let http = self.http(endpoint.transport == Transport::HttpsUnverified)?;
+        let scheme = endpoint.transport.scheme();
+        let access = |auth| Access {
+            oci: oci.clone(),
+            http: http.clone(),
+            scheme,
+            auth,
+        };
         let auth = match credential {
             Credential::Anonymous => RegistryAuth::Anonymous,
             Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
-            Credential::Bearer(t) => RegistryAuth::Bearer(t),
+            Credential::Bearer(t) => {
+                let header = Some(format!("Bearer {t}"));
+                let auth = RegistryAuth::Bearer(t);
+                oci.store_auth_if_needed(image.registry(), &auth).await;
+                return Ok(access(Auth::Oci { auth, header }));
+            }
             Credential::IdentityToken(refresh) => {
                 oci.store_auth_if_needed(image.registry(), &RegistryAuth::Anonymous)
                     .await;
                 let exchange = self.identity()?;
-                let scheme = endpoint.transport.scheme();
-                exchange
+                let token = exchange
                     .ensure(&oci, scheme, image, op, &refresh, mount_sources)
                     .await?;
-                return access(Auth::Oci(RegistryAuth::Anonymous));
+                return Ok(access(Auth::Oci {
+                    auth: RegistryAuth::Anonymous,
+                    header: Some(format!("Bearer {token}")),
+                }));
             }
         };
+        if endpoint.challenge == Challenge::None {
+            return Ok(access(Auth::Open));
+        }
         oci.store_auth_if_needed(image.registry(), &auth).await;
-        access(Auth::Oci(auth))
+        let header = match (&auth, endpoint.challenge) {
+            (RegistryAuth::Basic(u, p), Challenge::Basic | Challenge::Unknown) => {
+                oci.tokens
+                    .insert(
+                        &image.to_oci(),
+                        op,
+                        RegistryTokenType::Basic(u.clone(), p.clone()),
+                    )
+                    .await;
+                Some(basic_header(u, p))
+            }
+            (_, Challenge::Bearer) => Some(format!(
+                "Bearer {}",
+                self.bearer_token(&oci, image, op, &auth).await?
+            )),
+            _ => None,
+        };
+        Ok(access(Auth::Oci { auth, header }))
+    }
+
+    /// A bearer token for `image`'s repository and `op` from the registry's token service (through
+    /// oci-client, which caches it too), reused for [`BEARER_REFRESH`].
+    async fn bearer_token(
+        &self,
+        inner: &oci_client::Client,
+        image: &ImageRef,
+        op: RegistryOperation,
+        auth: &RegistryAuth,
+    ) -> Result<String, RegistryError> {
+        let key = (
+            image.registry().to_string(),
+            image.repository().to_string(),
+            op == RegistryOperation::Push,
+        );
+        let cached = self.bearer.lock().ok().and_then(|m| {
+            m.get(&key)
+                .filter(|(t, _)| t.elapsed() < BEARER_REFRESH)
+                .map(|(_, tok)| tok.clone())
+        });
+        if let Some(tok) = cached {
+            return Ok(tok);
+        }
+        let oci = image.to_oci();
+        let oci_ref = &oci;
+        let registry = image.registry();
+        let token = with_retry(&self.options.retry, "authenticate", || async move {
+            match inner.auth(oci_ref, auth, op).await {
+                Ok(Some(t)) => Ok(t),
+                // oci-client's own `GET /v2/` saw no challenge (a 503 or a reset there).
+                Ok(None) => Err(DirectError::transient(OciDistributionError::GenericError(
+                    Some(format!("no Bearer challenge from {registry}/v2/")),
+                ))),
+                Err(error) => Err(DirectError {
+                    error,
+                    retry_after: None,
+                    class: None,
+                }),
+            }
+        })
+        .await
+        .map_err(|e| self.map_direct("authenticate to", "token", image, e))?;
+        if let Ok(mut m) = self.bearer.lock() {
+            m.insert(key, (Instant::now(), token.clone()));
+        }
+        Ok(token)
     }
 
     async fn ensure_auth(&self, image: &ImageRef) -> Result<Access, RegistryError> {
@@ -323,13 +435,36 @@ impl RegistryClient {
         image: &ImageRef,
         e: OciDistributionError,
     ) -> RegistryError {
-        let mut detail = error_chain(&e);
+        let class = classify(&e);
+        self.map_class(action, what, image, class, error_chain(&e))
+    }
+
+    /// [`RegistryClient::map_err`] for a request made directly (its own classification).
+    fn map_direct(
+        &self,
+        action: &str,
+        what: &str,
+        image: &ImageRef,
+        e: DirectError,
+    ) -> RegistryError {
+        let class = e.class();
+        self.map_class(action, what, image, class, error_chain(&e.error))
+    }
+
+    fn map_class(
+        &self,
+        action: &str,
+        what: &str,
+        image: &ImageRef,
+        class: Class,
+        mut detail: String,
+    ) -> RegistryError {
         if looks_like_tls_failure(&detail)
             && scheme::candidates(image.registry(), self.is_insecure(image)).len() == 1
         {
             detail = format!("{detail} ({})", scheme::https_only_hint(image.registry()));
         }
-        match classify(&e) {
+        match class {
             Class::Unauthorized => RegistryError::Unauthorized {
                 action: action.into(),
                 image: image.to_string(),
@@ -364,24 +499,25 @@ impl RegistryClient {
     async fn pull_manifest_async(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
         let accepted = super::media_types::ACCEPTED;
         let access = self.ensure_auth(image).await?;
-        let res = match &access.auth {
+        let (bytes, digest) = match &access.auth {
             Auth::Open => {
                 let (http, scheme) = (&access.http, access.scheme);
                 with_retry(&self.options.retry, "pull manifest", || async move {
                     open::get_manifest(http, scheme, image, accepted).await
                 })
                 .await
+                .map_err(|e| self.map_direct("pull", "manifest", image, e))?
             }
-            Auth::Oci(auth) => {
+            Auth::Oci { auth, .. } => {
                 let oci = image.to_oci();
                 let (inner, oci_ref, auth_ref) = (&access.oci, &oci, auth);
                 with_retry(&self.options.retry, "pull manifest", || async move {
                     inner.pull_manifest_raw(oci_ref, auth_ref, accepted).await
                 })
                 .await
+                .map_err(|e| self.map_err("pull", "manifest", image, e))?
             }
         };
-        let (bytes, digest) = res.map_err(|e| self.map_err("pull", "manifest", image, e))?;
         let media_type =
             detect_media_type(&bytes).map_err(|reason| RegistryError::UnsupportedManifest {
                 image: image.to_string(),
@@ -427,7 +563,11 @@ impl RegistryClient {
     }
 
     /// Streams blob `digest` of `image`'s repository into `writer`, verifying the digest; returns the
-    /// number of bytes written. Failures before the first byte are retried.
+    /// number of bytes written. A failed request, or a download cut or reset mid-stream, is retried on the
+    /// retry schedule from where it stopped (`Range`; a registry answering with the whole blob has the
+    /// delivered prefix skipped); only when the retries are used up does it fail, naming the registry
+    /// and the blob. Bytes that reach `writer` are never taken back, and the whole stream must hash to
+    /// `digest`.
     pub fn pull_blob_to(
         &self,
         image: &ImageRef,
@@ -437,41 +577,73 @@ impl RegistryClient {
         let what = format!("blob {digest}");
         self.runtime.block_on(async {
             let access = self.ensure_auth(image).await?;
-            let oci = image.to_oci();
-            let desc = OciDescriptor {
-                digest: digest.to_string(),
-                ..Default::default()
-            };
-            let (inner, oci_ref, desc_ref) = (&access.oci, &oci, &desc);
-            let mut sized = with_retry(&self.options.retry, "pull blob", || async move {
-                inner.pull_blob_stream(oci_ref, desc_ref).await
-            })
-            .await
-            .map_err(|e| self.map_err("pull", &what, image, e))?;
+            let (http, scheme) = (&access.http, access.scheme);
+            let mut hash = Sha256::new();
             let mut written = 0u64;
-            while let Some(chunk) = sized.stream.next().await {
-                let chunk = chunk.map_err(|e| RegistryError::Request {
-                    action: format!("pull {what} of"),
-                    image: image.to_string(),
-                    status: None,
-                    transient: false,
-                    detail: error_chain(&e),
-                })?;
-                writer
-                    .write_all(&chunk)
-                    .map_err(|source| RegistryError::Io {
-                        action: format!("write {what}"),
-                        image: image.to_string(),
-                        source,
-                    })?;
-                written += chunk.len() as u64;
+            let mut delays = self.options.retry.delays.iter();
+            loop {
+                let before = written;
+                let attempt = pull_blob_attempt(
+                    http,
+                    scheme,
+                    image,
+                    digest,
+                    access.auth.header(),
+                    &mut written,
+                    &mut hash,
+                    writer,
+                )
+                .await;
+                let e = match attempt {
+                    Err(BlobAttemptError::Write(source)) => {
+                        return Err(RegistryError::Io {
+                            action: format!("write {what}"),
+                            image: image.to_string(),
+                            source,
+                        })
+                    }
+                    Err(BlobAttemptError::Remote(e)) => e,
+                    Ok(()) => {
+                        let actual = format!("sha256:{}", hex::encode(hash.clone().finalize()));
+                        if actual == digest || !digest.starts_with("sha256:") {
+                            writer.flush().map_err(|source| RegistryError::Io {
+                                action: format!("write {what}"),
+                                image: image.to_string(),
+                                source,
+                            })?;
+                            return Ok(written);
+                        }
+                        if written == before && before > 0 {
+                            // Nothing more to fetch: the content is simply wrong.
+                            return Err(RegistryError::DigestMismatch {
+                                what,
+                                image: image.to_string(),
+                                expected: digest.to_string(),
+                                actual,
+                            });
+                        }
+                        // A body that ended early without an error: fetch the rest.
+                        DirectError::transient(OciDistributionError::GenericError(Some(format!(
+                            "blob ended after {written} bytes without matching its digest"
+                        ))))
+                    }
+                };
+                match (e.class(), delays.next()) {
+                    (Class::Transient(_), Some(delay)) => {
+                        let delay = e
+                            .retry_after()
+                            .map(|r| r.min(super::retry::MAX_RETRY_AFTER))
+                            .map_or(*delay, |r| r.max(*delay));
+                        tracing::warn!(
+                            "Retrying download of {what} from {} ({} after {written} bytes) in {delay:?}: {e}",
+                            image.registry(),
+                            image.name()
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => return Err(self.map_direct(&format!("pull {what} of"), &what, image, e)),
+                }
             }
-            writer.flush().map_err(|source| RegistryError::Io {
-                action: format!("write {what}"),
-                image: image.to_string(),
-                source,
-            })?;
-            Ok(written)
         })
     }
 
@@ -497,13 +669,12 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<bool, RegistryError> {
         let access = self.ensure_auth(image).await?;
-        let oci = image.to_oci();
-        let (inner, oci_ref) = (&access.oci, &oci);
+        let (http, scheme, header) = (&access.http, access.scheme, access.auth.header());
         with_retry(&self.options.retry, "check blob", || async move {
-            inner.blob_exists(oci_ref, digest).await
+            open::head_blob(http, scheme, image, digest, header).await
         })
         .await
-        .map_err(|e| self.map_err("check blob of", &format!("blob {digest}"), image, e))
+        .map_err(|e| self.map_direct("check blob of", &format!("blob {digest}"), image, e))
     }
 
     /// Asks the registry to mount blob `digest` from `from`'s repository into `image`'s; `Ok(false)` when
@@ -675,8 +846,9 @@ impl RegistryClient {
                         open::head_manifest(http, scheme, image, accepted).await
                     })
                     .await
+                    .map_err(|e| e.error)
                 }
-                Auth::Oci(auth) => {
+                Auth::Oci { auth, .. } => {
                     let oci = image.to_oci();
                     let (inner, oci_ref, auth_ref) = (&access.oci, &oci, auth);
                     with_retry(&self.options.retry, "check read access", || async move {
@@ -728,6 +900,58 @@ impl RegistryClient {
                 },
             }
         })
+    }
+}
+
+/// Why one blob download attempt stopped.
+enum BlobAttemptError {
+    /// The registry or the connection failed (maybe worth retrying).
+    Remote(DirectError),
+    /// The local writer failed (never retried).
+    Write(std::io::Error),
+}
+
+/// One `GET` of a blob from `*written` on, appending what arrives to `writer` and `hash`.
+#[allow(clippy::too_many_arguments)]
+async fn pull_blob_attempt(
+    http: &reqwest::Client,
+    scheme: &str,
+    image: &ImageRef,
+    digest: &str,
+    authorization: Option<&str>,
+    written: &mut u64,
+    hash: &mut Sha256,
+    writer: &mut dyn Write,
+) -> Result<(), BlobAttemptError> {
+    let remote = BlobAttemptError::Remote;
+    let (mut res, mut skip) =
+        match open::get_blob(http, scheme, image, digest, *written, authorization)
+            .await
+            .map_err(remote)?
+        {
+            BlobBody::End => return Ok(()),
+            BlobBody::Partial(r) => (r, 0u64),
+            BlobBody::Full(r) => (r, *written),
+        };
+    loop {
+        let chunk = match res.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            // A cut or reset body: whatever reqwest calls it, it is worth resuming.
+            Err(e) => return Err(remote(DirectError::transient(e.into()))),
+        };
+        let mut data = &chunk[..];
+        if skip > 0 {
+            let n = usize::try_from(skip).unwrap_or(usize::MAX).min(data.len());
+            data = &data[n..];
+            skip -= n as u64;
+        }
+        if data.is_empty() {
+            continue;
+        }
+        hash.update(data);
+        writer.write_all(data).map_err(BlobAttemptError::Write)?;
+        *written += data.len() as u64;
     }
 }
 

@@ -93,10 +93,13 @@ struct TokenResponse {
     token: Option<String>,
 }
 
+/// Bearer tokens by (registry, repository, push) with when they were fetched.
+pub(crate) type TokenMap = HashMap<(String, String, bool), (Instant, String)>;
+
 /// Exchanges identity tokens and remembers when each (registry, repository, operation) was done.
 pub(crate) struct IdentityExchange {
     http: reqwest::Client,
-    fetched: Mutex<HashMap<(String, String, bool), Instant>>,
+    fetched: Mutex<TokenMap>,
 }
 
 impl IdentityExchange {
@@ -108,7 +111,7 @@ impl IdentityExchange {
     }
 
     /// Makes sure `client`'s token cache holds a fresh bearer token for `image`'s repository and `op`
-    /// (push tokens also cover pulling from `mount_sources`).
+    /// (push tokens also cover pulling from `mount_sources`); returns it (for requests made directly).
     pub(crate) async fn ensure(
         &self,
         client: &oci_client::Client,
@@ -117,21 +120,20 @@ impl IdentityExchange {
         op: RegistryOperation,
         refresh_token: &str,
         mount_sources: &[ImageRef],
-    ) -> Result<(), RegistryError> {
+    ) -> Result<String, RegistryError> {
         let push = op == RegistryOperation::Push;
         let key = (
             image.registry().to_string(),
             image.repository().to_string(),
             push,
         );
-        let fresh = self
-            .fetched
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).map(|t| t.elapsed() < REFRESH_AFTER))
-            .unwrap_or(false);
-        if fresh {
-            return Ok(());
+        let fresh = self.fetched.lock().ok().and_then(|m| {
+            m.get(&key)
+                .filter(|(t, _)| t.elapsed() < REFRESH_AFTER)
+                .map(|(_, token)| token.clone())
+        });
+        if let Some(token) = fresh {
+            return Ok(token);
         }
         let mut scopes = vec![format!(
             "repository:{}:{}",
@@ -154,13 +156,15 @@ impl IdentityExchange {
             .insert(
                 &image.to_oci(),
                 op,
-                RegistryTokenType::Bearer(RegistryToken::Token { token }),
+                RegistryTokenType::Bearer(RegistryToken::Token {
+                    token: token.clone(),
+                }),
             )
             .await;
         if let Ok(mut m) = self.fetched.lock() {
-            m.insert(key, Instant::now());
+            m.insert(key, (Instant::now(), token.clone()));
         }
-        Ok(())
+        Ok(token)
     }
 
     async fn exchange(

@@ -197,16 +197,16 @@ fn containers_auth_files_from_env() -> Vec<PathBuf> {
 }
 
 impl KeychainSource {
-    /// Reads `CNB_REGISTRY_AUTH`, `DOCKER_CONFIG` and `HOME` from the process environment.
+    /// Reads `CNB_REGISTRY_AUTH` (as [`crate::privilege::secrets::registry_auth`] keeps it), `DOCKER_CONFIG`
+    /// and `HOME` from the process environment.
     pub fn from_env() -> KeychainSource {
         let docker_config_dir = std::env::var_os("DOCKER_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
         KeychainSource {
-            registry_auth: std::env::var(cnb_spec::env::REGISTRY_AUTH)
-                .ok()
-                .filter(|v| !v.is_empty()),
+            // Taken out of the environment at start-up (privilege::secrets).
+            registry_auth: crate::privilege::secrets::registry_auth(),
             docker_config_dir,
             helper_path: Vec::new(),
             containers_auth_files: containers_auth_files_from_env(),

@@ -1,5 +1,10 @@
 //! Retries with backoff on transient registry errors (checklist G-23): delays 100ms, 200ms, 500ms, 1s, 2s;
-//! never on HTTP 400/401/403/405/429 (nor on any other 4xx except 408).
+//! never on HTTP 400/401/403/405 (nor on any other 4xx except 408 and 429).
+//!
+//! Deliberately unlike the reference (which does not retry 429): a `429 Too Many Requests` is retried on
+//! the same schedule, waiting at least its `Retry-After` (capped at [`MAX_RETRY_AFTER`]) where the
+//! answer's headers are visible (requests this client makes itself: the `/v2/` probe, blob `HEAD` and
+//! `GET`, manifests of open registries). Issue 14: a single 429 used to fail the phase.
 
 use std::future::Future;
 use std::time::Duration;
@@ -30,6 +35,28 @@ impl RetryPolicy {
     pub fn none() -> Self {
         RetryPolicy { delays: Vec::new() }
     }
+}
+
+/// The longest `Retry-After` honoured; a registry asking for more gets this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// An error [`with_retry`] can classify; `retry_after` is the registry's `Retry-After`, when known.
+pub(crate) trait Retryable: std::fmt::Display {
+    fn class(&self) -> Class;
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl Retryable for OciDistributionError {
+    fn class(&self) -> Class {
+        classify(self)
+    }
+}
+
+/// A `Retry-After` header value (delay seconds; HTTP dates are not used by registries and are ignored).
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// What an error means for the caller.
@@ -64,7 +91,7 @@ pub(crate) fn classify_status(code: u16) -> Class {
         401 => Class::Unauthorized,
         403 => Class::Denied,
         404 => Class::NotFound,
-        408 | 500 | 502 | 503 | 504 => Class::Transient(Some(code)),
+        408 | 429 | 500 | 502 | 503 | 504 => Class::Transient(Some(code)),
         _ => Class::Permanent(Some(code)),
     }
 }
@@ -86,7 +113,7 @@ pub(crate) fn classify(err: &OciDistributionError) -> Class {
                     | OciErrorCode::NameUnknown
                     | OciErrorCode::NotFound,
                 ) => Class::NotFound,
-                Some(OciErrorCode::Toomanyrequests) => Class::Permanent(Some(429)),
+                Some(OciErrorCode::Toomanyrequests) => Class::Transient(Some(429)),
                 Some(OciErrorCode::Unsupported) => Class::Permanent(Some(405)),
                 _ => Class::Permanent(Some(400)),
             }
@@ -116,24 +143,30 @@ fn is_tls_verification(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Runs `op` until it succeeds, fails permanently or the policy's retries are used up.
-pub(crate) async fn with_retry<T, F, Fut>(
+/// Runs `op` until it succeeds, fails permanently or the policy's retries are used up. A retry waits
+/// the schedule's delay, or the error's `Retry-After` (capped) when that is longer.
+pub(crate) async fn with_retry<T, E, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
     mut op: F,
-) -> Result<T, OciDistributionError>
+) -> Result<T, E>
 where
+    E: Retryable,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, OciDistributionError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut delays = policy.delays.iter();
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) => match (classify(&e), delays.next()) {
+            Err(e) => match (e.class(), delays.next()) {
                 (Class::Transient(_), Some(delay)) => {
+                    let delay = e
+                        .retry_after()
+                        .map(|r| r.min(MAX_RETRY_AFTER))
+                        .map_or(*delay, |r| r.max(*delay));
                     tracing::debug!("{what}: transient error, retrying in {delay:?}: {e}");
-                    tokio::time::sleep(*delay).await;
+                    tokio::time::sleep(delay).await;
                 }
                 _ => return Err(e),
             },
@@ -171,7 +204,7 @@ mod tests {
 
     #[test]
     fn status_classification_g23() {
-        for code in [400, 405, 429, 409, 413] {
+        for code in [400, 405, 409, 413] {
             assert_eq!(
                 classify(&server(code)),
                 Class::Permanent(Some(code)),
@@ -181,7 +214,7 @@ mod tests {
         assert_eq!(classify(&server(401)), Class::Unauthorized);
         assert_eq!(classify(&server(403)), Class::Denied);
         assert_eq!(classify(&server(404)), Class::NotFound);
-        for code in [408, 500, 502, 503, 504] {
+        for code in [408, 429, 500, 502, 503, 504] {
             assert_eq!(
                 classify(&server(code)),
                 Class::Transient(Some(code)),
@@ -192,7 +225,7 @@ mod tests {
         assert_eq!(classify(&unauth), Class::Unauthorized);
         assert_eq!(
             classify(&envelope(OciErrorCode::Toomanyrequests)),
-            Class::Permanent(Some(429))
+            Class::Transient(Some(429))
         );
         assert_eq!(classify(&envelope(OciErrorCode::Denied)), Class::Denied);
         assert_eq!(
@@ -283,7 +316,7 @@ mod tests {
 
     #[test]
     fn permanent_errors_are_not_retried_g23() {
-        for code in [400, 401, 403, 404, 405, 429] {
+        for code in [400, 401, 403, 404, 405] {
             let (res, calls) = run(fast(5), vec![server(code)], 7);
             assert!(res.is_err());
             assert_eq!(calls, 1, "{code} must not be retried");

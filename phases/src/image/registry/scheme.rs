@@ -15,8 +15,8 @@
 //!   registry (manifests, blobs, uploads, the open-registry shortcut); token services keep their own URLs.
 //! - Any other registry is HTTPS only: a TLS failure stays an error (never a silent downgrade).
 //!
-//! The same ping tells whether the registry is *open* (`200` without a `WWW-Authenticate` challenge; see
-//! the `open` module).
+//! The same ping tells how the registry authenticates ([`Challenge`]: open, Basic or Bearer; see the
+//! `open` module). It is retried like any request when it fails transiently on every transport.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,7 +26,10 @@ use std::time::Duration;
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::StatusCode;
 
-use super::client::error_chain;
+use oci_client::errors::OciDistributionError;
+
+use super::open::{answer_error, Challenge, DirectError};
+use super::retry::{Class, RetryPolicy, Retryable, MAX_RETRY_AFTER};
 
 /// How long the HTTPS ping runs alone before the HTTP fallback starts (the reference's 300 ms).
 const FALLBACK_DELAY: Duration = Duration::from_millis(300);
@@ -107,34 +110,47 @@ pub(crate) fn candidates(registry: &str, insecure: bool) -> &'static [Transport]
 pub(crate) struct Endpoint {
     /// How to reach it.
     pub(crate) transport: Transport,
-    /// `GET /v2/` answered 200 without an authentication challenge.
-    pub(crate) open: bool,
+    /// How it authenticates, as its `GET /v2/` answer said.
+    pub(crate) challenge: Challenge,
 }
 
 /// One failed ping.
 #[derive(Debug)]
 struct PingFailure {
     transport: Transport,
-    detail: String,
+    error: DirectError,
 }
 
+/// `GET <scheme>://<host>/v2/`: `200` or `401` is an answer, which tells how the registry authenticates
+/// (a `WWW-Authenticate: Bearer` challenge, any other challenge or a bare 401 as Basic, `200` without a
+/// challenge as open).
 async fn ping(
     http: &reqwest::Client,
     transport: Transport,
     host: &str,
-) -> Result<bool, PingFailure> {
+) -> Result<Challenge, PingFailure> {
     let url = format!("{}://{host}/v2/", transport.scheme());
-    let fail = |detail| PingFailure { transport, detail };
+    let fail = |error| PingFailure { transport, error };
     let res = http
         .get(&url)
         .send()
         .await
-        .map_err(|e| fail(format!("GET {url}: {}", error_chain(&e))))?;
-    match res.status() {
-        StatusCode::OK => Ok(!res.headers().contains_key(WWW_AUTHENTICATE)),
-        StatusCode::UNAUTHORIZED => Ok(false),
-        s => Err(fail(format!("GET {url}: unexpected status {s}"))),
+        .map_err(|e| fail(DirectError::from(e)))?;
+    let status = res.status();
+    if status != StatusCode::OK && status != StatusCode::UNAUTHORIZED {
+        return Err(fail(answer_error(res, &url).await));
     }
+    let header = res
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    Ok(match header {
+        Some(h) if h.starts_with("bearer") => Challenge::Bearer,
+        Some(_) => Challenge::Basic,
+        None if status == StatusCode::OK => Challenge::None,
+        None => Challenge::Basic,
+    })
 }
 
 /// Pings with the first transport, starting the second one (if any) when the first failed or after
@@ -142,15 +158,18 @@ async fn ping(
 async fn race<F, Fut>(ping_with: F, transports: &[Transport]) -> Result<Endpoint, Vec<PingFailure>>
 where
     F: Fn(Transport) -> Fut,
-    Fut: Future<Output = Result<bool, PingFailure>>,
+    Fut: Future<Output = Result<Challenge, PingFailure>>,
 {
-    let found = |transport, open| Endpoint { transport, open };
+    let found = |transport, challenge| Endpoint {
+        transport,
+        challenge,
+    };
     let (primary_t, fallback_t) = match transports {
         [] => return Err(Vec::new()),
         [one] => {
             return ping_with(*one)
                 .await
-                .map(|o| found(*one, o))
+                .map(|c| found(*one, c))
                 .map_err(|e| vec![e])
         }
         [a, b, ..] => (*a, *b),
@@ -162,10 +181,10 @@ where
         _ = tokio::time::sleep(FALLBACK_DELAY) => None,
     };
     match alone {
-        Some(Ok(open)) => return Ok(found(primary_t, open)),
+        Some(Ok(c)) => return Ok(found(primary_t, c)),
         Some(Err(e)) => {
             return match ping_with(fallback_t).await {
-                Ok(open) => Ok(found(fallback_t, open)),
+                Ok(c) => Ok(found(fallback_t, c)),
                 Err(e2) => Err(vec![e, e2]),
             };
         }
@@ -177,11 +196,11 @@ where
     loop {
         tokio::select! {
             r = &mut primary, if first_err.is_none() => match r {
-                Ok(open) => return Ok(found(primary_t, open)),
+                Ok(c) => return Ok(found(primary_t, c)),
                 Err(e) => first_err = Some(e),
             },
             r = &mut fallback, if second_err.is_none() => match r {
-                Ok(open) => return Ok(found(fallback_t, open)),
+                Ok(c) => return Ok(found(fallback_t, c)),
                 Err(e) => second_err = Some(e),
             },
         }
@@ -201,22 +220,26 @@ impl Endpoints {
     /// How to reach `registry` (its URL host is `host`), pinging it the first time; concurrent first
     /// calls wait for the one ping. `client_for` gives the HTTP client of a transport.
     ///
-    /// When no ping is answered the decision is not remembered and the first candidate (HTTPS) is used
-    /// for this request, so that the real request reports the real error (a certificate problem, a
-    /// refused connection) and is retried when transient.
+    /// A ping that failed transiently on every transport (a refused connection, a reset, 5xx, 429) is
+    /// retried on `retry`'s schedule, waiting at least the answer's `Retry-After`; when the retries are
+    /// used up the error is returned: the phase must not go on as if the registry needed no
+    /// credentials (issue 14). When the failures are not transient (a certificate problem, a 404 on
+    /// `/v2/`) nothing is remembered and the first candidate (HTTPS) is used with an unknown challenge,
+    /// so that the real request reports the real error.
     pub(crate) async fn resolve<C>(
         &self,
         registry: &str,
         host: &str,
         insecure: bool,
+        retry: &RetryPolicy,
         client_for: C,
-    ) -> Endpoint
+    ) -> Result<Endpoint, DirectError>
     where
         C: Fn(Transport) -> Option<reqwest::Client>,
     {
         let mut known = self.known.lock().await;
         if let Some(e) = known.get(registry) {
-            return *e;
+            return Ok(*e);
         }
         let transports = candidates(registry, insecure);
         let ping_with = |t: Transport| {
@@ -226,32 +249,58 @@ impl Endpoints {
                     Some(http) => ping(&http, t, host).await,
                     None => Err(PingFailure {
                         transport: t,
-                        detail: "no HTTP client".into(),
+                        error: DirectError {
+                            error: OciDistributionError::GenericError(Some(
+                                "no HTTP client".into(),
+                            )),
+                            retry_after: None,
+                            class: Some(Class::Permanent(None)),
+                        },
                     }),
                 }
             }
         };
-        match race(ping_with, transports).await {
-            Ok(e) => {
-                tracing::debug!(
-                    registry,
-                    scheme = e.transport.scheme(),
-                    open = e.open,
-                    "pinged registry"
-                );
-                known.insert(registry.to_string(), e);
-                e
-            }
-            Err(failures) => {
-                for f in &failures {
-                    tracing::debug!(registry, scheme = f.transport.scheme(), detail = %f.detail, "registry ping failed");
+        let mut delays = retry.delays.iter();
+        loop {
+            let failures = match race(&ping_with, transports).await {
+                Ok(e) => {
+                    tracing::debug!(
+                        registry,
+                        scheme = e.transport.scheme(),
+                        challenge = ?e.challenge,
+                        "pinged registry"
+                    );
+                    known.insert(registry.to_string(), e);
+                    return Ok(e);
                 }
-                let transport = transports.first().copied().unwrap_or(Transport::Https);
-                Endpoint {
-                    transport,
-                    open: false,
-                }
+                Err(failures) => failures,
+            };
+            for f in &failures {
+                tracing::debug!(registry, scheme = f.transport.scheme(), error = %f.error, "registry ping failed");
             }
+            // An answer (a 503 over HTTP) says more than a failed handshake on the other transport.
+            let mut transient: Vec<PingFailure> = failures
+                .into_iter()
+                .filter(|f| matches!(f.error.class(), Class::Transient(_)))
+                .collect();
+            transient.sort_by_key(|f| !matches!(f.error.class(), Class::Transient(Some(_))));
+            let transient = transient.into_iter().next();
+            let Some(failure) = transient else {
+                return Ok(Endpoint {
+                    transport: transports.first().copied().unwrap_or(Transport::Https),
+                    challenge: Challenge::Unknown,
+                });
+            };
+            let Some(delay) = delays.next() else {
+                return Err(failure.error);
+            };
+            let delay = failure
+                .error
+                .retry_after()
+                .map(|r| r.min(MAX_RETRY_AFTER))
+                .map_or(*delay, |r| r.max(*delay));
+            tracing::debug!(registry, "ping failed transiently, retrying in {delay:?}");
+            tokio::time::sleep(delay).await;
         }
     }
 }
@@ -330,7 +379,9 @@ mod tests {
     fn fail(t: Transport) -> PingFailure {
         PingFailure {
             transport: t,
-            detail: "refused".into(),
+            error: DirectError::transient(OciDistributionError::GenericError(Some(
+                "refused".into(),
+            ))),
         }
     }
 
@@ -339,7 +390,7 @@ mod tests {
         let e = rt().block_on(race(
             |t| async move {
                 match t {
-                    Transport::Http => Ok(true),
+                    Transport::Http => Ok(Challenge::None),
                     _ => Err(fail(t)),
                 }
             },
@@ -349,7 +400,7 @@ mod tests {
             e.unwrap(),
             Endpoint {
                 transport: Transport::Http,
-                open: true
+                challenge: Challenge::None
             }
         );
     }
@@ -357,7 +408,7 @@ mod tests {
     #[test]
     fn https_answer_wins_and_both_failures_are_reported() {
         let e = rt().block_on(race(
-            |_| async move { Ok(false) },
+            |_| async move { Ok(Challenge::Basic) },
             &[Transport::Https, Transport::Http],
         ));
         assert_eq!(e.unwrap().transport, Transport::Https);
@@ -382,7 +433,7 @@ mod tests {
                 if t == Transport::Https {
                     std::future::pending::<()>().await;
                 }
-                Ok(true)
+                Ok(Challenge::None)
             },
             &[Transport::Https, Transport::Http],
         ));

@@ -1,5 +1,0 @@
-//! The `rebaser` phase binary.
-
-fn main() -> std::process::ExitCode {
-    cnb_lifecycle::cli::run_phase(cnb_lifecycle::cli::Phase::Rebaser)
-}
