@@ -259,8 +259,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     // G-17: credential helpers run now, before privileges are dropped.
     access.resolve_credentials(&registry_images(inputs));
@@ -311,13 +310,18 @@ fn check_registry_access(
             ),
         )),
     };
+    // With -daemon, the images live in the daemon; only the cache image is in a registry.
+    let daemon = access.kind() == crate::image::StoreKind::Daemon;
     let mut read: Vec<&str> = vec![run_image];
     read.extend(inputs.previous_image.as_deref());
-    for r in read.into_iter().filter(|r| !r.is_empty()) {
+    for r in read.into_iter().filter(|r| !r.is_empty() && !daemon) {
         check("read", r, client.check_read_access(&parse(r)?))?;
     }
-    let mut write: Vec<&str> = inputs.output_images.iter().map(String::as_str).collect();
-    write.extend(inputs.additional_tags.iter().map(String::as_str));
+    let mut write: Vec<&str> = Vec::new();
+    if !daemon {
+        write.extend(inputs.output_images.iter().map(String::as_str));
+        write.extend(inputs.additional_tags.iter().map(String::as_str));
+    }
     write.extend(inputs.cache_image.as_deref());
     for r in write.into_iter().filter(|r| !r.is_empty()) {
         check("read/write", r, client.check_write_access(&parse(r)?))?;

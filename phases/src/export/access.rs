@@ -1,27 +1,26 @@
 //! How a phase reaches images (platform spec "Outputs" / `-layout`, `-daemon`; IM-30): the one
-//! [`ImageStore`] the inputs select — an OCI layout tree (`-layout`, `-layout-dir`), registries, or (Part
-//! B) a Docker daemon — plus the registry client for what lives in a registry whatever the store (the
+//! [`ImageStore`] the inputs select — an OCI layout tree (`-layout`, `-layout-dir`), registries, or a Docker
+//! daemon — plus the registry client for what lives in a registry whatever the store (the
 //! cache image with `-daemon`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::Inputs;
+use crate::image::daemon::DaemonStore;
 use crate::image::layout::LayoutStore;
 use crate::image::registry::{
     ImageRef, Keychain, KeychainError, RegistryClient, RegistryError, RegistryOptions,
     RegistryStore,
 };
 use crate::image::{Image, ImageError, ImageStore, ImageWriter, StoreKind};
-
-/// Message for `-daemon` (issue 5 §5).
-pub const DAEMON_UNSUPPORTED: &str =
-    "exporting to a Docker daemon (-daemon, CNB_USE_DAEMON) is not supported by this lifecycle; use a registry or an OCI layout (-layout with -layout-dir)";
+use crate::Failure;
 
 /// The image store of a phase run.
 #[derive(Debug, Clone)]
 pub struct ImageAccess {
     store: Arc<dyn ImageStore>,
+    cache_store: Arc<dyn ImageStore>,
     layout: Option<LayoutStore>,
     registry: Option<RegistryClient>,
 }
@@ -29,9 +28,9 @@ pub struct ImageAccess {
 /// Access-mode errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    /// `-daemon`.
-    #[error("{DAEMON_UNSUPPORTED}")]
-    DaemonUnsupported,
+    /// The Docker daemon (`-daemon`) cannot be reached.
+    #[error(transparent)]
+    Daemon(ImageError),
     /// `-layout` without a layout dir.
     #[error("-layout requires -layout-dir (CNB_LAYOUT_DIR)")]
     NoLayoutDir,
@@ -47,7 +46,8 @@ impl ImageAccess {
     /// The access mode the inputs ask for.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self, AccessError> {
         if inputs.use_daemon {
-            return Err(AccessError::DaemonUnsupported);
+            let daemon = DaemonStore::connect().map_err(AccessError::Daemon)?;
+            return Ok(Self::daemon(daemon, Self::registry_client(inputs)?));
         }
         if inputs.use_layout {
             let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
@@ -59,8 +59,10 @@ impl ImageAccess {
     /// Images as OCI layouts under `dir`.
     pub fn layout(dir: PathBuf) -> Self {
         let store = LayoutStore::new(dir);
+        let shared: Arc<dyn ImageStore> = Arc::new(store.clone());
         Self {
-            store: Arc::new(store.clone()),
+            store: shared.clone(),
+            cache_store: shared,
             layout: Some(store),
             registry: None,
         }
@@ -68,8 +70,21 @@ impl ImageAccess {
 
     /// Images in registries, reached with `client`.
     pub fn registry(client: RegistryClient) -> Self {
+        let shared: Arc<dyn ImageStore> = Arc::new(RegistryStore::new(client.clone()));
         Self {
-            store: Arc::new(RegistryStore::new(client.clone())),
+            store: shared.clone(),
+            cache_store: shared,
+            layout: None,
+            registry: Some(client),
+        }
+    }
+
+    /// Images in a Docker daemon; the cache image (`-cache-image`) and images named only in a
+    /// registry stay in registries reached with `client`.
+    pub fn daemon(daemon: DaemonStore, client: RegistryClient) -> Self {
+        Self {
+            store: Arc::new(daemon),
+            cache_store: Arc::new(RegistryStore::new(client.clone())),
             layout: None,
             registry: Some(client),
         }
@@ -140,6 +155,25 @@ impl ImageAccess {
     /// The store of the cache image (`-cache-image`): a registry, also with `-daemon` (as the
     /// reference); the layout tree in layout mode.
     pub fn cache_store(&self) -> &dyn ImageStore {
-        self.store.as_ref()
+        self.cache_store.as_ref()
+    }
+
+    /// Names `source` (written to this store) also `reference` without writing it again, where the
+    /// store can (a daemon tags); `None` when it must be saved under that name.
+    pub fn tag_existing(&self, source: &Image, reference: &str) -> Option<Result<(), ImageError>> {
+        self.store.tag_existing(source, reference)
+    }
+}
+
+impl AccessError {
+    /// The phase failure: the reference's `initialize docker client` (exit 1) for the daemon, an
+    /// input error (exit 3) otherwise.
+    pub fn failure(&self) -> Failure {
+        match self {
+            AccessError::Daemon(_) => {
+                Failure::new(cnb_spec::exit::FAILED, "initialize docker client", self)
+            }
+            _ => Failure::new(cnb_spec::exit::INVALID_ARGS, "resolve inputs", self),
+        }
     }
 }

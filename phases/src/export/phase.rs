@@ -62,8 +62,7 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 
 /// Runs the exporter.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     // Before anything is pushed: an unusable -cache-image / -cache-dir fails the phase (exit 1).
     crate::restore::check_cache_inputs(inputs)?;
     access.resolve_credentials(&registry_references(inputs));
@@ -250,7 +249,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let mut first = None;
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
-        let saved = access.writer(extra).and_then(|d| {
+        let saved = (|| {
             let source = match &mut first {
                 Some(source) => source,
                 slot => slot.insert(access.open(&image_name)?.ok_or_else(|| {
@@ -260,8 +259,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                     }
                 })?),
             };
-            source.save_to(d.as_ref())
-        });
+            match access.tag_existing(source, extra) {
+                Some(tagged) => tagged,
+                None => access
+                    .writer(extra)
+                    .and_then(|d| source.save_to(d.as_ref()))
+                    .map(|_| ()),
+            }
+        })();
         match saved {
             Ok(_) => tags.push(extra.clone()),
             Err(e) => warn!("{extra} - {e}"),

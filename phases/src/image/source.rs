@@ -177,6 +177,41 @@ impl Image {
         })
     }
 
+    /// An image of another store (a daemon) from its parts: `manifest` lists its layers and names its
+    /// configuration by the store's image ID.
+    pub(crate) fn from_parts(
+        name: String,
+        backend: Arc<dyn Backend>,
+        manifest: Manifest,
+        config: ImageConfig,
+    ) -> Result<Self, ImageError> {
+        let json = |what: &str, source| ImageError::Json {
+            image: name.clone(),
+            what: what.to_string(),
+            source,
+        };
+        let manifest_bytes =
+            super::oci::canonical_json(&manifest).map_err(|e| json("manifest", e))?;
+        let config_bytes = super::oci::canonical_json(&config).map_err(|e| json("config", e))?;
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| super::oci::DOCKER_MANIFEST.to_string());
+        Ok(Self {
+            name,
+            backend,
+            manifest_descriptor: Descriptor::new(
+                media_type,
+                Digest::sha256_of(&manifest_bytes),
+                manifest_bytes.len() as u64,
+            ),
+            manifest_bytes: Arc::new(manifest_bytes),
+            manifest,
+            config_bytes: Arc::new(config_bytes),
+            config,
+        })
+    }
+
     /// A name for logs and errors (layout path or registry reference).
     pub fn name(&self) -> &str {
         &self.name

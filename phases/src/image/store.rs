@@ -45,6 +45,12 @@ pub trait ImageStore: Send + Sync + std::fmt::Debug {
 
     /// Starts writing the image named `reference`.
     fn writer(&self, reference: &str) -> Result<Box<dyn ImageWriter>, ImageError>;
+
+    /// Names `source`, an image of this store, also `reference` without writing it again, where the
+    /// store can (a daemon tags); `None` when the image must be saved under that name instead.
+    fn tag_existing(&self, _source: &Image, _reference: &str) -> Option<Result<(), ImageError>> {
+        None
+    }
 }
 
 /// What saving an image under one name produced.

@@ -252,8 +252,7 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     resolve_credentials_now(&access, inputs);
     crate::privilege::ensure_privileges(Phase::Rebaser, inputs)?;
     let Some(first) = inputs.output_images.first().cloned() else {

@@ -329,8 +329,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(|e| Failure::new(exit::INVALID_ARGS, "resolve inputs", &e))?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     check_cache_inputs(inputs)?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     access.resolve_credentials(&registry_images(inputs));
