@@ -30,12 +30,17 @@ fn phase(root: &ContainerRoot, d: &Docker, name: &str, args: &[&str]) -> Output 
         .run()
 }
 
+fn launch_cache(root: &ContainerRoot) -> String {
+    format!("-launch-cache={}", root.join("launch-cache").display())
+}
+
 fn analyze(root: &ContainerRoot, d: &Docker, image: &str) -> Output {
+    let lc = launch_cache(root);
     phase(
         root,
         d,
         "analyzer",
-        &["-daemon", "-run-image=cnb-dmn/run", image],
+        &["-daemon", &lc, "-run-image=cnb-dmn/run", image],
     )
 }
 
@@ -44,7 +49,8 @@ fn export(root: &ContainerRoot, d: &Docker, images: &[&str]) -> Output {
         "-launcher={}",
         root.join("cnb/lifecycle/launcher").display()
     );
-    let mut args = vec!["-daemon", launcher.as_str()];
+    let lc = launch_cache(root);
+    let mut args = vec!["-daemon", lc.as_str(), launcher.as_str()];
     args.extend(images);
     phase(root, d, "exporter", &args)
 }
@@ -92,6 +98,7 @@ fn analyzer_and_exporter_write_into_the_daemon_and_rebuilds_send_only_changes() 
         "cnb/lifecycle/launcher",
         "#!/bin/busybox sh\necho fake launcher \"$@\"\n",
     );
+    root.mkdir("launch-cache");
     root.chown(1000, 1000);
 
     // First build: no previous image.
@@ -158,7 +165,10 @@ fn analyzer_and_exporter_write_into_the_daemon_and_rebuilds_send_only_changes() 
 
     // No-op rebuild: the previous image is found by name, every layer is reused and the load
     // stream carries none; same inputs, same image ID.
-    analyze(&root, d, "cnb-dmn/app").assert_success();
+    // The previous image's SBOM layer comes from the launch cache, not from saving the image.
+    analyze(&root, d, "cnb-dmn/app")
+        .assert_success()
+        .assert_not_contains("Reading the layers of image");
     let analyzed: toml::Table = root.read("layers/analyzed.toml").parse().unwrap();
     assert_eq!(
         analyzed["image"]["reference"].as_str().unwrap(),
@@ -188,6 +198,16 @@ fn analyzer_and_exporter_write_into_the_daemon_and_rebuilds_send_only_changes() 
     out.assert_success();
     out.assert_contains("Adding layer 'bp/a:web'");
     out.assert_contains("1 of 7 layers already there");
+    // The unchanged layers above it are sent from the launch cache (-launch-cache), not read back
+    // from the daemon.
+    out.assert_not_contains("Reading the layers of image");
+    let cached = std::fs::read_dir(root.join("launch-cache/committed"))
+        .unwrap()
+        .count();
+    assert!(
+        cached >= 6,
+        "the launch layers are in the launch cache: {cached}"
+    );
     assert_ne!(image_id(d, "cnb-dmn/app"), first_id);
     assert_eq!(
         cat(
@@ -213,7 +233,9 @@ fn analyzer_and_exporter_write_into_the_daemon_and_rebuilds_send_only_changes() 
         "rebaser",
         &["-daemon", "-run-image=cnb-dmn/run", "cnb-dmn/app"],
     )
-    .assert_success();
+    .assert_success()
+    // Without a launch cache (the rebaser has none) the app layers are read from the daemon.
+    .assert_contains("Reading the layers of image");
     let after = image_id(d, "cnb-dmn/app");
     assert_ne!(before, after);
     assert_eq!(cat(d, "cnb-dmn/app", "/etc/run-marker"), "run-v2");

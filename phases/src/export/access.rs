@@ -46,7 +46,9 @@ impl ImageAccess {
     /// The access mode the inputs ask for.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self, AccessError> {
         if inputs.use_daemon {
-            let daemon = DaemonStore::connect().map_err(AccessError::Daemon)?;
+            let daemon = DaemonStore::connect()
+                .map_err(AccessError::Daemon)?
+                .with_launch_cache(inputs.launch_cache_dir.clone());
             return Ok(Self::daemon(daemon, Self::registry_client(inputs)?));
         }
         if inputs.use_layout {

@@ -10,8 +10,11 @@ use std::sync::{Arc, OnceLock};
 
 use futures_util::StreamExt;
 
+use tracing::debug;
+
 use super::Daemon;
 use crate::archive::{self, ExtractOptions};
+use crate::cache::VolumeCache;
 use crate::image::oci::{
     self, Descriptor, ImageConfig, Manifest, RootFs, RuntimeConfig, DOCKER_LAYER_TAR,
 };
@@ -23,6 +26,7 @@ pub(crate) struct DaemonBlobs {
     pub(super) daemon: Arc<Daemon>,
     pub(super) id: String,
     pub(super) diff_ids: Vec<Digest>,
+    launch_cache: Option<PathBuf>,
     saved: OnceLock<Result<Saved, String>>,
 }
 
@@ -41,6 +45,13 @@ impl DaemonBlobs {
     /// The file holding the uncompressed layer `diff_id` (the whole image is saved from the daemon
     /// the first time a layer is asked for).
     pub(super) fn layer_file(&self, diff_id: &Digest) -> Result<PathBuf, ImageError> {
+        if let Some(p) = self
+            .launch_cache
+            .as_deref()
+            .and_then(|dir| VolumeCache::committed_layer(dir, diff_id.as_str()))
+        {
+            return Ok(p);
+        }
         let saved = self
             .saved
             .get_or_init(|| self.save().map_err(|e| crate::error::chain(&e)))
@@ -60,6 +71,7 @@ impl DaemonBlobs {
     }
 
     fn save(&self) -> Result<Saved, ImageError> {
+        debug!("Reading the layers of image {} from the daemon", self.id);
         let io_err = |what: &str, source| ImageError::Io {
             image: self.id.clone(),
             what: what.to_string(),
@@ -205,6 +217,7 @@ pub(super) fn image_from_inspect(
     daemon: &Arc<Daemon>,
     reference: &str,
     inspect: bollard::models::ImageInspect,
+    launch_cache: Option<PathBuf>,
 ) -> Result<Image, ImageError> {
     let invalid = |reason: String| ImageError::Invalid {
         image: reference.to_string(),
@@ -265,6 +278,7 @@ pub(super) fn image_from_inspect(
         daemon: daemon.clone(),
         id,
         diff_ids,
+        launch_cache,
         saved: OnceLock::new(),
     });
     Image::from_parts(reference.to_string(), backend, manifest, config)

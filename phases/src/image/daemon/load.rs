@@ -22,6 +22,7 @@ use tracing::debug;
 
 use super::blobs::{copy_to_file, is_gzip, source_of};
 use super::Daemon;
+use crate::cache::{Cache, VolumeCache};
 use crate::image::layout::WriteStats;
 use crate::image::store::{ImageWriter, LayerEncoding, SavedImage};
 use crate::image::{Digest, Image, ImageError, LayerRef};
@@ -44,10 +45,25 @@ pub struct DaemonWriter {
     sent: AtomicU64,
     sent_bytes: AtomicU64,
     omitted: AtomicU64,
+    launch_cache: Option<Mutex<VolumeCache>>,
 }
 
 impl DaemonWriter {
-    pub(super) fn new(daemon: Arc<Daemon>, name: String) -> Result<Self, ImageError> {
+    pub(super) fn new(
+        daemon: Arc<Daemon>,
+        name: String,
+        launch_cache: Option<&Path>,
+    ) -> Result<Self, ImageError> {
+        let launch_cache = launch_cache
+            .map(|dir| {
+                VolumeCache::open(dir)
+                    .map(Mutex::new)
+                    .map_err(|e| ImageError::Invalid {
+                        image: name.clone(),
+                        reason: format!("launch cache: {}", crate::error::chain(&e)),
+                    })
+            })
+            .transpose()?;
         let scratch = tempfile::Builder::new()
             .prefix("cnb-daemon-export-")
             .tempdir()
@@ -64,6 +80,7 @@ impl DaemonWriter {
             sent: AtomicU64::new(0),
             sent_bytes: AtomicU64::new(0),
             omitted: AtomicU64::new(0),
+            launch_cache,
         })
     }
 
@@ -151,6 +168,34 @@ impl DaemonWriter {
                 image: self.name.clone(),
                 diff_id: layer.diff_id.clone(),
             }),
+        }
+    }
+
+    /// Keeps every layer of the new image whose tar is at hand in the launch cache (new layers,
+    /// layers already cached) and commits it; a failure only warns, the image is saved.
+    fn commit_launch_cache(&self, layers: &[LayerRef]) {
+        let Some(cache) = &self.launch_cache else {
+            return;
+        };
+        let Ok(mut cache) = cache.lock() else {
+            return;
+        };
+        let dir = cache.dir().to_path_buf();
+        let mut result = Ok(());
+        for l in layers {
+            let d = l.diff_id.as_str();
+            let r = match self.source(&l.diff_id) {
+                Some(Source::File(p)) => cache.add_layer_file(&p, d),
+                _ if VolumeCache::committed_layer(&dir, d).is_some() => cache.reuse_layer(d),
+                _ => Ok(()),
+            };
+            if r.is_err() {
+                result = r;
+                break;
+            }
+        }
+        if let Err(e) = result.and_then(|()| cache.commit()) {
+            tracing::warn!("Failed to update the launch cache {}: {e}", dir.display());
         }
     }
 
@@ -372,6 +417,7 @@ impl ImageWriter for DaemonWriter {
             debug!("Load with omitted layers failed ({e}); sending every layer");
             self.load(config, layers, 0)?;
         }
+        self.commit_launch_cache(layers);
         let inspect = self
             .daemon
             .inspect(&self.name)?

@@ -16,6 +16,7 @@ mod load;
 mod transport;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +79,7 @@ impl Daemon {
 #[derive(Debug, Clone)]
 pub struct DaemonStore {
     daemon: Arc<Daemon>,
+    launch_cache: Option<PathBuf>,
 }
 
 impl DaemonStore {
@@ -133,6 +135,7 @@ impl DaemonStore {
                 && kv.get(1).map(String::as_str) == Some("io.containerd.snapshotter.v1")
         });
         Ok(Self {
+            launch_cache: None,
             daemon: Arc::new(Daemon {
                 docker,
                 rt,
@@ -140,6 +143,14 @@ impl DaemonStore {
                 containerd,
             }),
         })
+    }
+
+    /// Uses `dir` (`-launch-cache`) as the launch cache: a volume cache of the uncompressed launch
+    /// layers the exporter sent or reused, keyed by diffID, read instead of saving images from the
+    /// daemon (the reference's `cache.NewCachingImage`).
+    pub fn with_launch_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.launch_cache = dir;
+        self
     }
 
     /// The daemon address (`DOCKER_HOST`).
@@ -176,13 +187,15 @@ impl ImageStore for DaemonStore {
         let Some(inspect) = self.daemon.inspect(reference)? else {
             return Ok(None);
         };
-        blobs::image_from_inspect(&self.daemon, reference, inspect).map(Some)
+        blobs::image_from_inspect(&self.daemon, reference, inspect, self.launch_cache.clone())
+            .map(Some)
     }
 
     fn writer(&self, reference: &str) -> Result<Box<dyn ImageWriter>, ImageError> {
         Ok(Box::new(DaemonWriter::new(
             self.daemon.clone(),
             with_tag(reference),
+            self.launch_cache.as_deref(),
         )?))
     }
 
