@@ -479,7 +479,24 @@ impl PhaseCommand {
 
     /// Runs the binary to completion (or the timeout) and captures its output. Panics if it cannot be
     /// started or times out — both are test-environment failures, not phase behaviour.
+    ///
+    /// All acceptance tests share one process: a binary another test just copied into its container
+    /// root may still be open for writing in a child forked by a third test (between its fork and exec),
+    /// so exec fails with ETXTBSY (`chroot: … Text file busy`, exit 126). The phase never started, so
+    /// that attempt is retried.
     pub fn run(self) -> Output {
+        for _ in 0..40 {
+            let o = self.run_once();
+            let busy = o.code == Some(126) && o.stderr.contains("Text file busy");
+            if !busy {
+                return o;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.run_once()
+    }
+
+    fn run_once(&self) -> Output {
         assert!(
             self.program.exists(),
             "lifecycle binary {} not found: build it first (`cargo build --bins`), or set CNB_LIFECYCLE_BIN_DIR",
@@ -522,9 +539,17 @@ impl PhaseCommand {
             cmd.uid(uid).gid(gid);
         }
         let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
+        let mut spawned = cmd.spawn();
+        for _ in 0..40 {
+            match &spawned {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    spawned = cmd.spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = spawned.unwrap_or_else(|e| panic!("spawn {}: {e}", self.program.display()));
         let mut out = child.stdout.take().expect("stdout pipe");
         let mut err = child.stderr.take().expect("stderr pipe");
         let out_t = std::thread::spawn(move || {
@@ -567,8 +592,8 @@ impl PhaseCommand {
         let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
         Output {
-            name: self.name,
-            args: self.args,
+            name: self.name.clone(),
+            args: self.args.clone(),
             code: status.code(),
             signal: std::os::unix::process::ExitStatusExt::signal(&status),
             stdout,

@@ -5,7 +5,7 @@
 //! per API (AN-07, F-ANALYZED), and where layer metadata comes from per API (RS-10).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

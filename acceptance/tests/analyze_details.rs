@@ -3,7 +3,7 @@
 //! undecodable lifecycle metadata label (AN-04), no layer metadata written by the analyzer (AN-08).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use cnb_acceptance::harness::ContainerRoot;
 use cnb_acceptance::images::busybox;

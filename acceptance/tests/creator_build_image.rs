@@ -6,7 +6,7 @@
 //! launcher in a chroot. A rebuild reuses the unpacked build image and every layer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! back on, which also proves they exist to be filtered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

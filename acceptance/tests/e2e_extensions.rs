@@ -6,7 +6,7 @@
 //! Needs root and the Debian mirror (as the bookworm extender test does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::fs;
 

@@ -8,7 +8,7 @@
 //! through the launcher; a second Job reuses layers and gives the same digest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -9,7 +9,7 @@
 //! a minute, needs the Debian mirror); later runs reuse them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use cnb_acceptance::harness::running_as_root;
 use e2e_support::{check_and_unpack, run_bundle, sample_images, Build};

@@ -2,7 +2,7 @@
 //! runs inside the bookworm + python3 build image written by `samples/base-images/python/build.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use cnb_acceptance::harness::running_as_root;
 use e2e_support::{check_and_unpack, run_bundle, sample_images, Build};

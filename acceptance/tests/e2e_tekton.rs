@@ -9,7 +9,7 @@
 //! umoci, unpacked and its default process run through the launcher; a second TaskRun reuses layers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::collections::BTreeMap;
 use std::fs;

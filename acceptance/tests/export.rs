@@ -2,7 +2,7 @@
 //! Outputs are checked with skopeo, umoci and oci-image-tool, not only with our own reader.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

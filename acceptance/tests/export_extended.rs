@@ -4,8 +4,8 @@
 //! a loopback registry. Outputs are checked with umoci, oci-image-tool and skopeo.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-mod export_checks;
+use crate::common;
+use crate::export_checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};

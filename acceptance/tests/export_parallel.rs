@@ -3,8 +3,8 @@
 //! same cache as a serial export.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-mod export_checks;
+use crate::common;
+use crate::export_checks;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -5,7 +5,7 @@
 //! or the buildpack default.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use cnb_acceptance::harness::ContainerRoot;
 use cnb_acceptance::registry::{Registry, RegistryOptions};

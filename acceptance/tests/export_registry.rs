@@ -2,7 +2,7 @@
 //! Reuse is asserted with the registry's access log: a no-op rebuild uploads no blob.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use cnb_acceptance::harness::{ContainerRoot, Output};
 use cnb_acceptance::registry::{Registry, RegistryOptions};

@@ -4,7 +4,7 @@
 //! before it drops to the build user; afterwards the helper is out of reach.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

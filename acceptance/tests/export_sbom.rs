@@ -3,8 +3,8 @@
 //! with SBOM files beside it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-mod export_checks;
+use crate::common;
+use crate::export_checks;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

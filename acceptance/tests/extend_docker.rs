@@ -11,7 +11,7 @@
 //! EX-09, EX-11, RS-06, EP-02.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

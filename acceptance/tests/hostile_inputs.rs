@@ -2,7 +2,7 @@
 //! on main (exit 0, or uid 0, or a nonsense path) and is now a clear error with the reference's exit code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod common;
+use crate::common;
 
 use cnb_acceptance::harness::{running_as_root, ContainerRoot};
 use common::*;

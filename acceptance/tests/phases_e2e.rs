@@ -2,7 +2,7 @@
 //! it: analyzer → detector → restorer → builder → exporter, twice (checklist §2, §5, §8, §20, T-*).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

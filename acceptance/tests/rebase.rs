@@ -1,7 +1,7 @@
 //! Rebaser on OCI layouts (checklist §10; the reference has no layout support).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

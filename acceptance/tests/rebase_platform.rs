@@ -7,7 +7,7 @@
 //! exactly the labels and metadata an older exporter would have written.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -6,8 +6,8 @@
 //! that only answers plain HTTP must fail with a clear HTTPS error (no silent downgrade).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-mod e2e_support;
+use crate::common;
+use crate::e2e_support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -2,7 +2,7 @@
 //! §20). A corrupt or missing cache only warns.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 

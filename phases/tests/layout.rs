@@ -441,7 +441,7 @@ fn killed_writer_leaves_previous_index_valid() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "killed_writer_leaves_previous_index_valid",
+                "layout::killed_writer_leaves_previous_index_valid",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -73,6 +73,21 @@ pub fn discard() {
     }
 }
 
+/// In a forked child that must be dumpable (the extender's user-namespace worker: its parent, an
+/// unprivileged process, writes the child's `/proc/<pid>/uid_map`, and `newuidmap` checks the owner of
+/// `/proc/<pid>`, which a non-dumpable process hands to root): wipes this copy of the credentials and
+/// makes the process dumpable. Steps the worker runs `exec` their own programs, so no registry secret
+/// remains in a readable address space. Never blocks (a lock held at fork time is left alone).
+pub fn forget_and_become_dumpable() {
+    if let Ok(mut s) = STORE.try_lock() {
+        if let Some(v) = s.take() {
+            wipe(v);
+        }
+    }
+    // SAFETY: prctl(PR_SET_DUMPABLE, 1) takes plain integers and changes only this process's flag.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+}
+
 /// Overwrites a string's bytes before freeing them.
 fn wipe(v: String) {
     let mut bytes = v.into_bytes();
