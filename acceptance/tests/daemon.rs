@@ -4,9 +4,8 @@
 //! rebuild whose load stream carries no layer, a rebuild with one changed layer, extra tags, the
 //! image run with `docker run --network none`, `rebaser -daemon`, and a bad socket. Checklist: AN-01,
 //! AN-04, EP-01, EP-12, EP-15, RB-01, IM-30.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use cnb_acceptance::docker::Docker;
 use cnb_acceptance::harness::{running_as_root, ContainerRoot, Output};
