@@ -202,3 +202,16 @@ image-index:
 	  sh samples/lifecycle-image.sh target/aarch64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-arm64
 	rm -rf $(LIFECYCLE_IMAGE)-index
 	python3 tools/oci-index.py $(LIFECYCLE_IMAGE)-index $(VERSION) $(LIFECYCLE_IMAGE)-amd64 $(LIFECYCLE_IMAGE)-arm64
+
+# --- perf helper (issue 16): creator fresh / no-op vs floors -------------------------------------
+# bench-creator: creator fresh and no-op builds of a generated app (BENCH_CREATOR_MB, default 300,1024)
+#   into an OCI layout vs sha256sum / deflate floors of the same bytes, peak RSS; BENCH_CREATOR_BASELINE
+#   = another lifecycle build's bin dir to compare side by side. `make bench` runs it through the loop.
+.PHONY: creator-release bench-creator
+creator-release:
+	$(CARGO) build --locked --release --target $(TARGET) --bin lifecycle --bin launcher
+
+bench-creator: creator-release
+	$(CARGO) run --locked --release -p cnb-lifecycle --example bench_creator
+
+bench: creator-release

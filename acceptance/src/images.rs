@@ -12,6 +12,7 @@
 //! layout must use [`busybox_copy`] (a fresh layout whose blobs are hard links).
 
 use std::fs;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -104,6 +105,7 @@ fn cache_key(opts: &BaseImageOptions) -> String {
     let mut h = Sha256::new();
     h.update(RECIPE);
     h.update(format!("{opts:?}"));
+    h.update(compression_fingerprint());
     if let Ok(md) = fs::metadata(BUSYBOX) {
         h.update(md.len().to_le_bytes());
         if let Ok(t) = md.modified() {
@@ -111,6 +113,23 @@ fn cache_key(opts: &BaseImageOptions) -> String {
         }
     }
     hex::encode(&h.finalize()[..8])
+}
+
+/// What this build's layer compressor makes of a fixed sample, and its block size: a cached image made
+/// by a build that compresses differently (another worktree, an older commit) has other layer digests
+/// and must not be reused.
+fn compression_fingerprint() -> Vec<u8> {
+    let sample: Vec<u8> = (0..65_536u32)
+        .map(|i| ((i % 251) ^ (i / 256)) as u8)
+        .collect();
+    let mut w =
+        archive::LayerWriter::new(Compression::default(), Sink::Writer(Box::new(io::sink())))
+            .expect("layer writer to a sink");
+    w.write_all(&sample).expect("write to a sink");
+    let info = w.finish().expect("finish a sink layer");
+    let mut v = info.digest.to_string().into_bytes();
+    v.extend_from_slice(&archive::GZIP_BLOCK.to_le_bytes());
+    v
 }
 
 /// Builds the image into a new layout at `dir` (which must not exist or be empty).

@@ -5,13 +5,15 @@
 //!   directories with explicit owner and mode) and writes them as one normalised tar whose bytes match the
 //!   reference lifecycle's Go writer for the same tree (same diffID).
 //! - [`LayerBuilder::write`] streams walk → tar → sha256 (diffID) → gzip/zstd → sha256 (digest) → [`Sink`] in
-//!   one pass with bounded memory; [`build_parallel`] produces independent layers on several threads.
+//!   one pass with bounded memory, gzip on all cores within one layer ([`ParGzEncoder`], pigz's scheme);
+//!   [`build_parallel`] produces independent layers on several threads.
 //! - [`extract`] unpacks a gzip/zstd/plain layer into a root, applying whiteouts and never writing outside it.
 
 mod builder;
 mod extract;
 pub mod header;
 mod parallel;
+mod pgzip;
 mod pipeline;
 mod stream;
 
@@ -21,6 +23,7 @@ use std::path::PathBuf;
 pub use builder::{LayerBuilder, Meta, Parents, Source, TreeSource};
 pub use extract::{extract, ExtractOptions, ExtractStats, Ownership};
 pub use parallel::parallel_map;
+pub use pgzip::{set_gzip_workers, ParGzEncoder, BLOCK as GZIP_BLOCK};
 pub use pipeline::{
     build_parallel, set_zstd_workers, Compression, LayerInfo, Sink, ZSTD_DEFAULT_LEVEL,
 };

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flate2::write::GzEncoder;
 use sha2::{Digest as _, Sha256};
 
+use super::pgzip::ParGzEncoder;
 use super::{ArchiveError, LayerBuilder, MEDIA_TYPE_TAR, MEDIA_TYPE_TAR_GZIP, MEDIA_TYPE_TAR_ZSTD};
 use crate::image::Digest;
 
@@ -16,7 +16,10 @@ use crate::image::Digest;
 pub enum Compression {
     /// Plain tar (`application/vnd.oci.image.layer.v1.tar`): digest equals diffID.
     None,
-    /// gzip at `level` 0–9 (`…tar+gzip`).
+    /// gzip at `level` 0–9 (`…tar+gzip`), compressed in parallel blocks (see [`set_gzip_workers`]); the
+    /// bytes depend only on the input and the level, never on the worker count.
+    ///
+    /// [`set_gzip_workers`]: super::set_gzip_workers
     Gzip {
         /// Compression level; the reference uses 1 (Go's `BestSpeed`).
         level: u32,
@@ -154,7 +157,7 @@ impl<W: Write> Write for Hashing<W> {
 
 enum Stage<W: Write> {
     Plain(Hashing<W>),
-    Gzip(GzEncoder<Hashing<W>>),
+    Gzip(Box<ParGzEncoder<Hashing<W>>>),
     Zstd(zstd::Encoder<'static, Hashing<W>>),
     Discard,
 }
@@ -194,11 +197,9 @@ impl<W: Write> Pipeline<W> {
         } else {
             match c {
                 Compression::None => Stage::Plain(wrap(inner)),
-                Compression::Gzip { level } => Stage::Gzip(
-                    flate2::GzBuilder::new()
-                        .operating_system(255)
-                        .write(wrap(inner), flate2::Compression::new(level.min(9))),
-                ),
+                Compression::Gzip { level } => {
+                    Stage::Gzip(Box::new(ParGzEncoder::new(wrap(inner), level)))
+                }
                 Compression::Zstd { level } => Stage::Zstd(zstd_encoder(wrap(inner), level)?),
             }
         };

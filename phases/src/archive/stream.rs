@@ -185,4 +185,34 @@ mod tests {
             b.write(Compression::None, Sink::HashOnly).unwrap().diff_id
         );
     }
+
+    /// Issue #16: a multi-block gzip layer has the same digest whatever the worker count, and its diffID
+    /// is the sha256 of the tar that went in.
+    #[test]
+    fn gzip_layer_digest_independent_of_workers() {
+        use sha2::{Digest as _, Sha256};
+        let tar: Vec<u8> = (0..(3 * crate::archive::GZIP_BLOCK + 999) as u32)
+            .map(|i| {
+                (i.wrapping_mul(2_654_435_761) >> 24) as u8 & if i % 3 == 0 { 0xff } else { 0x0f }
+            })
+            .collect();
+        let run = |workers| {
+            crate::archive::set_gzip_workers(workers);
+            let mut w = LayerWriter::new(Compression::default(), Sink::HashOnly).unwrap();
+            let mut w2 =
+                LayerWriter::new(Compression::default(), Sink::Writer(Box::new(io::sink())))
+                    .unwrap();
+            w.write_all(&tar).unwrap();
+            w2.write_all(&tar).unwrap();
+            (w.finish().unwrap(), w2.finish().unwrap())
+        };
+        let (h1, one) = run(1);
+        let (_, four) = run(4);
+        crate::archive::set_gzip_workers(0);
+        assert_eq!(one, four);
+        let want = crate::image::Digest::from_sha256(Sha256::digest(&tar).into());
+        assert_eq!(one.diff_id, want);
+        assert_eq!(h1.diff_id, want);
+        assert_eq!(one.tar_size, tar.len() as u64);
+    }
 }
