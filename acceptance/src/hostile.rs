@@ -542,7 +542,7 @@ impl Snapshot {
             }
         }
         for (p, n) in &after.0 {
-            if !self.0.contains_key(p) && !is_allowed(p) && !(is_ancestor(p) && n.kind == "dir") {
+            if !(self.0.contains_key(p) || is_allowed(p) || (is_ancestor(p) && n.kind == "dir")) {
                 out.push(format!("created {} ({n:?})", p.display()));
             }
         }

@@ -2,7 +2,7 @@
 //! CR-I2, CR-I3, CR-I5, CR-03, CR-07, G-08): the creator runs as root on the host, builds the sample
 //! runtime buildpack and pushes to a loopback registry, at Platform 0.10, 0.12, 0.13 and 0.15, with
 //! every flag the reference accepts at that API that works without a daemon; flags of later APIs are
-//! unknown (exit 2) and `-daemon` is refused clearly (exit 3).
+//! unknown (exit 2) and `-daemon` without an engine fails clearly (exit 1).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -230,15 +230,18 @@ fn creator_flags_at_platform_0_15() {
 }
 
 #[test]
-fn creator_refuses_the_daemon_clearly_cr07() {
+fn creator_daemon_without_an_engine_fails_clearly_cr07() {
     for api in ["0.10", "0.15"] {
+        // -daemon with no engine at DOCKER_HOST: the reference's "initialize docker client", exit 1,
+        // naming the socket (issue 15; the daemon flow itself is in daemon.rs).
         let out = cnb_acceptance::harness::phase("creator")
             .platform_api(api)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .args(["-daemon", "example.com/app"])
             .run();
-        out.assert_code(3);
-        out.assert_contains("-daemon");
-        out.assert_contains("use a registry or -layout");
+        out.assert_code(1);
+        out.assert_contains("initialize docker client");
+        out.assert_contains("unix:///nonexistent/docker.sock");
         // Extra positionals: exactly one image (CR-I5).
         let out = cnb_acceptance::harness::phase("creator")
             .platform_api(api)

@@ -196,21 +196,31 @@ fn previous_image_copied_by_skopeo_is_reused() {
     );
 }
 
-/// Issue 5 §5: `-daemon` is rejected with a clear error.
+/// Issue 15: `-daemon` with no engine at `DOCKER_HOST` fails as the reference's "initialize docker
+/// client" (exit 1), naming the socket (the daemon flow itself is in daemon.rs).
 #[test]
-fn daemon_is_rejected() {
+fn daemon_without_an_engine_fails_clearly() {
     let root = ContainerRoot::new();
+    let sock = "unix:///nonexistent/docker.sock";
     let out = root
         .phase("analyzer")
+        .env("DOCKER_HOST", sock)
         .arg("-daemon")
         .arg("-run-image=cnb/run")
         .arg("app/img")
         .run();
-    out.assert_code(3)
-        .assert_contains("use a registry or an OCI layout");
-    let out = root.phase("exporter").arg("-daemon").arg("app/img").run();
-    out.assert_code(3)
-        .assert_contains("use a registry or an OCI layout");
+    out.assert_code(1)
+        .assert_contains("initialize docker client")
+        .assert_contains(sock);
+    let out = root
+        .phase("exporter")
+        .env("DOCKER_HOST", sock)
+        .arg("-daemon")
+        .arg("app/img")
+        .run();
+    out.assert_code(1)
+        .assert_contains("initialize docker client")
+        .assert_contains(sock);
 }
 
 /// AN-02: no run image and no run.toml → exit 3 with the reference's message.

@@ -20,6 +20,7 @@ mod creator;
 mod creator_build_image;
 mod creator_flags;
 mod creator_registry;
+mod daemon;
 mod debug_logging;
 mod detect;
 mod distribution;

@@ -562,7 +562,7 @@ fn rebaser_as_root_resolves_credentials_before_dropping_privileges_g17() {
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
 }
 
-/// RB-I1, RB-I3, RB-I6, RB-I7, RB-01, RB-04, RB-08: argument errors exit 3, `-daemon` is refused clearly,
+/// RB-I1, RB-I3, RB-I6, RB-I7, RB-01, RB-04, RB-08: argument errors exit 3, `-daemon` without an engine fails clearly (exit 1),
 /// a missing app image and a run image top layer that is not in the app image exit 72; the deprecated
 /// `-image` names the new base (not together with `-run-image`); `-insecure-registry` (Platform ≥ 0.13)
 /// replaces `CNB_INSECURE_REGISTRIES`.
@@ -589,9 +589,13 @@ fn inputs_and_failures_rb_i1_i3_i6_i7_rb01_rb04() {
     rebaser(&root, &reg, "0.13", &[format!("-run-image={run2}")])
         .assert_code(3)
         .assert_contains("at least one image argument is required");
-    rebaser(&root, &reg, "0.13", &["-daemon".into(), app.clone()])
-        .assert_code(3)
-        .assert_contains("Docker daemon");
+    root.phase("rebaser")
+        .platform_api("0.13")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["-daemon".to_string(), app.clone()])
+        .run()
+        .assert_code(1)
+        .assert_contains("Docker daemon at unix:///nonexistent/docker.sock");
     rebaser(
         &root,
         &reg,

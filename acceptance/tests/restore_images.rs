@@ -603,17 +603,18 @@ fn extender_consumes_the_restorers_sparse_run_image() {
     );
 }
 
-/// RS-I4: `-daemon` exists for the restorer from Platform 0.12 on; this lifecycle has no daemon support
-/// and says so (exit 3) instead of silently reading registries; before 0.12 the flag is unknown (exit 2).
+/// RS-I4: `-daemon` exists for the restorer from Platform 0.12 on (with no engine at `DOCKER_HOST`:
+/// "initialize docker client", exit 1, naming the socket); before 0.12 the flag is unknown (exit 2).
 #[test]
-fn daemon_is_rejected_clearly() {
+fn daemon_flag_needs_an_engine() {
     let root = ContainerRoot::new();
     root.write("layers/group.toml", GROUP);
     root.phase("restorer")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .arg("-daemon")
         .run()
-        .assert_code(3)
-        .assert_contains("-daemon");
+        .assert_code(1)
+        .assert_contains("unix:///nonexistent/docker.sock");
     root.phase("restorer")
         .platform_api("0.11")
         .arg("-daemon")

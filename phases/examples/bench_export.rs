@@ -21,12 +21,12 @@ use cnb_lifecycle::export::layers::build_gzip;
 use cnb_lifecycle::export::layers::Owner;
 use cnb_lifecycle::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
 use cnb_lifecycle::export::plan::{plan_layers, GroupBuildpack, LayerContent, PlanInputs};
-use cnb_lifecycle::export::registry_store::{RegistryDestination, RegistryImage};
 use cnb_lifecycle::export::slices::slice_app;
-use cnb_lifecycle::export::store::{
-    manifest_bytes, BlobRef, Destination, LayoutDestination, LayoutImage, SourceImage,
-};
+use cnb_lifecycle::image::layout::{IndexUpdate, Layout, LayoutStore, LayoutWriter};
+use cnb_lifecycle::image::oci::Platform;
+use cnb_lifecycle::image::registry::RegistryStore;
 use cnb_lifecycle::image::registry::{Keychain, RegistryClient, RegistryOptions};
+use cnb_lifecycle::image::{Image, ImageBuilder, ImageStore, ImageWriter};
 use cnb_spec::PlatformApi;
 
 const OWNER: Owner = Owner {
@@ -57,8 +57,15 @@ fn fill(dir: &Path, mb: usize, seed: u64) {
     }
 }
 
-fn base_image(dir: &Path, scratch: &Path) -> LayoutImage {
-    let dest = LayoutDestination::create(dir, "latest").unwrap();
+fn layout_writer(dir: &Path) -> LayoutWriter {
+    LayoutWriter::new(
+        Layout::create(dir).unwrap(),
+        IndexUpdate::Replace("latest".into()),
+    )
+}
+
+fn base_image(dir: &Path, scratch: &Path) -> Image {
+    let dest = layout_writer(dir);
     let src = scratch.join("base/etc");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("os-release"), "ID=bench\n").unwrap();
@@ -70,20 +77,18 @@ fn base_image(dir: &Path, scratch: &Path) -> LayoutImage {
         None,
     )
     .unwrap();
-    let blob = BlobRef {
-        digest: built.digest,
-        size: built.size,
-        media_type: OCI_LAYER_GZIP.into(),
-    };
-    dest.put_blob_file(&tmp, &blob).unwrap();
-    let cfg = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [built.diff_id]},
-    }))
-    .unwrap();
-    dest.put_image(&cfg, &manifest_bytes(&cfg, &[blob]).unwrap())
-        .unwrap();
-    LayoutImage::open(dir).unwrap().unwrap()
+    let mut b = ImageBuilder::empty(&Platform::current());
+    b.add_layer_file(
+        tmp,
+        built.diff_id.parse().unwrap(),
+        built.digest.parse().unwrap(),
+        built.size,
+        OCI_LAYER_GZIP,
+        None,
+    );
+    b.set_env("PATH", "/bin");
+    b.save(&dest).unwrap();
+    LayoutStore::open_path(dir).unwrap().unwrap()
 }
 
 struct Fixture {
@@ -101,17 +106,8 @@ fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn export_once(
-    f: &Fixture,
-    base: &dyn SourceImage,
-    previous: Option<&dyn SourceImage>,
-    dest: &dyn Destination,
-) -> f64 {
-    let prev_meta = metadata_from_label(
-        previous
-            .and_then(|p| p.label(LIFECYCLE_METADATA_LABEL))
-            .as_deref(),
-    );
+fn export_once(f: &Fixture, base: &Image, previous: Option<&Image>, dest: &dyn ImageWriter) -> f64 {
+    let prev_meta = metadata_from_label(previous.and_then(|p| p.label(LIFECYCLE_METADATA_LABEL)));
     let slices = slice_app(&f.app, &[]).unwrap();
     let types = vec!["web".to_string()];
     let plan = plan_layers(&PlanInputs {
@@ -217,13 +213,13 @@ fn main() {
     // Layout.
     let base = base_image(&root.join("run"), root);
     let out_dir = root.join("out");
-    let dest = LayoutDestination::create(&out_dir, "latest").unwrap();
+    let dest = layout_writer(&out_dir);
     let fresh = export_once(&f, &base, None, &dest);
-    let (_, fresh_bytes) = dest.blob_writes();
-    let prev = LayoutImage::open(&out_dir).unwrap().unwrap();
-    let dest2 = LayoutDestination::create(&out_dir, "latest").unwrap();
+    let fresh_bytes = dest.stats().bytes_written;
+    let prev = LayoutStore::open_path(&out_dir).unwrap().unwrap();
+    let dest2 = layout_writer(&out_dir);
     let noop = export_once(&f, &base, Some(&prev), &dest2);
-    let (n, bytes) = dest2.blob_writes();
+    let (n, bytes) = (dest2.stats().blobs_written, dest2.stats().bytes_written);
     println!(
         "  layout   fresh: {fresh:.2}s {:.0} MB/s ({:.2}× baseline), wrote {} MB | no-op: {noop:.2}s, {:.0} MB/s, {n} layer blobs / {bytes} bytes written",
         mb / fresh,
@@ -242,15 +238,14 @@ fn main() {
     )
     .unwrap();
     let image = format!("{}/bench/app:latest", reg.host());
-    let dest = RegistryDestination::new(&client, &image).unwrap();
-    let fresh = export_once(&f, &base, None, &dest);
-    let (_, up) = dest.blob_writes();
-    let prev = RegistryImage::open_registry(&client, &image)
-        .unwrap()
-        .unwrap();
-    let dest2 = RegistryDestination::new(&client, &image).unwrap();
-    let noop = export_once(&f, &base, Some(&prev), &dest2);
-    let (n, bytes) = dest2.blob_writes();
+    let store = RegistryStore::new(client.clone());
+    let dest = store.writer(&image).unwrap();
+    let fresh = export_once(&f, &base, None, dest.as_ref());
+    let up = dest.stats().bytes_written;
+    let prev = store.open(&image).unwrap().unwrap();
+    let dest2 = store.writer(&image).unwrap();
+    let noop = export_once(&f, &base, Some(&prev), dest2.as_ref());
+    let (n, bytes) = (dest2.stats().blobs_written, dest2.stats().bytes_written);
     println!(
         "  registry fresh: {fresh:.2}s {:.0} MB/s ({:.2}× baseline), uploaded {} MB | no-op: {noop:.2}s, {:.0} MB/s, {n} layer blobs / {bytes} bytes uploaded",
         mb / fresh,

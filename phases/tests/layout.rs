@@ -525,7 +525,7 @@ fn registry_round_trip_keeps_digests_reuses_and_mounts() {
         .unwrap();
     let r2 = ImageRef::parse(&reg.image("apps/app:latest")).unwrap();
     let saved = app.save_to_registry(&client, &r2, &[]).unwrap();
-    assert_eq!(saved.mounted, 1, "{saved:?}");
+    assert_eq!(saved.stats.blobs_mounted, 1, "{saved:?}");
     assert_eq!(saved.stats.blobs_written, 2, "new layer + config");
     let raw = reg.skopeo_inspect_raw("apps/app:latest");
     assert_eq!(Digest::sha256_of(&raw), saved.manifest_digest);

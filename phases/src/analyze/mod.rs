@@ -6,9 +6,7 @@ pub mod run_image;
 use std::path::{Path, PathBuf};
 
 use cnb_spec::exit;
-use cnb_spec::platform::{
-    Analyzed, ImageIdentifier, OsDistro, RunImage, RunToml, StackToml, TargetMetadata,
-};
+use cnb_spec::platform::{Analyzed, ImageIdentifier, RunImage, RunToml, StackToml, TargetMetadata};
 use cnb_spec::PlatformApi;
 use tracing::{debug, info};
 
@@ -17,8 +15,8 @@ use crate::cache::sha_of;
 use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
 use crate::export::metadata::{metadata_from_label, LIFECYCLE_METADATA_LABEL};
-use crate::export::store::{SourceImage, StoreError};
 use crate::image::registry::{ImageRef, RegistryError};
+use crate::image::{Image, ImageError};
 use crate::Failure;
 use run_image::{select_run_image, RunImageCandidates, RunImageError};
 
@@ -32,7 +30,7 @@ pub enum AnalyzeError {
         image: String,
         /// Cause.
         #[source]
-        source: StoreError,
+        source: Box<ImageError>,
     },
     /// The run image does not exist.
     #[error("run image '{0}' not found")]
@@ -54,20 +52,14 @@ pub enum AnalyzeError {
 }
 
 /// Target data from an image's config and labels (AN-07).
-pub fn target_of(image: &dyn SourceImage) -> TargetMetadata {
+pub fn target_of(image: &Image) -> TargetMetadata {
     let cfg = image.config();
-    let label = |k: &str| image.label(k).unwrap_or_default();
-    let (name, version) = (
-        label(cnb_spec::labels::BASE_DISTRO_NAME),
-        label(cnb_spec::labels::BASE_DISTRO_VERSION),
-    );
-    TargetMetadata {
-        id: label(cnb_spec::labels::BASE_ID),
-        os: cfg.os().to_string(),
-        arch: cfg.architecture().to_string(),
-        arch_variant: cfg.variant().clone().unwrap_or_default(),
-        distro: (!name.is_empty() || !version.is_empty()).then_some(OsDistro { name, version }),
-    }
+    TargetMetadata::from_image_config(
+        &cfg.os,
+        &cfg.architecture,
+        cfg.variant.as_deref().unwrap_or_default(),
+        |k| image.label(k).map(str::to_string),
+    )
 }
 
 /// The analyzer on resolved inputs and an image access seam.
@@ -100,20 +92,16 @@ impl Analyzer<'_> {
                     analyzed.previous_image = Some(ImageIdentifier {
                         reference: prev.identifier(),
                     });
-                    analyzed.metadata =
-                        metadata_from_label(prev.label(LIFECYCLE_METADATA_LABEL).as_deref());
-                    self.restore_sbom(prev.as_ref(), &analyzed)?;
+                    analyzed.metadata = metadata_from_label(prev.label(LIFECYCLE_METADATA_LABEL));
+                    self.restore_sbom(&prev, &analyzed)?;
                 }
                 Ok(None) => info!("Image with name \"{name}\" not found"),
-                Err(StoreError::Invalid { reason, .. }) => {
-                    // A corrupt previous image is ignored (AN-04).
-                    info!("Ignoring previous image \"{name}\": {reason}");
-                }
-                Err(source) => {
-                    return Err(AnalyzeError::Image {
-                        image: name.to_string(),
-                        source,
-                    })
+                Err(e) => {
+                    // A corrupt or unreadable previous image is ignored (AN-04).
+                    info!(
+                        "Ignoring previous image \"{name}\": {}",
+                        crate::error::chain(&e)
+                    );
                 }
             }
         }
@@ -122,10 +110,10 @@ impl Analyzer<'_> {
             .open(run_image)
             .map_err(|source| AnalyzeError::Image {
                 image: run_image.to_string(),
-                source,
+                source: Box::new(source),
             })?
             .ok_or_else(|| AnalyzeError::RunImageNotFound(run_image.to_string()))?;
-        let target = target_of(run.as_ref());
+        let target = target_of(&run);
         let new_api = self.platform_api.uses_run_toml();
         // AN-07: target data (and the OS check) exist from Platform 0.12 on.
         if new_api && target.os.is_empty() {
@@ -144,31 +132,27 @@ impl Analyzer<'_> {
         Ok(analyzed)
     }
 
-    fn restore_sbom(
-        &self,
-        prev: &dyn SourceImage,
-        analyzed: &Analyzed,
-    ) -> Result<(), AnalyzeError> {
+    fn restore_sbom(&self, prev: &Image, analyzed: &Analyzed) -> Result<(), AnalyzeError> {
         if self.skip_layers || !self.platform_api.sboms_in_layers_dir() {
             return Ok(());
         }
         let Some(diff_id) = analyzed.metadata.sbom.as_ref().and_then(sha_of) else {
             return Ok(());
         };
-        let Some(layer) = prev.layer_by_diff_id(diff_id) else {
+        let Some(layer) = diff_id.parse().ok().and_then(|d| prev.layer_by_diff_id(&d)) else {
             return Ok(());
         };
         info!("Restoring data for SBOM from previous image");
         let err = |source| AnalyzeError::Sbom {
-            image: prev.name(),
+            image: prev.name().to_string(),
             diff_id: diff_id.to_string(),
             source,
         };
         let blob = prev
-            .open_blob(&layer.blob.digest)
+            .open_blob(&layer.descriptor.digest)
             .map_err(|e| AnalyzeError::Image {
-                image: prev.name(),
-                source: e,
+                image: prev.name().to_string(),
+                source: Box::new(e),
             })?;
         let dest = self.layers_dir.join("sbom").join("launch");
         cnb_spec::io::create_dirs(&dest).map_err(|e| {
@@ -234,11 +218,9 @@ pub fn resolve_run_image(inputs: &Inputs, access: &ImageAccess) -> Result<String
         .first()
         .map(String::as_str)
         .unwrap_or("");
-    let readable = |name: &str| match access {
-        // Layout images are always "readable" (AN-09).
-        ImageAccess::Layout { .. } => true,
-        ImageAccess::Registry { .. } => access.open(name).map(|o| o.is_some()).unwrap_or(false),
-    };
+    // Layout images are always "readable" (AN-09).
+    let readable =
+        |name: &str| access.is_layout() || access.open(name).map(|o| o.is_some()).unwrap_or(false);
     select_run_image(&candidates, app, readable).map_err(|e: RunImageError| {
         Failure::msg(exit::INVALID_ARGS, "resolve inputs", e.to_string())
     })
@@ -277,8 +259,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(crate::export::access::AccessError::into_failure)?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     // G-17: credential helpers run now, before privileges are dropped.
     access.resolve_credentials(&registry_images(inputs));
@@ -313,7 +294,7 @@ fn check_registry_access(
     access: &ImageAccess,
     run_image: &str,
 ) -> Result<(), Failure> {
-    let ImageAccess::Registry { client } = access else {
+    let Some(client) = access.registry_client_of() else {
         return Ok(());
     };
     let parse = |r: &str| {
@@ -337,13 +318,18 @@ fn check_registry_access(
             ),
         )),
     };
+    // With -daemon, the images live in the daemon; only the cache image is in a registry.
+    let daemon = access.kind() == crate::image::StoreKind::Daemon;
     let mut read: Vec<&str> = vec![run_image];
     read.extend(inputs.previous_image.as_deref());
-    for r in read.into_iter().filter(|r| !r.is_empty()) {
+    for r in read.into_iter().filter(|r| !r.is_empty() && !daemon) {
         check("read", r, client.check_read_access(&parse(r)?))?;
     }
-    let mut write: Vec<&str> = inputs.output_images.iter().map(String::as_str).collect();
-    write.extend(inputs.additional_tags.iter().map(String::as_str));
+    let mut write: Vec<&str> = Vec::new();
+    if !daemon {
+        write.extend(inputs.output_images.iter().map(String::as_str));
+        write.extend(inputs.additional_tags.iter().map(String::as_str));
+    }
     write.extend(inputs.cache_image.as_deref());
     for r in write.into_iter().filter(|r| !r.is_empty()) {
         check("read/write", r, client.check_write_access(&parse(r)?))?;

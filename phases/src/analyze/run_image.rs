@@ -106,7 +106,8 @@ pub fn is_layout_path_of(recorded: &str, name: &str) -> bool {
     Path::new(recorded).is_absolute()
         && !name.is_empty()
         && !name.starts_with('/')
-        && Path::new(recorded).ends_with(crate::export::store::layout_path(Path::new(""), name))
+        && crate::image::layout::path_for_reference(Path::new(""), name)
+            .is_ok_and(|p| Path::new(recorded).ends_with(p))
 }
 
 /// Docker's default registry host.

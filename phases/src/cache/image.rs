@@ -6,9 +6,9 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{cache_metadata_lenient, Cache, CacheError, CacheMetadata, METADATA_LABEL};
-use crate::archive::MEDIA_TYPE_TAR_GZIP as OCI_LAYER_GZIP;
-use crate::export::config::{config_bytes, NORMALIZED_CREATED};
-use crate::export::store::{manifest_bytes, BlobRef, Destination, ImageLayer, SourceImage};
+use crate::export::config::NORMALIZED_CREATED;
+use crate::image::oci::{Descriptor, ImageConfig, Platform, RuntimeConfig, OCI_LAYER};
+use crate::image::{Digest, Image, ImageBuilder, ImageWriter, LayerRef};
 
 /// diffID of the empty layer (1024 zero bytes) added when a cache has no layers (CA-05).
 pub const EMPTY_LAYER_DIFF_ID: &str =
@@ -17,25 +17,21 @@ pub const EMPTY_LAYER_DIFF_ID: &str =
 /// A cache image: the previous one (if any) to read from, a destination to write the new one.
 pub struct ImageCache {
     name: String,
-    previous: Option<Box<dyn SourceImage>>,
-    dest: Box<dyn Destination>,
-    layers: Vec<ImageLayer>,
+    previous: Option<Image>,
+    dest: Box<dyn ImageWriter>,
+    image: ImageBuilder,
     metadata: CacheMetadata,
     committed: bool,
 }
 
 impl ImageCache {
     /// A cache named `name` reading `previous` (missing or corrupt → empty) and writing to `dest`.
-    pub fn new(
-        name: &str,
-        previous: Option<Box<dyn SourceImage>>,
-        dest: Box<dyn Destination>,
-    ) -> Self {
+    pub fn new(name: &str, previous: Option<Image>, dest: Box<dyn ImageWriter>) -> Self {
         Self {
             name: name.to_string(),
             previous,
             dest,
-            layers: Vec::new(),
+            image: ImageBuilder::empty(&Platform::current()).normalize(),
             metadata: CacheMetadata::default(),
             committed: false,
         }
@@ -66,7 +62,7 @@ impl Cache for ImageCache {
             .previous
             .as_ref()
             .and_then(|p| p.label(METADATA_LABEL))
-            .map(|l| cache_metadata_lenient(&l))
+            .map(cache_metadata_lenient)
             .unwrap_or_default())
     }
 
@@ -75,11 +71,9 @@ impl Cache for ImageCache {
             .previous
             .as_ref()
             .ok_or_else(|| self.err("no previous cache image"))?;
-        let layer = prev
-            .layer_by_diff_id(diff_id)
-            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))?;
+        let layer = self.previous_layer(prev, diff_id)?;
         let blob = prev
-            .open_blob(&layer.blob.digest)
+            .open_blob(&layer.descriptor.digest)
             .map_err(|e| self.err(crate::error::chain(&e)))?;
         Ok(Box::new(flate2::read::GzDecoder::new(blob)))
     }
@@ -90,14 +84,15 @@ impl Cache for ImageCache {
             .previous
             .as_ref()
             .ok_or_else(|| self.err("no previous cache image"))?;
-        prev.layer_by_diff_id(diff_id)
-            .map(|_| ())
-            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))
+        self.previous_layer(prev, diff_id).map(|_| ())
     }
 
     fn add_layer_file(&mut self, tar: &Path, diff_id: &str) -> Result<(), CacheError> {
         self.ensure_open()?;
-        if self.layers.iter().any(|l| l.diff_id == diff_id) {
+        let diff: Digest = diff_id
+            .parse()
+            .map_err(|_| CacheError::InvalidDiffId(diff_id.to_string()))?;
+        if self.image.layers().iter().any(|l| l.diff_id == diff) {
             return Ok(());
         }
         let blob_path = self
@@ -105,18 +100,14 @@ impl Cache for ImageCache {
             .scratch_dir()
             .join(format!(".cache-blob-{}", diff_id.replace(':', "-")));
         let (digest, size) = gzip_file(tar, &blob_path).map_err(|e| CacheError::io(tar, e))?;
-        let blob = BlobRef {
-            digest,
-            size,
-            media_type: OCI_LAYER_GZIP.into(),
+        let layer = LayerRef {
+            diff_id: diff,
+            descriptor: Descriptor::new(OCI_LAYER, digest, size),
         };
         self.dest
-            .put_blob_file(&blob_path, &blob)
+            .put_layer_file(&blob_path, &layer)
             .map_err(|e| self.err(crate::error::chain(&e)))?;
-        self.layers.push(ImageLayer {
-            diff_id: diff_id.to_string(),
-            blob,
-        });
+        self.image.add_stored_layer(layer, None);
         Ok(())
     }
 
@@ -126,14 +117,11 @@ impl Cache for ImageCache {
             .previous
             .as_ref()
             .ok_or_else(|| self.err("no previous cache image"))?;
-        let layer = prev
-            .layer_by_diff_id(diff_id)
-            .cloned()
-            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))?;
+        let layer = self.previous_layer(prev, diff_id)?;
         self.dest
-            .copy_blob(prev.as_ref(), &layer.blob)
+            .copy_layer(prev, &layer)
             .map_err(|e| self.err(crate::error::chain(&e)))?;
-        self.layers.push(layer);
+        self.image.add_stored_layer(layer, None);
         Ok(())
     }
 
@@ -145,7 +133,7 @@ impl Cache for ImageCache {
 
     fn commit(&mut self) -> Result<(), CacheError> {
         self.ensure_open()?;
-        if self.layers.is_empty() {
+        if self.image.layers().is_empty() {
             let tmp = self.dest.scratch_dir().join(".cache-empty.tar");
             std::fs::write(&tmp, [0u8; 1024]).map_err(|e| CacheError::io(&tmp, e))?;
             self.add_layer_file(&tmp, EMPTY_LAYER_DIFF_ID)?;
@@ -153,27 +141,36 @@ impl Cache for ImageCache {
         }
         self.committed = true;
         let label = self.metadata.to_json().map_err(|e| self.err(e))?;
-        let cfg = serde_json::json!({
-            "architecture": "amd64",
-            "os": std::env::consts::OS,
-            "created": NORMALIZED_CREATED,
-            "config": {"Labels": {METADATA_LABEL: label}},
-            "rootfs": {"type": "layers", "diff_ids": self.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+        // No base: the reference's default platform (linux/amd64), the constant time, one label.
+        self.image.set_config(ImageConfig {
+            architecture: "amd64".into(),
+            os: std::env::consts::OS.into(),
+            created: Some(NORMALIZED_CREATED.into()),
+            config: Some(RuntimeConfig {
+                labels: Some([(METADATA_LABEL.to_string(), label)].into()),
+                ..RuntimeConfig::default()
+            }),
+            ..ImageConfig::default()
         });
-        let cfg: oci_spec::image::ImageConfiguration =
-            serde_json::from_value(cfg).map_err(|e| self.err(e))?;
-        let cfg = config_bytes(&cfg).map_err(CacheError::Encode)?;
-        let blobs: Vec<BlobRef> = self.layers.iter().map(|l| l.blob.clone()).collect();
-        let manifest = manifest_bytes(&cfg, &blobs).map_err(CacheError::Encode)?;
-        self.dest
-            .put_image(&cfg, &manifest)
+        self.image
+            .save(self.dest.as_ref())
             .map_err(|e| self.err(crate::error::chain(&e)))?;
         Ok(())
     }
 }
 
+impl ImageCache {
+    fn previous_layer(&self, prev: &Image, diff_id: &str) -> Result<LayerRef, CacheError> {
+        diff_id
+            .parse()
+            .ok()
+            .and_then(|d| prev.layer_by_diff_id(&d))
+            .ok_or_else(|| self.err(format!("layer {diff_id} not found")))
+    }
+}
+
 /// Gzips `src` into `dst` through the archive pipeline; returns the blob digest and size.
-fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<(String, u64)> {
+fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<(Digest, u64)> {
     use crate::archive::{Compression, LayerWriter, Sink};
     let archive_err =
         |e: crate::archive::ArchiveError| std::io::Error::other(crate::error::chain(&e));
@@ -184,5 +181,5 @@ fn gzip_file(src: &Path, dst: &Path) -> std::io::Result<(String, u64)> {
     .map_err(archive_err)?;
     std::io::copy(&mut std::fs::File::open(src)?, &mut w)?;
     let info = w.finish().map_err(archive_err)?;
-    Ok((info.digest.to_string(), info.size))
+    Ok((info.digest, info.size))
 }

@@ -51,6 +51,14 @@ impl VolumeCache {
         &self.dir
     }
 
+    /// The committed tar of layer `diff_id` in the volume cache at `dir`, if there is one (the
+    /// daemon's launch cache is read this way without opening, and so resetting, its staging dir).
+    pub fn committed_layer(dir: &Path, diff_id: &str) -> Option<PathBuf> {
+        Self::layer_file(&dir.join("committed"), diff_id)
+            .ok()
+            .filter(|p| p.is_file())
+    }
+
     fn layer_file(dir: &Path, diff_id: &str) -> Result<PathBuf, CacheError> {
         validate_diff_id(diff_id)?;
         Ok(dir.join(format!("{diff_id}.tar")))

@@ -109,18 +109,16 @@ pub fn plan_after_detect(generated: Generated, skip_restore: bool) -> Vec<Step> 
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    if inputs.use_daemon {
-        return Err(Failure::msg(
-            cnb_spec::exit::INVALID_ARGS,
-            "create",
-            "exporting to a docker daemon (-daemon) is not supported: use a registry or -layout",
-        ));
-    }
     if crate::privilege::is_root() {
         pin_credentials(inputs);
     }
     if let Some(name) = build_image_flag(inputs) {
         return sandboxed::run(inputs, &name);
+    }
+    if inputs.use_daemon {
+        // As root: a root-owned socket is connected now and that connection kept (priv.DockerClient).
+        crate::image::daemon::DaemonStore::connect()
+            .map_err(|e| Failure::new(cnb_spec::exit::FAILED, "initialize docker client", &e))?;
     }
     drop_privileges(inputs)?;
     pipeline(inputs, &mut Place::Host)

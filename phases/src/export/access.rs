@@ -1,45 +1,36 @@
-//! How phases reach images: an OCI layout directory tree (`-layout`, `-layout-dir`; IM-30) or a
-//! registry. `-daemon` is not supported: a clear error tells the platform to use a registry or
-//! `-layout`.
+//! How a phase reaches images (platform spec "Outputs" / `-layout`, `-daemon`; IM-30): the one
+//! [`ImageStore`] the inputs select — an OCI layout tree (`-layout`, `-layout-dir`), registries, or a Docker
+//! daemon — plus the registry client for what lives in a registry whatever the store (the
+//! cache image with `-daemon`).
 
-use std::path::{Path, PathBuf};
-
-use super::store::{
-    layout_path, Destination, LayoutDestination, LayoutImage, SourceImage, StoreError,
-};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::registry_store::{RegistryDestination, RegistryImage};
 use crate::cli::Inputs;
+use crate::image::daemon::DaemonStore;
+use crate::image::layout::LayoutStore;
 use crate::image::registry::{
     ImageRef, Keychain, KeychainError, RegistryClient, RegistryError, RegistryOptions,
+    RegistryStore,
 };
+use crate::image::{Image, ImageError, ImageStore, ImageWriter, StoreKind};
+use crate::Failure;
 
-/// Message for `-daemon` (issue 5 §5).
-pub const DAEMON_UNSUPPORTED: &str =
-    "exporting to a Docker daemon (-daemon, CNB_USE_DAEMON) is not supported by this lifecycle; use a registry or an OCI layout (-layout with -layout-dir)";
-
-/// Image access mode.
+/// The image store of a phase run.
 #[derive(Debug, Clone)]
-pub enum ImageAccess {
-    /// Images are OCI layouts under this directory.
-    Layout {
-        /// `-layout-dir`.
-        dir: PathBuf,
-    },
-    /// Images are in registries.
-    Registry {
-        /// The registry client (keychain built before privileges are dropped).
-        client: RegistryClient,
-    },
+pub struct ImageAccess {
+    store: Arc<dyn ImageStore>,
+    cache_store: Arc<dyn ImageStore>,
+    layout: Option<LayoutStore>,
+    registry: Option<RegistryClient>,
 }
 
 /// Access-mode errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    /// `-daemon`.
-    #[error("{DAEMON_UNSUPPORTED}")]
-    DaemonUnsupported,
+    /// The Docker daemon (`-daemon`) cannot be reached.
+    #[error(transparent)]
+    Daemon(ImageError),
     /// `-layout` without a layout dir.
     #[error("-layout requires -layout-dir (CNB_LAYOUT_DIR)")]
     NoLayoutDir,
@@ -51,32 +42,54 @@ pub enum AccessError {
     Keychain(#[source] KeychainError),
 }
 
-impl AccessError {
-    /// The phase failure: unreadable credentials (a malformed `CNB_REGISTRY_AUTH`) fail as the
-    /// reference's `failed to resolve keychain` (exit 1), anything else as an input error (exit 3).
-    pub fn into_failure(self) -> crate::error::Failure {
-        match &self {
-            AccessError::Keychain(e) => {
-                crate::error::Failure::new(cnb_spec::exit::FAILED, "resolve keychain", e)
-            }
-            _ => crate::error::Failure::new(cnb_spec::exit::INVALID_ARGS, "resolve inputs", &self),
-        }
-    }
-}
-
 impl ImageAccess {
     /// The access mode the inputs ask for.
     pub fn from_inputs(inputs: &Inputs) -> Result<Self, AccessError> {
         if inputs.use_daemon {
-            return Err(AccessError::DaemonUnsupported);
+            let daemon = DaemonStore::connect()
+                .map_err(AccessError::Daemon)?
+                .with_launch_cache(inputs.launch_cache_dir.clone());
+            return Ok(Self::daemon(daemon, Self::registry_client(inputs)?));
         }
         if inputs.use_layout {
             let dir = inputs.layout_dir.clone().ok_or(AccessError::NoLayoutDir)?;
-            return Ok(Self::Layout { dir });
+            return Ok(Self::layout(dir));
         }
-        Ok(Self::Registry {
-            client: Self::registry_client(inputs)?,
-        })
+        Ok(Self::registry(Self::registry_client(inputs)?))
+    }
+
+    /// Images as OCI layouts under `dir`.
+    pub fn layout(dir: PathBuf) -> Self {
+        let store = LayoutStore::new(dir);
+        let shared: Arc<dyn ImageStore> = Arc::new(store.clone());
+        Self {
+            store: shared.clone(),
+            cache_store: shared,
+            layout: Some(store),
+            registry: None,
+        }
+    }
+
+    /// Images in registries, reached with `client`.
+    pub fn registry(client: RegistryClient) -> Self {
+        let shared: Arc<dyn ImageStore> = Arc::new(RegistryStore::new(client.clone()));
+        Self {
+            store: shared.clone(),
+            cache_store: shared,
+            layout: None,
+            registry: Some(client),
+        }
+    }
+
+    /// Images in a Docker daemon; the cache image (`-cache-image`) and images named only in a
+    /// registry stay in registries reached with `client`.
+    pub fn daemon(daemon: DaemonStore, client: RegistryClient) -> Self {
+        Self {
+            store: Arc::new(daemon),
+            cache_store: Arc::new(RegistryStore::new(client.clone())),
+            layout: None,
+            registry: Some(client),
+        }
     }
 
     /// A registry client for the phase: the keychain from the environment (`CNB_REGISTRY_AUTH`, docker
@@ -94,7 +107,7 @@ impl ImageAccess {
     /// helpers while the process still has its original user's access (G-17): call it before
     /// `ensure_privileges`. References that are not registry references (layout paths) are skipped.
     pub fn resolve_credentials<S: AsRef<str>>(&self, references: &[S]) {
-        if let Self::Registry { client } = self {
+        if let Some(client) = &self.registry {
             let refs: Vec<ImageRef> = references
                 .iter()
                 .map(AsRef::as_ref)
@@ -105,87 +118,66 @@ impl ImageAccess {
         }
     }
 
+    /// The store images are read from and written to.
+    pub fn store(&self) -> &dyn ImageStore {
+        self.store.as_ref()
+    }
+
+    /// Which kind of store it is.
+    pub fn kind(&self) -> StoreKind {
+        self.store.kind()
+    }
+
     /// Whether images live in layouts.
     pub fn is_layout(&self) -> bool {
-        matches!(self, Self::Layout { .. })
+        self.kind() == StoreKind::Layout
+    }
+
+    /// The registry client, where images (or the cache image) live in registries.
+    pub fn registry_client_of(&self) -> Option<&RegistryClient> {
+        self.registry.as_ref()
     }
 
     /// The layout path of a reference (layout mode).
     pub fn layout_path(&self, reference: &str) -> Option<PathBuf> {
-        match self {
-            Self::Layout { dir } => Some(layout_path(dir, reference)),
-            Self::Registry { .. } => None,
-        }
+        self.layout.as_ref()?.path_of(reference).ok()
     }
 
-    /// Opens an image; `Ok(None)` when it does not exist. In layout mode `reference` may also be a
-    /// layout path (`analyzed.toml` and the image label record those, as the reference's do).
-    pub fn open(&self, reference: &str) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
-        match self {
-            Self::Layout { .. } if reference.starts_with('/') => {
-                let path = reference.split('@').next().unwrap_or(reference);
-                Ok(
-                    LayoutImage::open(Path::new(path))?
-                        .map(|i| Box::new(i) as Box<dyn SourceImage>),
-                )
-            }
-            Self::Layout { dir } => Ok(LayoutImage::open(&layout_path(dir, reference))?
-                .map(|i| Box::new(i) as Box<dyn SourceImage>)),
-            Self::Registry { client } => Ok(RegistryImage::open_registry(client, reference)?
-                .map(|i| Box::new(i) as Box<dyn SourceImage>)),
-        }
+    /// Opens an image given as a reference or as an identifier this store recorded (`<layout
+    /// path>@sha256:…`); `Ok(None)` when it does not exist.
+    pub fn open(&self, reference: &str) -> Result<Option<Image>, ImageError> {
+        self.store.open(reference)
     }
 
-    /// Opens an image given either as a reference or (layout mode) as an identifier
-    /// `<layout path>@sha256:…` recorded in `analyzed.toml`.
-    pub fn open_identifier(
-        &self,
-        identifier: &str,
-    ) -> Result<Option<Box<dyn SourceImage>>, StoreError> {
-        if let Self::Layout { .. } = self {
-            let path = identifier.split('@').next().unwrap_or(identifier);
-            if Path::new(path).is_absolute() {
-                return Ok(LayoutImage::open(Path::new(path))?
-                    .map(|i| Box::new(i) as Box<dyn SourceImage>));
-            }
-        }
-        self.open(identifier)
+    /// A writer for the image `reference`.
+    pub fn writer(&self, reference: &str) -> Result<Box<dyn ImageWriter>, ImageError> {
+        self.store.writer(reference)
     }
 
-    /// A destination for `reference`.
-    pub fn destination(&self, reference: &str) -> Result<Box<dyn Destination>, StoreError> {
-        match self {
-            Self::Layout { dir } => {
-                let path = layout_path(dir, reference);
-                let tag = tag_of(reference);
-                Ok(Box::new(LayoutDestination::create(&path, &tag)?))
-            }
-            Self::Registry { client } => Ok(Box::new(RegistryDestination::new(client, reference)?)),
-        }
+    /// The store of the cache image (`-cache-image`): a registry, also with `-daemon` (as the
+    /// reference); the layout tree in layout mode.
+    pub fn cache_store(&self) -> &dyn ImageStore {
+        self.cache_store.as_ref()
+    }
+
+    /// Names `source` (written to this store) also `reference` without writing it again, where the
+    /// store can (a daemon tags); `None` when it must be saved under that name.
+    pub fn tag_existing(&self, source: &Image, reference: &str) -> Option<Result<(), ImageError>> {
+        self.store.tag_existing(source, reference)
     }
 }
 
-/// The tag (or digest) a reference names, `latest` by default (the layout's `ref.name`).
-pub fn tag_of(reference: &str) -> String {
-    if let Some((_, d)) = reference.split_once('@') {
-        return d.to_string();
-    }
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    match last.split_once(':') {
-        Some((_, t)) if !reference.ends_with(last) || !t.is_empty() => t.to_string(),
-        _ => "latest".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tag_of;
-
-    #[test]
-    fn tags() {
-        assert_eq!(tag_of("busybox"), "latest");
-        assert_eq!(tag_of("127.0.0.1:5000/app"), "latest");
-        assert_eq!(tag_of("127.0.0.1:5000/app:v1"), "v1");
-        assert_eq!(tag_of("a/b@sha256:00"), "sha256:00");
+impl AccessError {
+    /// The phase failure: the reference's `initialize docker client` (exit 1) for the daemon,
+    /// unreadable credentials (a malformed `CNB_REGISTRY_AUTH`) as its `failed to resolve keychain`
+    /// (exit 1), an input error (exit 3) otherwise.
+    pub fn failure(&self) -> Failure {
+        match self {
+            AccessError::Daemon(_) => {
+                Failure::new(cnb_spec::exit::FAILED, "initialize docker client", self)
+            }
+            AccessError::Keychain(e) => Failure::new(cnb_spec::exit::FAILED, "resolve keychain", e),
+            _ => Failure::new(cnb_spec::exit::INVALID_ARGS, "resolve inputs", self),
+        }
     }
 }

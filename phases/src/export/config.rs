@@ -1,7 +1,8 @@
 //! The app image's config (checklist EP-12…EP-14, IM-01…IM-04, T-03): env, entrypoint, working dir,
 //! labels, history and `created`, derived from the run image's config.
 
-use oci_spec::image::{Config, History, ImageConfiguration};
+use crate::image::oci::{History, ImageConfig, RuntimeConfig};
+use crate::image::Digest;
 
 use cnb_spec::PlatformApi;
 
@@ -36,25 +37,7 @@ pub fn created_time(source_date_epoch: Option<&str>) -> Result<String, String> {
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339_utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    crate::image::oci::rfc3339(secs)
 }
 
 /// The entrypoint (EP-14): `-process-type` (must exist), else the buildpack default, else the launcher.
@@ -90,7 +73,8 @@ pub struct ConfigInputs {
     pub entrypoint: String,
     /// Labels to add (later wins).
     pub labels: Vec<(String, String)>,
-    /// The new layers: diffID and history `created_by`, in order.
+    /// The new layers: diffID and history `created_by`, in order (the diffIDs of the result are set
+    /// from the image's layers when it is saved).
     pub layers: Vec<(String, String)>,
 }
 
@@ -103,11 +87,11 @@ fn set_env(env: &mut Vec<String>, key: &str, value: String) {
 }
 
 /// Builds the app image config from the base (run image) config (EP-12…EP-14, IM-02, IM-03).
-pub fn build_config(base: &ImageConfiguration, inp: &ConfigInputs) -> ImageConfiguration {
+pub fn build_config(base: &ImageConfig, inp: &ConfigInputs) -> ImageConfig {
     let mut cfg = base.clone();
-    let mut c: Config = cfg.config().clone().unwrap_or_default();
+    let mut c: RuntimeConfig = cfg.config.clone().unwrap_or_default();
 
-    let mut env = c.env().clone().unwrap_or_default();
+    let mut env = c.env.clone().unwrap_or_default();
     let base_path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
@@ -121,111 +105,79 @@ pub fn build_config(base: &ImageConfiguration, inp: &ConfigInputs) -> ImageConfi
         _ => "/cnb/process:/cnb/lifecycle".to_string(),
     };
     set_env(&mut env, "PATH", path);
-    c.set_env(Some(env));
-    c.set_working_dir(Some(inp.app_dir.clone()));
-    c.set_entrypoint(Some(vec![inp.entrypoint.clone()]));
-    c.set_cmd(None);
-    let mut labels = c.labels().clone().unwrap_or_default();
+    c.env = Some(env);
+    c.working_dir = Some(inp.app_dir.clone());
+    c.entrypoint = Some(vec![inp.entrypoint.clone()]);
+    c.cmd = None;
+    let mut labels = c.labels.clone().unwrap_or_default();
     for (k, v) in &inp.labels {
         labels.insert(k.clone(), v.clone());
     }
-    c.set_labels(Some(labels));
-    cfg.set_config(Some(c));
+    c.labels = Some(labels);
+    cfg.config = Some(c);
 
     // History: one entry per base layer (empty-layer entries dropped; blank if counts differ), then
     // one per new layer (IM-02). Before Platform 0.12 every entry is blank but for `created`.
     let keep_history = inp.platform_api.at_least(0, 12);
-    let base_layers = cfg.rootfs().diff_ids().len();
+    let base_layers = cfg.rootfs.diff_ids.len();
     let base_hist: Vec<History> = cfg
-        .history()
+        .history
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .filter(|h| h.empty_layer() != Some(true))
+        .filter(|h| h.empty_layer != Some(true))
         .collect();
     let base_hist_ok = keep_history && base_hist.len() == base_layers;
     let mut history = Vec::with_capacity(base_layers + inp.layers.len());
-    #[allow(clippy::needless_range_loop)]
     for i in 0..base_layers {
         let mut h = if base_hist_ok {
             base_hist.get(i).cloned().unwrap_or_default()
         } else {
             History::default()
         };
-        h.set_created(Some(inp.created.clone()));
-        h.set_empty_layer(None);
+        h.created = Some(inp.created.clone());
+        h.empty_layer = None;
         history.push(h);
     }
-    let mut diff_ids = cfg.rootfs().diff_ids().clone();
     for (diff_id, created_by) in &inp.layers {
-        let mut h = History::default();
-        h.set_created(Some(inp.created.clone()));
+        let mut h = History {
+            created: Some(inp.created.clone()),
+            ..History::default()
+        };
         if keep_history {
-            h.set_created_by(Some(created_by.clone()));
+            h.created_by = Some(created_by.clone());
         }
         history.push(h);
-        diff_ids.push(diff_id.clone());
+        if let Ok(d) = diff_id.parse::<Digest>() {
+            cfg.rootfs.diff_ids.push(d);
+        }
     }
-    let mut rootfs = cfg.rootfs().clone();
-    rootfs.set_diff_ids(diff_ids);
-    cfg.set_rootfs(rootfs);
-    cfg.set_history(Some(history));
-    cfg.set_created(Some(inp.created.clone()));
+    cfg.history = Some(history);
+    cfg.created = Some(inp.created.clone());
     cfg
-}
-
-/// Serialises a config deterministically (sorted map keys, e.g. labels), so the same inputs give
-/// the same config digest.
-pub fn config_bytes(cfg: &ImageConfiguration) -> Result<Vec<u8>, serde_json::Error> {
-    let v = serde_json::to_value(cfg)?;
-    serde_json::to_vec(&v)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use oci_spec::image::{
-        ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, RootFsBuilder,
-    };
-    use std::collections::HashMap;
 
-    fn base() -> ImageConfiguration {
-        ImageConfigurationBuilder::default()
-            .config(
-                ConfigBuilder::default()
-                    .env(vec![
-                        "PATH=/usr/bin:/bin".to_string(),
-                        "CNB_APP_DIR=/old".to_string(),
-                    ])
-                    .user("1000:1000")
-                    .labels(HashMap::from([(
-                        "io.buildpacks.base.id".to_string(),
-                        "x".to_string(),
-                    )]))
-                    .cmd(vec!["sh".to_string()])
-                    .build()
-                    .unwrap(),
-            )
-            .rootfs(
-                RootFsBuilder::default()
-                    .diff_ids(vec!["sha256:b".to_string()])
-                    .build()
-                    .unwrap(),
-            )
-            .history(vec![
-                HistoryBuilder::default()
-                    .created_by("ADD base")
-                    .build()
-                    .unwrap(),
-                HistoryBuilder::default()
-                    .created_by("ENV x")
-                    .empty_layer(true)
-                    .build()
-                    .unwrap(),
-            ])
-            .build()
-            .unwrap()
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const N: &str = "sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+    fn base() -> ImageConfig {
+        serde_json::from_value(serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {
+                "Env": ["PATH=/usr/bin:/bin", "CNB_APP_DIR=/old"],
+                "User": "1000:1000",
+                "Labels": {"io.buildpacks.base.id": "x"},
+                "Cmd": ["sh"],
+            },
+            "rootfs": {"type": "layers", "diff_ids": [B]},
+            "history": [{"created_by": "ADD base"}, {"created_by": "ENV x", "empty_layer": true}],
+        }))
+        .unwrap()
     }
 
     fn inputs(api: PlatformApi) -> ConfigInputs {
@@ -236,58 +188,56 @@ mod tests {
             created: NORMALIZED_CREATED.into(),
             entrypoint: "/cnb/process/web".into(),
             labels: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
-            layers: vec![("sha256:n".into(), "Application Layer".into())],
+            layers: vec![(N.into(), "Application Layer".into())],
         }
     }
 
     #[test]
     fn ep13_ep14_env_entrypoint_workdir_labels() {
         let cfg = build_config(&base(), &inputs(PlatformApi::new(0, 13)));
-        let c = cfg.config().as_ref().unwrap();
-        let env = c.env().as_ref().unwrap();
+        let c = cfg.config.as_ref().unwrap();
+        let env = c.env.as_ref().unwrap();
         assert_eq!(env[0], "PATH=/cnb/process:/cnb/lifecycle:/usr/bin:/bin");
         assert_eq!(env[1], "CNB_APP_DIR=/workspace", "replaced in place");
         assert!(env.contains(&"CNB_PLATFORM_API=0.13".to_string()));
         assert!(env.contains(&"CNB_DEPRECATION_MODE=quiet".to_string()));
-        assert_eq!(c.working_dir().as_deref(), Some("/workspace"));
+        assert_eq!(c.working_dir.as_deref(), Some("/workspace"));
         assert_eq!(
-            c.entrypoint().as_ref().unwrap(),
+            c.entrypoint.as_ref().unwrap(),
             &vec!["/cnb/process/web".to_string()]
         );
-        assert!(c.cmd().is_none());
-        assert_eq!(c.user().as_deref(), Some("1000:1000"));
-        let labels = c.labels().as_ref().unwrap();
+        assert!(c.cmd.is_none());
+        assert_eq!(c.user.as_deref(), Some("1000:1000"));
+        let labels = c.labels.as_ref().unwrap();
         assert_eq!(labels["a"], "2");
         assert_eq!(labels["io.buildpacks.base.id"], "x");
-        assert_eq!(
-            cfg.rootfs().diff_ids(),
-            &vec!["sha256:b".to_string(), "sha256:n".to_string()]
-        );
+        let ids: Vec<String> = cfg
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ids, vec![B.to_string(), N.to_string()]);
     }
 
     #[test]
     fn im02_im03_history_and_created() {
         let cfg = build_config(&base(), &inputs(PlatformApi::new(0, 12)));
-        let h = cfg.history().as_ref().unwrap();
+        let h = cfg.history.as_ref().unwrap();
         assert_eq!(h.len(), 2);
-        assert_eq!(h[0].created_by().as_deref(), Some("ADD base"));
-        assert_eq!(h[1].created_by().as_deref(), Some("Application Layer"));
+        assert_eq!(h[0].created_by.as_deref(), Some("ADD base"));
+        assert_eq!(h[1].created_by.as_deref(), Some("Application Layer"));
         assert!(h
             .iter()
-            .all(|e| e.created().as_deref() == Some(NORMALIZED_CREATED)));
-        assert_eq!(cfg.created().as_deref(), Some(NORMALIZED_CREATED));
+            .all(|e| e.created.as_deref() == Some(NORMALIZED_CREATED)));
+        assert_eq!(cfg.created.as_deref(), Some(NORMALIZED_CREATED));
         let old = build_config(&base(), &inputs(PlatformApi::new(0, 11)));
         assert!(old
-            .history()
+            .history
             .as_ref()
             .unwrap()
             .iter()
-            .all(|e| e.created_by().is_none()));
-        // Deterministic bytes.
-        assert_eq!(
-            config_bytes(&cfg).unwrap(),
-            config_bytes(&cfg.clone()).unwrap()
-        );
+            .all(|e| e.created_by.is_none()));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! [`Exporter::export`]: turn a layer plan into an image in a [`Destination`], reusing every layer the
-//! previous or run image already has (checklist EP-06…EP-16, LY-06, LY-07, IM-15).
+//! [`Exporter::export`]: turn a layer plan into an image through any store's [`ImageWriter`], reusing
+//! every layer the previous or run image already has (checklist EP-06…EP-16, LY-06, LY-07, IM-15).
 //!
 //! Reuse rules:
 //! - [`LayerContent::Previous`] (a buildpack left only the `.toml`): the previous image's blob is used
@@ -11,17 +11,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oci_spec::image::ImageConfiguration;
 use tracing::info;
 
-use super::config::{build_config, config_bytes, ConfigInputs};
+use super::config::{build_config, ConfigInputs};
 use super::extended::{normalize_layer, ExtensionLayer};
 use super::layers::Owner;
 use super::metadata::{LifecycleMetadata, RunImageForExport, RunImageForRebase, StackMetadata};
 use super::plan::{GroupBuildpack, LayerContent, LayerRole, PlannedLayer};
-use super::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
-use crate::archive::MEDIA_TYPE_TAR_GZIP as OCI_LAYER_GZIP;
 use crate::cache::{BuildpackLayersMetadata, LayerSha, StoreToml};
+use crate::image::oci::{Descriptor, ImageConfig, OCI_LAYER, OCI_LAYER_TAR};
+use crate::image::{
+    Digest, Image, ImageBuilder, ImageError, ImageWriter, LayerEncoding, LayerRef, SaveReport,
+};
 
 /// Export errors; each names the layer or image.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,7 @@ pub enum ExportError {
         image: String,
         /// Cause.
         #[source]
-        source: StoreError,
+        source: Box<ImageError>,
     },
     /// A layer to reuse is missing from the previous image.
     #[error("cannot reuse layer '{id}': previous image has no layer with diffID '{diff_id}'")]
@@ -52,9 +53,6 @@ pub enum ExportError {
         /// DiffID.
         diff_id: String,
     },
-    /// Encoding the config or manifest failed.
-    #[error("encoding image config")]
-    Encode(#[source] serde_json::Error),
 }
 
 /// How a layer got into the image.
@@ -74,7 +72,7 @@ pub struct ExportedLayer {
     /// DiffID.
     pub diff_id: String,
     /// Blob.
-    pub blob: BlobRef,
+    pub blob: Descriptor,
     /// Reused or added.
     pub outcome: LayerOutcome,
     /// The uncompressed tar, when it was kept for the cache (IM-15).
@@ -92,11 +90,11 @@ pub struct ExportRequest<'a> {
     /// Owner of layer content.
     pub owner: Owner,
     /// The run image (or extended run image).
-    pub base: &'a dyn SourceImage,
+    pub base: &'a Image,
     /// The base config to start from (the base's own, or the extended run image's).
-    pub base_config: ImageConfiguration,
+    pub base_config: ImageConfig,
     /// The previous image, if found.
-    pub previous: Option<&'a dyn SourceImage>,
+    pub previous: Option<&'a Image>,
     /// Layer ids whose uncompressed tar must be kept for the cache.
     pub keep_tars: Vec<String>,
     /// Config settings (its `layers` and the lifecycle label are filled in here).
@@ -119,6 +117,8 @@ pub struct ExportOutcome {
     pub manifest_size: u64,
     /// The config digest (image id).
     pub image_id: String,
+    /// Whether the store keeps the manifest (not a daemon): `report.toml` then records the digest.
+    pub has_manifest: bool,
     /// The lifecycle metadata written to the label.
     pub metadata: LifecycleMetadata,
     /// The new layers in order.
@@ -129,15 +129,18 @@ pub struct ExportOutcome {
     pub manifest: Vec<u8>,
 }
 
-/// Writes app images to one destination.
+/// A layer the exporter can take from an existing image: that image and the layer.
+type Known<'a> = BTreeMap<String, (&'a Image, LayerRef)>;
+
+/// Writes app images through one writer.
 pub struct Exporter<'d> {
-    dest: &'d dyn Destination,
+    dest: &'d dyn ImageWriter,
     threads: usize,
 }
 
 impl<'d> Exporter<'d> {
     /// An exporter writing to `dest`, producing layers on every available core.
-    pub fn new(dest: &'d dyn Destination) -> Self {
+    pub fn new(dest: &'d dyn ImageWriter) -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self { dest, threads }
     }
@@ -148,53 +151,45 @@ impl<'d> Exporter<'d> {
         self
     }
 
-    fn store_err(&self, source: StoreError) -> ExportError {
+    fn store_err(&self, source: ImageError) -> ExportError {
         ExportError::Store {
             image: self.dest.name(),
-            source,
+            source: Box::new(source),
         }
     }
 
     /// Builds and writes the image described by `req`.
     pub fn export(&self, req: ExportRequest<'_>) -> Result<ExportOutcome, ExportError> {
-        // Base layers first: copied only when the destination lacks them.
-        for l in req.base.layers() {
-            self.dest
-                .copy_blob(req.base, &l.blob)
-                .map_err(|e| self.store_err(e))?;
-        }
-        let mut known: BTreeMap<&str, (&dyn SourceImage, &BlobRef)> = BTreeMap::new();
-        for l in req.base.layers() {
-            known.insert(l.diff_id.as_str(), (req.base, &l.blob));
+        let base_err = |source| ExportError::Store {
+            image: req.base.name().to_string(),
+            source: Box::new(source),
+        };
+        let base_layers = req.base.layers().map_err(base_err)?;
+        // The base layers are handed to the writer when saving (only where it lacks them).
+        let mut image = ImageBuilder::from_base(req.base)
+            .map_err(base_err)?
+            .normalize();
+        let mut known: Known<'_> = BTreeMap::new();
+        for l in &base_layers {
+            known.insert(l.diff_id.to_string(), (req.base, l.clone()));
         }
         if let Some(prev) = req.previous {
-            for l in prev.layers() {
-                known.insert(l.diff_id.as_str(), (prev, &l.blob));
+            let layers = prev.layers().map_err(|source| ExportError::Store {
+                image: prev.name().to_string(),
+                source: Box::new(source),
+            })?;
+            for l in layers {
+                known.insert(l.diff_id.to_string(), (prev, l));
             }
         }
         let hash_first = req.previous.is_some();
-        let mut base_config = req.base_config.clone();
-        let mut base_blobs: Vec<BlobRef> =
-            req.base.layers().iter().map(|l| l.blob.clone()).collect();
-        if !req.extension.is_empty() {
-            let mut diff_ids: Vec<String> = req
-                .base
-                .layers()
-                .iter()
-                .map(|l| l.diff_id.clone())
-                .collect();
-            for ext in &req.extension {
-                let (diff_id, blob, outcome) = self.export_extension_layer(ext)?;
-                match outcome {
-                    LayerOutcome::Reused => info!("Reusing layer '{}'", ext.id),
-                    LayerOutcome::Added => info!("Adding layer '{}'", ext.id),
-                }
-                diff_ids.push(diff_id);
-                base_blobs.push(blob);
+        for ext in &req.extension {
+            let (layer, outcome) = self.export_extension_layer(ext)?;
+            match outcome {
+                LayerOutcome::Reused => info!("Reusing layer '{}'", ext.id),
+                LayerOutcome::Added => info!("Adding layer '{}'", ext.id),
             }
-            let mut rootfs = base_config.rootfs().clone();
-            rootfs.set_diff_ids(diff_ids);
-            base_config.set_rootfs(rootfs);
+            image.add_stored_layer(layer, None);
         }
 
         let results = self.export_layers_parallel(&req, &known, hash_first);
@@ -219,33 +214,32 @@ impl<'d> Exporter<'d> {
             .collect();
         let label = serde_json::to_string(&metadata)
             .map(cnb_spec::io::go_json_escape)
-            .map_err(ExportError::Encode)?;
+            .map_err(|source| {
+                self.store_err(ImageError::Json {
+                    image: self.dest.name(),
+                    what: "lifecycle metadata label".into(),
+                    source,
+                })
+            })?;
         config.labels.insert(
             0,
             (super::metadata::LIFECYCLE_METADATA_LABEL.to_string(), label),
         );
-        let cfg = build_config(&base_config, &config);
-        let cfg_bytes = config_bytes(&cfg).map_err(ExportError::Encode)?;
-        let mut blobs = base_blobs;
-        blobs.extend(exported.iter().map(|e| e.blob.clone()));
-        let manifest = manifest_bytes(&cfg_bytes, &blobs).map_err(ExportError::Encode)?;
-        let (digest, manifest_size) = self
-            .dest
-            .put_image(&cfg_bytes, &manifest)
-            .map_err(|e| self.store_err(e))?;
-        let image_id = {
-            use sha2::{Digest, Sha256};
-            format!("sha256:{}", hex::encode(Sha256::digest(&cfg_bytes)))
-        };
-        Ok(ExportOutcome {
-            digest,
-            manifest_size,
-            image_id,
-            metadata,
-            layers: exported,
-            config: cfg_bytes,
-            manifest,
-        })
+        let mut base_config = req.base_config.clone();
+        base_config.rootfs.diff_ids = image.layers().into_iter().map(|l| l.diff_id).collect();
+        image.set_config(build_config(&base_config, &config));
+        for e in &exported {
+            let diff_id = parse_digest(&e.id, &e.diff_id)?;
+            image.add_stored_layer(
+                LayerRef {
+                    diff_id,
+                    descriptor: e.blob.clone(),
+                },
+                None,
+            );
+        }
+        let saved = image.save(self.dest).map_err(|e| self.store_err(e))?;
+        Ok(outcome(saved, metadata, exported))
     }
 
     /// Produces the planned layers on up to [`Exporter::threads`] std threads (the layers are
@@ -254,7 +248,7 @@ impl<'d> Exporter<'d> {
     fn export_layers_parallel(
         &self,
         req: &ExportRequest<'_>,
-        known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
+        known: &Known<'_>,
         hash_first: bool,
     ) -> Vec<Result<ExportedLayer, ExportError>> {
         let threads = self.threads.max(1);
@@ -275,11 +269,11 @@ impl<'d> Exporter<'d> {
         .collect()
     }
 
-    /// Rewrites an extension layer (IM-11) and stores its blob unless the destination has it.
+    /// Rewrites an extension layer (IM-11) and stores its blob unless the writer has it.
     fn export_extension_layer(
         &self,
         ext: &ExtensionLayer,
-    ) -> Result<(String, BlobRef, LayerOutcome), ExportError> {
+    ) -> Result<(LayerRef, LayerOutcome), ExportError> {
         let tmp = self
             .dest
             .scratch_dir()
@@ -290,32 +284,36 @@ impl<'d> Exporter<'d> {
                 source,
             },
         )?;
-        let blob = BlobRef {
-            digest: n.digest,
-            size: n.size,
-            media_type: OCI_LAYER_GZIP.into(),
+        let layer = LayerRef {
+            diff_id: parse_digest(&ext.id, &n.diff_id)?,
+            descriptor: Descriptor::new(OCI_LAYER, parse_digest(&ext.id, &n.digest)?, n.size),
         };
-        let outcome = if self
-            .dest
-            .has_blob(&blob.digest)
-            .map_err(|e| self.store_err(e))?
-        {
-            let _ = std::fs::remove_file(&tmp);
-            LayerOutcome::Reused
+        let outcome = self.store_new_layer(&tmp, &layer)?;
+        Ok((layer, outcome))
+    }
+
+    /// Hands a freshly built blob to the writer, or drops it when the writer has that blob.
+    fn store_new_layer(
+        &self,
+        path: &std::path::Path,
+        layer: &LayerRef,
+    ) -> Result<LayerOutcome, ExportError> {
+        if self.dest.has_layer(layer).map_err(|e| self.store_err(e))? {
+            let _ = std::fs::remove_file(path);
+            Ok(LayerOutcome::Reused)
         } else {
             self.dest
-                .put_blob_file(&tmp, &blob)
+                .put_layer_file(path, layer)
                 .map_err(|e| self.store_err(e))?;
-            LayerOutcome::Added
-        };
-        Ok((n.diff_id, blob, outcome))
+            Ok(LayerOutcome::Added)
+        }
     }
 
     fn export_layer(
         &self,
         layer: &PlannedLayer,
         req: &ExportRequest<'_>,
-        known: &BTreeMap<&str, (&dyn SourceImage, &BlobRef)>,
+        known: &Known<'_>,
         hash_first: bool,
     ) -> Result<ExportedLayer, ExportError> {
         let io_err = |source| ExportError::Layer {
@@ -323,9 +321,10 @@ impl<'d> Exporter<'d> {
             source,
         };
         if let LayerContent::Previous(diff_id) = &layer.content {
-            let prev = req
-                .previous
-                .and_then(|p| p.layer_by_diff_id(diff_id).map(|l| (p, l)));
+            let prev = req.previous.and_then(|p| {
+                let d: Digest = diff_id.parse().ok()?;
+                p.layer_by_diff_id(&d).map(|l| (p, l))
+            });
             let Some((prev, l)) = prev else {
                 return Err(ExportError::MissingPreviousLayer {
                     id: layer.id.clone(),
@@ -333,12 +332,12 @@ impl<'d> Exporter<'d> {
                 });
             };
             self.dest
-                .copy_blob(prev, &l.blob)
+                .copy_layer(prev, &l)
                 .map_err(|e| self.store_err(e))?;
             return Ok(ExportedLayer {
                 id: layer.id.clone(),
                 diff_id: diff_id.clone(),
-                blob: l.blob.clone(),
+                blob: l.descriptor,
                 outcome: LayerOutcome::Reused,
                 tar: None,
             });
@@ -351,14 +350,14 @@ impl<'d> Exporter<'d> {
         if hash_first {
             let diff_id = super::layers::diff_id(&layer.content, req.owner, tar.as_deref())
                 .map_err(io_err)?;
-            if let Some((src, blob)) = known.get(diff_id.as_str()) {
+            if let Some((src, l)) = known.get(diff_id.as_str()) {
                 self.dest
-                    .copy_blob(*src, blob)
+                    .copy_layer(src, l)
                     .map_err(|e| self.store_err(e))?;
                 return Ok(ExportedLayer {
                     id: layer.id.clone(),
                     diff_id,
-                    blob: (*blob).clone(),
+                    blob: l.descriptor.clone(),
                     outcome: LayerOutcome::Reused,
                     tar,
                 });
@@ -366,49 +365,58 @@ impl<'d> Exporter<'d> {
         }
         let blob_tmp = scratch.join(format!(".blob-{}", sanitize(&layer.id)));
         let tee = if hash_first { None } else { tar.as_deref() };
-        let built =
-            super::layers::build_gzip(&layer.content, req.owner, &blob_tmp, tee).map_err(io_err)?;
-        let blob = BlobRef {
-            digest: built.digest,
-            size: built.size,
-            media_type: OCI_LAYER_GZIP.into(),
+        let (built, media_type) = match self.dest.layer_encoding() {
+            LayerEncoding::Gzip => (
+                super::layers::build_gzip(&layer.content, req.owner, &blob_tmp, tee),
+                OCI_LAYER,
+            ),
+            LayerEncoding::Tar => (
+                super::layers::build_tar(&layer.content, req.owner, &blob_tmp, tee),
+                OCI_LAYER_TAR,
+            ),
         };
-        let outcome = if self
-            .dest
-            .has_blob(&blob.digest)
-            .map_err(|e| self.store_err(e))?
-        {
-            let _ = std::fs::remove_file(&blob_tmp);
-            LayerOutcome::Reused
-        } else {
-            self.dest
-                .put_blob_file(&blob_tmp, &blob)
-                .map_err(|e| self.store_err(e))?;
-            LayerOutcome::Added
+        let built = built.map_err(io_err)?;
+        let new = LayerRef {
+            diff_id: parse_digest(&layer.id, &built.diff_id)?,
+            descriptor: Descriptor::new(
+                media_type,
+                parse_digest(&layer.id, &built.digest)?,
+                built.size,
+            ),
         };
+        let outcome = self.store_new_layer(&blob_tmp, &new)?;
         Ok(ExportedLayer {
             id: layer.id.clone(),
             diff_id: built.diff_id,
-            blob,
+            blob: new.descriptor,
             outcome,
             tar,
         })
     }
 }
 
-/// Saves an already written image under another name: every blob of `src` (the image as written to
-/// the first destination) is made available in `dest`, then the same config and manifest are written,
-/// so the digest is identical (EP-15).
-pub fn save_copy(
-    dest: &dyn Destination,
-    src: &dyn SourceImage,
-    config: &[u8],
-    manifest: &[u8],
-) -> Result<(String, u64), StoreError> {
-    for l in src.layers() {
-        dest.copy_blob(src, &l.blob)?;
+fn parse_digest(id: &str, digest: &str) -> Result<Digest, ExportError> {
+    digest.parse().map_err(|_| ExportError::Layer {
+        id: id.to_string(),
+        source: std::io::Error::other(format!("invalid digest {digest:?}")),
+    })
+}
+
+fn outcome(
+    saved: SaveReport,
+    metadata: LifecycleMetadata,
+    layers: Vec<ExportedLayer>,
+) -> ExportOutcome {
+    ExportOutcome {
+        digest: saved.manifest_digest.to_string(),
+        manifest_size: saved.manifest_size,
+        image_id: saved.image_id.to_string(),
+        has_manifest: saved.has_manifest,
+        metadata,
+        layers,
+        config: saved.config_bytes,
+        manifest: saved.manifest_bytes,
     }
-    dest.put_image(config, manifest)
 }
 
 fn sanitize(id: &str) -> String {
@@ -488,9 +496,8 @@ fn lifecycle_metadata(req: &ExportRequest<'_>, exported: &[ExportedLayer]) -> Li
     m.run_image = RunImageForRebase {
         top_layer: req
             .base
-            .layers()
-            .last()
-            .map(|l| l.diff_id.clone())
+            .top_layer()
+            .map(ToString::to_string)
             .unwrap_or_default(),
         reference: req.base.identifier(),
         image: if with_image {
@@ -520,14 +527,22 @@ mod tests {
     use crate::export::config::NORMALIZED_CREATED;
     use crate::export::plan::{plan_layers, PlanInputs};
     use crate::export::slices::slice_app;
-    use crate::export::store::{LayoutDestination, LayoutImage};
+    use crate::image::layout::{IndexUpdate, Layout, LayoutStore, LayoutWriter};
+    use crate::image::oci::Platform;
     use cnb_spec::PlatformApi;
     use std::fs;
     use std::path::Path;
 
+    fn writer(dir: &Path) -> LayoutWriter {
+        LayoutWriter::new(
+            Layout::create(dir).unwrap(),
+            IndexUpdate::Replace("latest".into()),
+        )
+    }
+
     /// A one-layer base image in a layout.
-    fn base_image(dir: &Path) -> LayoutImage {
-        let dest = LayoutDestination::create(dir, "latest").unwrap();
+    fn base_image(dir: &Path) -> Image {
+        let dest = writer(dir);
         let src = dir.join("src/etc");
         fs::create_dir_all(&src).unwrap();
         fs::write(src.join("os-release"), "ID=test\n").unwrap();
@@ -539,21 +554,25 @@ mod tests {
             None,
         )
         .unwrap();
-        let blob = BlobRef {
-            digest: built.digest,
-            size: built.size,
-            media_type: OCI_LAYER_GZIP.into(),
-        };
-        dest.put_blob_file(&tmp, &blob).unwrap();
-        let cfg = serde_json::to_vec(&serde_json::json!({
-            "architecture": "amd64", "os": "linux",
-            "config": {"Env": ["PATH=/bin"], "User": "1000:1000", "Labels": {"io.buildpacks.base.id": "t"}},
-            "rootfs": {"type": "layers", "diff_ids": [built.diff_id]},
-        }))
-        .unwrap();
-        dest.put_image(&cfg, &manifest_bytes(&cfg, &[blob]).unwrap())
-            .unwrap();
-        LayoutImage::open(dir).unwrap().unwrap()
+        let mut b = ImageBuilder::empty(&Platform::current());
+        b.add_layer_file(
+            tmp,
+            built.diff_id.parse().unwrap(),
+            built.digest.parse().unwrap(),
+            built.size,
+            OCI_LAYER,
+            None,
+        );
+        b.set_config(
+            serde_json::from_value(serde_json::json!({
+                "architecture": "amd64", "os": "linux",
+                "config": {"Env": ["PATH=/bin"], "User": "1000:1000", "Labels": {"io.buildpacks.base.id": "t"}},
+                "rootfs": {"type": "layers", "diff_ids": [built.diff_id]},
+            }))
+            .unwrap(),
+        );
+        b.save(&dest).unwrap();
+        LayoutStore::open_path(dir).unwrap().unwrap()
     }
 
     struct Fixture {
@@ -562,7 +581,7 @@ mod tests {
         app: PathBuf,
         launcher: PathBuf,
         out: PathBuf,
-        base: LayoutImage,
+        base: Image,
     }
 
     fn fixture() -> Fixture {
@@ -595,12 +614,11 @@ mod tests {
     }
 
     fn export(f: &Fixture) -> (ExportOutcome, (u64, u64)) {
-        let previous = LayoutImage::open(&f.out).unwrap();
+        let previous = LayoutStore::open_path(&f.out).unwrap();
         let prev_meta = super::super::metadata::metadata_from_label(
             previous
                 .as_ref()
-                .and_then(|p| p.label(super::super::metadata::LIFECYCLE_METADATA_LABEL))
-                .as_deref(),
+                .and_then(|p| p.label(super::super::metadata::LIFECYCLE_METADATA_LABEL)),
         );
         let group = vec![GroupBuildpack {
             id: "bp/a".into(),
@@ -619,7 +637,7 @@ mod tests {
             sbom: true,
         })
         .unwrap();
-        let dest = LayoutDestination::create(&f.out, "latest").unwrap();
+        let dest = writer(&f.out);
         let out = Exporter::new(&dest)
             .export(ExportRequest {
                 plan,
@@ -631,7 +649,7 @@ mod tests {
                 },
                 base: &f.base,
                 base_config: f.base.config().clone(),
-                previous: previous.as_ref().map(|p| p as &dyn SourceImage),
+                previous: previous.as_ref(),
                 keep_tars: vec![],
                 config: ConfigInputs {
                     layers_dir: "/layers".into(),
@@ -647,7 +665,8 @@ mod tests {
                 extension: vec![],
             })
             .unwrap();
-        (out, dest.blob_writes())
+        let s = dest.stats();
+        (out, (s.blobs_written, s.bytes_written))
     }
 
     #[test]
@@ -694,12 +713,12 @@ mod tests {
             .collect();
         assert_eq!(added, vec!["app"]);
         assert_eq!(writes.0, 1);
-        let img = LayoutImage::open(&f.out).unwrap().unwrap();
+        let img = LayoutStore::open_path(&f.out).unwrap().unwrap();
         let meta = super::super::metadata::metadata_from_label(
-            img.label("io.buildpacks.lifecycle.metadata").as_deref(),
+            img.label("io.buildpacks.lifecycle.metadata"),
         );
         assert_eq!(meta.app[0].sha, fourth.layers[1].diff_id);
-        assert_eq!(meta.run_image.top_layer, f.base.layers()[0].diff_id);
+        assert_eq!(meta.run_image.top_layer, f.base.diff_ids()[0].to_string());
         assert_eq!(
             crate::cache::find_layer(&meta.buildpacks, "bp/a", "web")
                 .unwrap()

@@ -13,11 +13,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::ImageConfiguration;
-
-use super::store::{LayoutImage, SourceImage, StoreError};
 use crate::archive::header::{self, EntryHeader, Kind};
 use crate::archive::{Compression, LayerWriter, Sink};
+use crate::image::layout::LayoutStore;
+use crate::image::oci::ImageConfig;
+use crate::image::{Image, ImageError};
 
 /// The label that says whether the app image may be rebased (EP-19).
 pub const REBASABLE_LABEL: &str = "io.buildpacks.rebasable";
@@ -55,7 +55,13 @@ pub enum ExtendedError {
         path: PathBuf,
         /// Cause.
         #[source]
-        source: StoreError,
+        source: Box<ImageError>,
+    },
+    /// The layout lists no image.
+    #[error("extended run image '{}' has no manifest in index.json", path.display())]
+    Empty {
+        /// The layout directory.
+        path: PathBuf,
     },
     /// The extended image does not start with the run image's layers.
     #[error("extended run image '{}' is not based on run image '{run_image}'", path.display())]
@@ -88,7 +94,7 @@ pub struct ExtensionLayer {
 #[derive(Debug)]
 pub struct ExtendedRun {
     /// The extended config (its `config` section and history are the app image's starting point).
-    pub config: ImageConfiguration,
+    pub config: ImageConfig,
     /// The extension layers, in order.
     pub layers: Vec<ExtensionLayer>,
 }
@@ -97,13 +103,7 @@ impl ExtendedRun {
     /// `io.buildpacks.rebasable` for the app image (EP-19, platform spec): `true` only when the extended
     /// run image says `true`.
     pub fn rebasable(&self) -> &'static str {
-        let v = self
-            .config
-            .config()
-            .as_ref()
-            .and_then(|c| c.labels().as_ref())
-            .and_then(|l| l.get(REBASABLE_LABEL).cloned());
-        if v.as_deref() == Some("true") {
+        if self.config.label(REBASABLE_LABEL) == Some("true") {
             "true"
         } else {
             "false"
@@ -156,53 +156,52 @@ pub fn extension_id(created_by: &str) -> String {
 
 /// Reads the extended run image at `dir` and checks it extends `base` (the run image): its first
 /// layers must be the run image's, and every later layer's blob must be in the layout.
-pub fn open(dir: &Path, base: &dyn SourceImage) -> Result<ExtendedRun, ExtendedError> {
+pub fn open(dir: &Path, base: &Image) -> Result<ExtendedRun, ExtendedError> {
     let store = |source| ExtendedError::Store {
         path: dir.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
-    let img = LayoutImage::open(dir)
+    let img = LayoutStore::open_path(dir)
         .map_err(store)?
-        .ok_or_else(|| store(StoreError::Unsupported("no manifest in index.json".into())))?;
-    let n = base.layers().len();
-    let same_base = img.layers().len() >= n
-        && img
-            .layers()
-            .iter()
-            .zip(base.layers())
-            .all(|(a, b)| a.diff_id == b.diff_id);
+        .ok_or_else(|| ExtendedError::Empty {
+            path: dir.to_path_buf(),
+        })?;
+    let layers = img.layers().map_err(store)?;
+    let base_ids = base.diff_ids();
+    let n = base_ids.len();
+    let same_base = layers.len() >= n && layers.iter().zip(base_ids).all(|(a, b)| a.diff_id == *b);
     if !same_base {
         return Err(ExtendedError::WrongBase {
             path: dir.to_path_buf(),
-            run_image: base.name(),
+            run_image: base.name().to_string(),
         });
     }
     let history: Vec<String> = img
         .config()
-        .history()
+        .history
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .filter(|h| h.empty_layer() != Some(true))
-        .map(|h| h.created_by().clone().unwrap_or_default())
+        .filter(|h| h.empty_layer != Some(true))
+        .map(|h| h.created_by.unwrap_or_default())
         .collect();
-    let mut layers = Vec::new();
-    for (i, l) in img.layers().iter().enumerate().skip(n) {
-        let blob = img
-            .blob_path(&l.blob.digest)
-            .ok_or_else(|| ExtendedError::MissingBlob {
-                path: dir.to_path_buf(),
-                digest: l.blob.digest.clone(),
-            })?;
-        let ext = extension_id(history.get(i).map(String::as_str).unwrap_or_default());
-        layers.push(ExtensionLayer {
-            id: format!("{ext}:extended-layer-{}", i - n + 1),
+    let mut ext = Vec::new();
+    for (i, l) in layers.iter().enumerate().skip(n) {
+        let blob =
+            img.blob_path(&l.descriptor.digest)
+                .ok_or_else(|| ExtendedError::MissingBlob {
+                    path: dir.to_path_buf(),
+                    digest: l.descriptor.digest.to_string(),
+                })?;
+        let id = extension_id(history.get(i).map(String::as_str).unwrap_or_default());
+        ext.push(ExtensionLayer {
+            id: format!("{id}:extended-layer-{}", i - n + 1),
             blob,
         });
     }
     Ok(ExtendedRun {
         config: img.config().clone(),
-        layers,
+        layers: ext,
     })
 }
 

@@ -230,6 +230,32 @@ pub fn build_gzip(
     })
 }
 
+/// Tars and hashes `content` uncompressed into `blob_path` (the blob is the tar: digest = diffID), for
+/// stores that keep layers uncompressed (a daemon); with `tee`, the tar is also linked (or copied) there.
+pub fn build_tar(
+    content: &LayerContent,
+    owner: Owner,
+    blob_path: &Path,
+    tee: Option<&Path>,
+) -> io::Result<BuiltLayer> {
+    let b = builder(content, owner)?;
+    let info = b
+        .write(Compression::None, Sink::File(PathBuf::from(blob_path)))
+        .map_err(archive_err)?;
+    if let Some(t) = tee {
+        let _ = std::fs::remove_file(t);
+        std::fs::hard_link(blob_path, t)
+            .or_else(|_| std::fs::copy(blob_path, t).map(|_| ()))
+            .map_err(|e| io_at(t, e))?;
+    }
+    Ok(BuiltLayer {
+        diff_id: info.diff_id.to_string(),
+        digest: info.diff_id.to_string(),
+        size: info.size,
+        path: blob_path.to_path_buf(),
+    })
+}
+
 /// Writes everything to both writers.
 struct Tee<A, B>(A, B);
 

@@ -6,14 +6,14 @@ pub mod config;
 pub mod exporter;
 pub mod extended;
 mod glob;
+#[cfg(test)]
+mod golden_tests;
 pub mod layers;
 pub mod metadata;
 pub mod phase;
 pub mod plan;
-pub mod registry_store;
 pub mod sbom_copy;
 pub mod slices;
-pub mod store;
 
 use crate::cli::Inputs;
 use crate::Failure;

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::access::ImageAccess;
 use super::cache_export::{export_cache, CacheExport};
 use super::config::{created_time, entrypoint, ConfigInputs, NORMALIZED_CREATED};
-use super::exporter::{save_copy, ExportRequest, Exporter};
+use super::exporter::{ExportRequest, Exporter};
 use super::extended::{self, ExtendedRun};
 use super::layers::Owner;
 use super::metadata::{
@@ -24,7 +24,6 @@ use super::metadata::{
 };
 use super::plan::{plan_layers, GroupBuildpack, LayerRole, PlanInputs};
 use super::slices::slice_app;
-use super::store::SourceImage;
 use crate::analyze::run_image::{run_image_for_export, RunImageCandidates};
 use crate::cli::{Inputs, Phase};
 use crate::Failure;
@@ -63,8 +62,7 @@ fn read_store(layers_dir: &Path, bp: &GroupBuildpack) -> Option<toml::Table> {
 
 /// Runs the exporter.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(crate::export::access::AccessError::into_failure)?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     // Before anything is pushed: an unusable -cache-image / -cache-dir fails the phase (exit 1).
     crate::restore::check_cache_inputs(inputs)?;
     access.resolve_credentials(&registry_references(inputs));
@@ -92,13 +90,13 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         return Err(fail_msg("run image not found in analyzed metadata"));
     }
     let base = access
-        .open_identifier(&run_ref)
+        .open(&run_ref)
         .map_err(|e| fail(&e))?
         .ok_or_else(|| fail_msg(format!("run image '{run_ref}' not found")))?;
-    let extended = open_extended(inputs, &analyzed, base.as_ref())?;
-    let previous: Option<Box<dyn SourceImage>> = match analyzed.previous_image_ref() {
+    let extended = open_extended(inputs, &analyzed, &base)?;
+    let previous: Option<crate::image::Image> = match analyzed.previous_image_ref() {
         "" => None,
-        r => match access.open_identifier(r) {
+        r => match access.open(r) {
             Ok(p) => p,
             Err(e) => {
                 warn!("Ignoring previous image '{r}': {e}");
@@ -108,7 +106,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     };
     let prev_meta = previous
         .as_ref()
-        .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL).as_deref()))
+        .map(|p| metadata_from_label(p.label(LIFECYCLE_METADATA_LABEL)))
         .unwrap_or_else(|| analyzed.metadata.clone());
 
     if api.exports_lifecycle_sboms() {
@@ -204,7 +202,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         .filter_map(|(i, bp)| read_store(&inputs.layers_dir, bp).map(|t| (i, t)))
         .collect();
 
-    let dest = access.destination(&image_name).map_err(|e| fail(&e))?;
+    let dest = access.writer(&image_name).map_err(|e| fail(&e))?;
     let scratch = dest.scratch_dir();
     info!("Saving {image_name}...");
     let (exported, cache_thread_ok) = std::thread::scope(|s| {
@@ -219,11 +217,11 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 uid: inputs.uid,
                 gid: inputs.gid,
             },
-            base: base.as_ref(),
+            base: &base,
             base_config: extended
                 .as_ref()
                 .map_or_else(|| base.config().clone(), |x| x.config.clone()),
-            previous: previous.as_deref(),
+            previous: previous.as_ref(),
             keep_tars,
             config: ConfigInputs {
                 layers_dir: inputs.layers_dir.display().to_string(),
@@ -247,24 +245,28 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
 
     let mut tags = vec![image_name.clone()];
     // The image as written under the first name is the source of every blob (a layout shares them, a
-    // registry mounts them); read once, when the first extra tag needs it.
+    // registry mounts them, a daemon has them); read once, when the first extra tag needs it.
     let mut first = None;
     for extra in &inputs.additional_tags {
         info!("Saving {extra}...");
-        let saved = access.destination(extra).and_then(|d| {
+        let saved = (|| {
             let source = match &mut first {
                 Some(source) => source,
                 slot => slot.insert(access.open(&image_name)?.ok_or_else(|| {
-                    super::store::StoreError::Unsupported(format!("cannot re-read '{image_name}'"))
+                    crate::image::ImageError::Invalid {
+                        image: image_name.clone(),
+                        reason: "cannot be read back after saving".into(),
+                    }
                 })?),
             };
-            save_copy(
-                d.as_ref(),
-                source.as_ref(),
-                &outcome.config,
-                &outcome.manifest,
-            )
-        });
+            match access.tag_existing(source, extra) {
+                Some(tagged) => tagged,
+                None => access
+                    .writer(extra)
+                    .and_then(|d| source.save_to(d.as_ref()))
+                    .map(|_| ()),
+            }
+        })();
         match saved {
             Ok(_) => tags.push(extra.clone()),
             Err(e) => warn!("{extra} - {e}"),
@@ -281,7 +283,14 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
         info!("      {t}");
     }
     let report = Report {
-        image: image_report(&access, tags, &outcome.digest, outcome.manifest_size),
+        image: image_report(
+            &access,
+            tags,
+            outcome.has_manifest,
+            &outcome.digest,
+            outcome.manifest_size,
+            &outcome.image_id,
+        ),
         build: None,
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))?;
@@ -304,16 +313,27 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `report.toml` `[image]` (EP-16): in layout mode the tags are the layout paths the images were
-/// written to (`<layout-dir>/index.docker.io/library/app/latest`) and there is no `digest` (the
-/// platform spec requires it for registry exports; the reference writes none for a layout, whose
-/// `index.json` holds the digest), as the reference writes them.
-pub(crate) fn image_report(
+/// `[image]` of `report.toml` (EP-16), as the reference writes it: for a registry the manifest digest
+/// and size; in layout mode the tags are the layout paths the images were written to
+/// (`<layout-dir>/index.docker.io/library/app/latest`) and there is no `digest` (the platform spec
+/// requires it for registry exports; the layout's `index.json` holds it); for a daemon, which keeps
+/// no manifest, the image ID (hex, the reference's daemon identifier).
+pub fn image_report(
     access: &ImageAccess,
     tags: Vec<String>,
+    has_manifest: bool,
     digest: &str,
     manifest_size: u64,
+    image_id: &str,
 ) -> ImageReport {
+    if !has_manifest {
+        return ImageReport {
+            tags,
+            image_id: image_id.trim_start_matches("sha256:").to_string(),
+            digest: String::new(),
+            manifest_size: 0,
+        };
+    }
     let layout = access.is_layout();
     ImageReport {
         tags: tags
@@ -386,7 +406,7 @@ fn registry_references(inputs: &Inputs) -> Vec<String> {
 fn open_extended(
     inputs: &Inputs,
     analyzed: &Analyzed,
-    base: &dyn SourceImage,
+    base: &crate::image::Image,
 ) -> Result<Option<ExtendedRun>, Failure> {
     let api = inputs.platform_api;
     if !api.supports_run_image_extension() {

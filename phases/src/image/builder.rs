@@ -1,28 +1,28 @@
 //! The write side of the image abstraction: [`ImageBuilder`] starts from a base image (or nothing), appends
-//! new layers or reuses existing ones by diffID, edits the configuration and saves to a layout or a registry
-//! with tags (checklist IM-01…IM-04, IM-20, IM-30).
+//! new layers or reuses existing ones by diffID, edits the configuration and saves through any store's
+//! [`ImageWriter`] (layout, registry, daemon) with tags (checklist IM-01…IM-04, IM-20, IM-30).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::layout::{Layout, WriteStats};
+use super::layout::{IndexUpdate, Layout, LayoutWriter, WriteStats};
 use super::oci::{
     self, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, RuntimeConfig,
 };
-use super::registry::{BlobPushOutcome, BlobSource, BlobUpload, ImageRef, RegistryClient};
-use super::source::{open_blob, Image, LayerRef, Store};
+use super::registry::{ImageRef, RegistryClient, RegistryWriter};
+use super::source::{Image, LayerRef};
+use super::store::ImageWriter;
 use super::{Digest, ImageError};
 use crate::archive::{LayerInfo, MEDIA_TYPE_DOCKER_GZIP, MEDIA_TYPE_TAR_GZIP};
 
 #[derive(Debug, Clone)]
 enum Origin {
-    /// A blob file on this machine (from the archive pipeline).
+    /// A blob file on this machine (from the archive pipeline), handed to the writer when saving.
     File(PathBuf),
-    /// A blob of another image.
-    Store(Arc<Store>),
+    /// A layer of another image.
+    Image(Box<Image>),
+    /// Already handed to the writer the image will be saved with.
+    Stored,
 }
 
 #[derive(Debug, Clone)]
@@ -34,7 +34,8 @@ struct NewLayer {
 /// What saving an image produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaveReport {
-    /// Digest of the manifest (the image digest).
+    /// Digest of the manifest (the image digest); the digest of the manifest bytes also where the store
+    /// keeps no manifest (a daemon).
     pub manifest_digest: Digest,
     /// Size of the manifest in bytes.
     pub manifest_size: u64,
@@ -42,11 +43,11 @@ pub struct SaveReport {
     pub manifest_media_type: String,
     /// The image ID (config digest).
     pub image_id: Digest,
+    /// Whether the store keeps the manifest (layouts and registries; a daemon does not).
+    pub has_manifest: bool,
     /// Blob writes (layout) or uploads (registry: `blobs_written` = uploaded, `blobs_reused` = present or
     /// mounted).
     pub stats: WriteStats,
-    /// Blobs the registry mounted from another repository.
-    pub mounted: u64,
     /// The manifest bytes written.
     pub manifest_bytes: Vec<u8>,
     /// The configuration bytes written.
@@ -79,6 +80,7 @@ pub struct ImageBuilder {
     config: ImageConfig,
     layers: Vec<NewLayer>,
     annotations: Option<BTreeMap<String, String>>,
+    normalized: bool,
 }
 
 impl ImageBuilder {
@@ -91,7 +93,7 @@ impl ImageBuilder {
             .into_iter()
             .map(|layer| NewLayer {
                 layer,
-                origin: Origin::Store(base.store.clone()),
+                origin: Origin::Image(Box::new(base.clone())),
             })
             .collect();
         Ok(Self {
@@ -110,6 +112,7 @@ impl ImageBuilder {
             config: base.config().clone(),
             layers,
             annotations: None,
+            normalized: false,
         })
     }
 
@@ -130,7 +133,23 @@ impl ImageBuilder {
             },
             layers: Vec::new(),
             annotations: None,
+            normalized: false,
         }
+    }
+
+    /// The lifecycle's canonical form for the images it exports (what the exporter, rebaser and cache image
+    /// write): OCI media types for manifest, config and layers (Docker layer media types mapped, blob bytes
+    /// unchanged), layer descriptors with only media type, digest and size, and a configuration without
+    /// fields outside the image spec (a Docker base's `container`, `docker_version`, `Hostname`, ...).
+    pub fn normalize(mut self) -> Self {
+        self.normalized = true;
+        self.manifest_media_type = oci::OCI_MANIFEST.into();
+        self.config_media_type = oci::OCI_CONFIG.into();
+        for l in &mut self.layers {
+            l.layer.descriptor = normalized_descriptor(&l.layer.descriptor);
+        }
+        self.config.strip_unknown();
+        self
     }
 
     /// The layers so far, base first.
@@ -151,7 +170,11 @@ impl ImageBuilder {
     }
 
     fn layer_media_type(&self, media_type: &str) -> String {
-        if self.manifest_media_type == oci::DOCKER_MANIFEST && media_type == MEDIA_TYPE_TAR_GZIP {
+        if self.normalized {
+            oci::oci_layer_media_type(media_type).into()
+        } else if self.manifest_media_type == oci::DOCKER_MANIFEST
+            && media_type == MEDIA_TYPE_TAR_GZIP
+        {
             MEDIA_TYPE_DOCKER_GZIP.into()
         } else {
             media_type.into()
@@ -218,17 +241,52 @@ impl ImageBuilder {
                 image: from.name().to_string(),
                 diff_id: diff_id.clone(),
             })?;
+        let layer = if self.normalized {
+            LayerRef {
+                descriptor: normalized_descriptor(&layer.descriptor),
+                ..layer
+            }
+        } else {
+            layer
+        };
         self.layers.push(NewLayer {
             layer,
-            origin: Origin::Store(from.store.clone()),
+            origin: Origin::Image(Box::new(from.clone())),
         });
         self.push_history(created_by);
         Ok(())
     }
 
-    /// Replaces the bottom `old_base_layers` layers (and as many non-empty history entries) by `new_base`'s
-    /// layers and history, keeping everything above (rebase, checklist IM-40).
-    pub fn rebase(&mut self, old_base_layers: usize, new_base: &Image) -> Result<(), ImageError> {
+    /// Appends a layer whose blob was already handed to the writer this image will be saved with
+    /// ([`ImageWriter::put_layer_file`] or [`ImageWriter::copy_layer`], e.g. from worker threads).
+    pub fn add_stored_layer(&mut self, layer: LayerRef, created_by: Option<String>) {
+        let layer = if self.normalized {
+            LayerRef {
+                descriptor: normalized_descriptor(&layer.descriptor),
+                ..layer
+            }
+        } else {
+            layer
+        };
+        self.layers.push(NewLayer {
+            layer,
+            origin: Origin::Stored,
+        });
+        self.push_history(created_by);
+    }
+
+    /// Keeps only the bottom `n` layers (history and configuration are left to the caller).
+    pub fn truncate_layers(&mut self, n: usize) {
+        self.layers.truncate(n);
+    }
+
+    /// Replaces the bottom `old_base_layers` layers by `new_base`'s layers, keeping everything above;
+    /// the configuration is left to the caller.
+    pub fn replace_base_layers(
+        &mut self,
+        old_base_layers: usize,
+        new_base: &Image,
+    ) -> Result<(), ImageError> {
         if old_base_layers > self.layers.len() {
             return Err(ImageError::Invalid {
                 image: "image being rebased".into(),
@@ -238,16 +296,31 @@ impl ImageBuilder {
                 ),
             });
         }
+        let normalized = self.normalized;
         let mut layers: Vec<NewLayer> = new_base
             .layers()?
             .into_iter()
             .map(|layer| NewLayer {
-                layer,
-                origin: Origin::Store(new_base.store.clone()),
+                layer: if normalized {
+                    LayerRef {
+                        descriptor: normalized_descriptor(&layer.descriptor),
+                        ..layer
+                    }
+                } else {
+                    layer
+                },
+                origin: Origin::Image(Box::new(new_base.clone())),
             })
             .collect();
         layers.extend(self.layers.drain(old_base_layers..));
         self.layers = layers;
+        Ok(())
+    }
+
+    /// Replaces the bottom `old_base_layers` layers (and as many non-empty history entries) by `new_base`'s
+    /// layers and history, keeping everything above (rebase, checklist IM-40).
+    pub fn rebase(&mut self, old_base_layers: usize, new_base: &Image) -> Result<(), ImageError> {
+        self.replace_base_layers(old_base_layers, new_base)?;
         let mut history = new_base.config().history.clone().unwrap_or_default();
         let mut seen = 0;
         history.extend(
@@ -275,6 +348,14 @@ impl ImageBuilder {
     /// The configuration, for edits the helpers below do not cover (history, exposed ports, ...).
     pub fn config_mut(&mut self) -> &mut ImageConfig {
         &mut self.config
+    }
+
+    /// Replaces the configuration (its `rootfs` is rewritten from the layers when saving).
+    pub fn set_config(&mut self, config: ImageConfig) {
+        self.config = config;
+        if self.normalized {
+            self.config.strip_unknown();
+        }
     }
 
     /// The configuration.
@@ -361,7 +442,8 @@ impl ImageBuilder {
             .insert(key.into(), value.into());
     }
 
-    /// The configuration and manifest bytes this builder would save.
+    /// The configuration and manifest bytes this builder would save (deterministic: the same image always
+    /// has the same digests; canonical sorted-key JSON after [`ImageBuilder::normalize`]).
     pub fn render(&self) -> Result<(Vec<u8>, Vec<u8>), ImageError> {
         let mut config = self.config.clone();
         config.rootfs = RootFs {
@@ -372,7 +454,16 @@ impl ImageBuilder {
                 .map(|l| l.layer.diff_id.clone())
                 .collect(),
         };
-        let config_bytes = serde_json::to_vec(&config).map_err(|source| ImageError::Json {
+        // The canonical form sorts keys (the exporter's documents); other images keep the field order
+        // of the types, as every image this builder wrote before, so an unchanged image keeps its digest.
+        let encode = |v: &dyn erased::Encode| {
+            if self.normalized {
+                v.canonical()
+            } else {
+                v.plain()
+            }
+        };
+        let config_bytes = encode(&config).map_err(|source| ImageError::Json {
             image: "new image".into(),
             what: "config".into(),
             source,
@@ -393,7 +484,7 @@ impl ImageBuilder {
             annotations: self.annotations.clone(),
             extra: BTreeMap::new(),
         };
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|source| ImageError::Json {
+        let manifest_bytes = encode(&manifest).map_err(|source| ImageError::Json {
             image: "new image".into(),
             what: "manifest".into(),
             source,
@@ -401,67 +492,79 @@ impl ImageBuilder {
         Ok((config_bytes, manifest_bytes))
     }
 
-    /// Saves into the layout `dest` and tags it with each of `tags` (moving tags that pointed elsewhere;
-    /// no tags = untagged entry). Blobs already in `dest` are not written again; blobs of layout images
-    /// and blob files are hard-linked when possible, else copied; registry blobs are downloaded.
-    pub fn save_to_layout(&self, dest: &Layout, tags: &[String]) -> Result<SaveReport, ImageError> {
-        let mut stats = WriteStats::default();
-        for l in &self.layers {
-            let digest = &l.layer.descriptor.digest;
-            if dest.has_blob(digest) {
-                stats.blobs_reused += 1;
-                continue;
-            }
-            let target = dest.blob_path(digest);
-            let local = match &l.origin {
-                Origin::File(p) => Some(p.clone()),
-                Origin::Store(s) => match &**s {
-                    Store::Layout(src) => Some(src.blob_path(digest)),
-                    Store::Registry { .. } => None,
-                },
-            };
-            if let Some(src) = local {
-                if let Some(parent) = target.parent() {
-                    let _ = fs::create_dir_all(parent);
+    /// Saves through `writer`: hands it every layer blob not handed over yet (several at a time), then
+    /// the configuration and manifest.
+    pub fn save(&self, writer: &dyn ImageWriter) -> Result<SaveReport, ImageError> {
+        let pending: Vec<&NewLayer> = self
+            .layers
+            .iter()
+            .filter(|l| !matches!(l.origin, Origin::Stored))
+            .collect();
+        let results = crate::archive::parallel_map(pending, 4, |l| match &l.origin {
+            Origin::File(p) => {
+                if writer.has_layer(&l.layer)? {
+                    return Ok(());
                 }
-                if fs::hard_link(&src, &target).is_ok() {
-                    stats.blobs_written += 1;
-                    continue;
-                }
-                let f = File::open(&src).map_err(|source| ImageError::Io {
-                    image: dest.path().display().to_string(),
-                    what: format!("blob {digest} from {}", src.display()),
-                    source,
-                })?;
-                let (_, s) = dest.write_blob_from(f, Some(digest))?;
-                stats.add(s);
-            } else if let Origin::Store(s) = &l.origin {
-                let r = open_blob(s, digest)?;
-                let (_, s) = dest.write_blob_from(r, Some(digest))?;
-                stats.add(s);
+                // The writer takes files over: give it a link (or copy), the caller keeps its file.
+                let tmp = writer
+                    .scratch_dir()
+                    .join(format!(".save-{}", l.layer.descriptor.digest.hex()));
+                let _ = std::fs::remove_file(&tmp);
+                std::fs::hard_link(p, &tmp)
+                    .or_else(|_| std::fs::copy(p, &tmp).map(|_| ()))
+                    .map_err(|source| ImageError::Io {
+                        image: writer.name(),
+                        what: format!("layer blob {}", p.display()),
+                        source,
+                    })?;
+                writer.put_layer_file(&tmp, &l.layer)
             }
+            Origin::Image(from) => writer.copy_layer(from, &l.layer),
+            Origin::Stored => Ok(()),
+        });
+        for r in results {
+            r.unwrap_or_else(|| {
+                Err(ImageError::Invalid {
+                    image: writer.name(),
+                    reason: "a layer copy thread panicked".into(),
+                })
+            })?;
         }
         let (config_bytes, manifest_bytes) = self.render()?;
-        let (image_id, s) = dest.write_blob(&config_bytes)?;
-        stats.add(s);
-        let (manifest_digest, s) = dest.write_blob(&manifest_bytes)?;
-        stats.add(s);
-        let desc = Descriptor::new(
-            self.manifest_media_type.clone(),
-            manifest_digest.clone(),
-            manifest_bytes.len() as u64,
-        );
-        dest.add_manifest(&desc, tags)?;
+        let saved = writer.commit(
+            &config_bytes,
+            &manifest_bytes,
+            &self.manifest_media_type,
+            &self.layers(),
+        )?;
         Ok(SaveReport {
-            manifest_digest,
+            manifest_digest: saved
+                .manifest_digest
+                .clone()
+                .unwrap_or_else(|| Digest::sha256_of(&manifest_bytes)),
             manifest_size: manifest_bytes.len() as u64,
             manifest_media_type: self.manifest_media_type.clone(),
-            image_id,
-            stats,
-            mounted: 0,
+            image_id: saved.image_id,
+            has_manifest: saved.manifest_digest.is_some(),
+            stats: {
+                let mut s = writer.stats();
+                s.add(saved.stats);
+                s
+            },
             manifest_bytes,
             config_bytes,
         })
+    }
+
+    /// Saves into the layout `dest` and tags it with each of `tags` (moving tags that pointed elsewhere,
+    /// keeping other entries; no tags = untagged entry). Blobs already in `dest` are not written again;
+    /// blobs of layout images and blob files are hard-linked when possible, else copied; registry blobs are
+    /// downloaded.
+    pub fn save_to_layout(&self, dest: &Layout, tags: &[String]) -> Result<SaveReport, ImageError> {
+        self.save(&LayoutWriter::new(
+            dest.clone(),
+            IndexUpdate::Tag(tags.to_vec()),
+        ))
     }
 
     /// Pushes to `reference` and tags `extra_tags` in the same repository. Blobs the repository has are
@@ -473,70 +576,36 @@ impl ImageBuilder {
         reference: &ImageRef,
         extra_tags: &[String],
     ) -> Result<SaveReport, ImageError> {
-        let mut uploads = Vec::new();
-        for l in &self.layers {
-            let d = &l.layer.descriptor;
-            let (source, mount_from) = match &l.origin {
-                Origin::File(p) => (BlobSource::Path(p.clone()), Vec::new()),
-                Origin::Store(s) => match &**s {
-                    Store::Layout(src) => (BlobSource::Path(src.blob_path(&d.digest)), Vec::new()),
-                    Store::Registry {
-                        reference: from, ..
-                    } => {
-                        let (s2, dg) = (s.clone(), d.digest.clone());
-                        let open: Arc<
-                            dyn Fn() -> io::Result<Box<dyn io::Read + Send>> + Send + Sync,
-                        > = Arc::new(move || {
-                            open_blob(&s2, &dg)
-                                .map_err(|e| io::Error::other(crate::error::chain(&e)))
-                        });
-                        (BlobSource::Open(open), vec![from.clone()])
-                    }
-                },
-            };
-            uploads.push(BlobUpload {
-                digest: d.digest.to_string(),
-                size: d.size,
-                source,
-                mount_from,
-            });
-        }
-        let (config_bytes, manifest_bytes) = self.render()?;
-        let image_id = Digest::sha256_of(&config_bytes);
-        uploads.push(BlobUpload {
-            digest: image_id.to_string(),
-            size: config_bytes.len() as u64,
-            source: BlobSource::Bytes(Arc::new(config_bytes.clone())),
-            mount_from: Vec::new(),
-        });
-        let outcomes = client.push_blobs(reference, &uploads)?;
-        let mut stats = WriteStats::default();
-        let mut mounted = 0;
-        for (o, u) in outcomes.iter().zip(&uploads) {
-            match o {
-                BlobPushOutcome::Uploaded => {
-                    stats.blobs_written += 1;
-                    stats.bytes_written += u.size;
-                }
-                BlobPushOutcome::Exists => stats.blobs_reused += 1,
-                BlobPushOutcome::Mounted(_) => {
-                    stats.blobs_reused += 1;
-                    mounted += 1;
-                }
-            }
-        }
-        client.push_manifest(reference, &manifest_bytes, &self.manifest_media_type)?;
-        let tags: Vec<&str> = extra_tags.iter().map(String::as_str).collect();
-        client.tag(reference, &tags, &manifest_bytes, &self.manifest_media_type)?;
-        Ok(SaveReport {
-            manifest_digest: Digest::sha256_of(&manifest_bytes),
-            manifest_size: manifest_bytes.len() as u64,
-            manifest_media_type: self.manifest_media_type.clone(),
-            image_id,
-            stats,
-            mounted,
-            manifest_bytes,
-            config_bytes,
-        })
+        self.save(&RegistryWriter::new(
+            client,
+            reference.clone(),
+            extra_tags.to_vec(),
+        )?)
     }
+}
+
+mod erased {
+    /// JSON encodings of a document, object-safe so one closure picks the form.
+    pub(super) trait Encode {
+        fn canonical(&self) -> Result<Vec<u8>, serde_json::Error>;
+        fn plain(&self) -> Result<Vec<u8>, serde_json::Error>;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn canonical(&self) -> Result<Vec<u8>, serde_json::Error> {
+            super::oci::canonical_json(self)
+        }
+        fn plain(&self) -> Result<Vec<u8>, serde_json::Error> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// A layer descriptor in the canonical form: OCI media type, digest and size only.
+fn normalized_descriptor(d: &Descriptor) -> Descriptor {
+    Descriptor::new(
+        oci::oci_layer_media_type(&d.media_type),
+        d.digest.clone(),
+        d.size,
+    )
 }

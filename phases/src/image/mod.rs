@@ -1,22 +1,25 @@
-//! Images: OCI image layouts on disk ([`layout`]) and registry images ([`registry`]), behind one
-//! abstraction the phases use: [`Image`] to read a base/run/previous image, [`ImageBuilder`] to build a
-//! new one from a base and save it to a layout or a registry.
+//! Images (platform spec "Image", image-spec): one abstraction the phases use — [`Image`] to read a
+//! base/run/previous image, [`ImageBuilder`] to build a new one, and an [`ImageStore`] per place images
+//! live, each with its [`ImageWriter`]: OCI image layouts on disk ([`layout`]), registries ([`registry`])
+//! and a Docker Engine ([`daemon`]).
 //!
-//! Phases that must not touch registries (detector, builder, extender) are simply never given a
-//! [`registry::RegistryClient`].
+//! Phases that must not touch images (detector, builder) are simply never given a store.
 
 mod builder;
+pub mod daemon;
 pub mod digest;
 pub mod layout;
 pub mod oci;
 pub mod registry;
 mod source;
+pub mod store;
 
 use std::io;
 
 pub use builder::{ImageBuilder, SaveReport};
 pub use digest::Digest;
 pub use source::{Image, LayerRef};
+pub use store::{ImageStore, ImageWriter, LayerEncoding, SavedImage, StoreKind};
 
 /// Errors of the image abstraction; each names the image.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,14 @@ pub enum ImageError {
         image: String,
         /// The diffID.
         diff_id: Digest,
+    },
+    /// The Docker daemon failed or could not be reached.
+    #[error("Docker daemon at {host}: {message}")]
+    Daemon {
+        /// `DOCKER_HOST`.
+        host: String,
+        /// What failed and why.
+        message: String,
     },
     /// I/O while moving blobs.
     #[error("failed to read or write {what} of image {image}")]

@@ -23,6 +23,28 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// `application/vnd.docker.image.rootfs.diff.tar.gzip`.
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// `application/vnd.docker.image.rootfs.diff.tar` (uncompressed, as a daemon stores layers).
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// `application/vnd.oci.image.layer.v1.tar+gzip`.
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// `application/vnd.oci.image.layer.v1.tar`.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// The OCI media type of a layer given in either family (the blob bytes are the same).
+pub fn oci_layer_media_type(media_type: &str) -> &str {
+    match media_type {
+        DOCKER_LAYER => OCI_LAYER,
+        DOCKER_LAYER_TAR => OCI_LAYER_TAR,
+        other => other,
+    }
+}
+
+/// Canonical JSON of a document: object keys sorted at every level (no insignificant whitespace), so
+/// the same content always has the same bytes and digest.
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&serde_json::to_value(value)?)
+}
+
 /// The index annotation naming a tag (image-layout "index.json").
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -206,6 +228,13 @@ pub struct ImageConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub os_version: Option<String>,
+    /// OS features.
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub os_features: Option<Vec<String>>,
     /// CPU variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -220,6 +249,48 @@ pub struct ImageConfig {
     /// Unknown fields, kept.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+impl ImageConfig {
+    /// Drops every field the image spec does not define (at the top, in `config` and in `history`), as
+    /// the lifecycle does for the images it exports.
+    pub fn strip_unknown(&mut self) {
+        self.extra.clear();
+        if let Some(c) = self.config.as_mut() {
+            c.extra.clear();
+        }
+        for h in self.history.iter_mut().flatten() {
+            h.extra.clear();
+        }
+    }
+
+    /// The labels of `config` (empty when none).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// One label of `config`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.config
+            .as_ref()?
+            .labels
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+
+    /// One environment variable of `config`.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.config
+            .as_ref()?
+            .env
+            .as_ref()?
+            .iter()
+            .find_map(|e| e.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
 }
 
 /// Execution parameters (`config` of the image configuration).

@@ -10,25 +10,76 @@ use std::thread::JoinHandle;
 
 use super::layout::{path_for_reference, Layout, LayoutError, Selector};
 use super::oci::{Descriptor, ImageConfig, Manifest, Platform};
-use super::registry::{ImageRef, RegistryClient, RegistryError};
+use super::registry::{ImageRef, RegistryClient};
+use super::store::{ImageWriter, SavedImage};
 use super::{Digest, ImageError};
 
-/// Where an image's blobs are read from.
-#[derive(Clone)]
-pub(crate) enum Store {
-    Layout(Layout),
-    Registry {
-        client: RegistryClient,
-        reference: ImageRef,
-    },
+/// Where an opened image's blobs are read from: implemented once per store (layout, registry, daemon).
+/// A store's writer downcasts through [`Backend::as_any`] to recognise images of its own kind.
+pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
+    /// Opens blob `digest` (as stored) for streaming.
+    fn open_blob(&self, image: &str, digest: &Digest) -> Result<Box<dyn Read + Send>, ImageError>;
+    /// A local file holding blob `digest`, if the store keeps one.
+    fn blob_path(&self, _digest: &Digest) -> Option<PathBuf> {
+        None
+    }
+    /// The identifier the platform records for the image (IM-30).
+    fn identifier(&self, manifest_digest: &Digest, image_id: &Digest) -> String;
+    /// For downcasts by writers of the same store.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Store::Layout(l) => write!(f, "Layout({})", l.path().display()),
-            Store::Registry { reference, .. } => write!(f, "Registry({reference})"),
-        }
+/// Blobs of an image in an OCI layout.
+#[derive(Debug, Clone)]
+pub(crate) struct LayoutBlobs(pub(crate) Layout);
+
+impl Backend for LayoutBlobs {
+    fn open_blob(&self, _image: &str, digest: &Digest) -> Result<Box<dyn Read + Send>, ImageError> {
+        let f: File = self.0.open_blob(digest)?;
+        Ok(Box::new(f))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> Option<PathBuf> {
+        Some(self.0.blob_path(digest)).filter(|p| p.is_file())
+    }
+
+    fn identifier(&self, manifest_digest: &Digest, _image_id: &Digest) -> String {
+        format!("{}@{manifest_digest}", self.0.path().display())
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Blobs of an image in a registry repository.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistryBlobs {
+    pub(crate) client: RegistryClient,
+    pub(crate) reference: ImageRef,
+}
+
+impl Backend for RegistryBlobs {
+    fn open_blob(&self, _image: &str, digest: &Digest) -> Result<Box<dyn Read + Send>, ImageError> {
+        let (client, reference, d) = (self.client.clone(), self.reference.clone(), digest.clone());
+        pipe_from_thread(&self.reference.to_string(), digest, move |w| {
+            client
+                .pull_blob_to(&reference, d.as_str(), w)
+                .map(|_| ())
+                .map_err(|e| crate::error::chain(&e))
+        })
+    }
+
+    fn identifier(&self, manifest_digest: &Digest, _image_id: &Digest) -> String {
+        format!(
+            "{}/{}@{manifest_digest}",
+            self.reference.registry(),
+            self.reference.repository()
+        )
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -45,7 +96,7 @@ pub struct LayerRef {
 #[derive(Debug, Clone)]
 pub struct Image {
     pub(crate) name: String,
-    pub(crate) store: Arc<Store>,
+    pub(crate) backend: Arc<dyn Backend>,
     manifest_descriptor: Descriptor,
     manifest_bytes: Arc<Vec<u8>>,
     manifest: Manifest,
@@ -65,7 +116,7 @@ impl Image {
         let r = layout.resolve(selector, platform)?;
         Ok(Self {
             name: path.display().to_string(),
-            store: Arc::new(Store::Layout(layout)),
+            backend: Arc::new(LayoutBlobs(layout)),
             manifest_descriptor: r.descriptor,
             manifest_bytes: Arc::new(r.manifest_bytes),
             manifest: r.manifest,
@@ -114,12 +165,47 @@ impl Image {
             })?;
         Ok(Self {
             name: reference.to_string(),
-            store: Arc::new(Store::Registry {
+            backend: Arc::new(RegistryBlobs {
                 client: client.clone(),
                 reference: reference.clone(),
             }),
             manifest_descriptor: Descriptor::new(m.media_type, digest, m.bytes.len() as u64),
             manifest_bytes: Arc::new(m.bytes),
+            manifest,
+            config_bytes: Arc::new(config_bytes),
+            config,
+        })
+    }
+
+    /// An image of another store (a daemon) from its parts: `manifest` lists its layers and names its
+    /// configuration by the store's image ID.
+    pub(crate) fn from_parts(
+        name: String,
+        backend: Arc<dyn Backend>,
+        manifest: Manifest,
+        config: ImageConfig,
+    ) -> Result<Self, ImageError> {
+        let json = |what: &str, source| ImageError::Json {
+            image: name.clone(),
+            what: what.to_string(),
+            source,
+        };
+        let manifest_bytes =
+            super::oci::canonical_json(&manifest).map_err(|e| json("manifest", e))?;
+        let config_bytes = super::oci::canonical_json(&config).map_err(|e| json("config", e))?;
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| super::oci::DOCKER_MANIFEST.to_string());
+        Ok(Self {
+            name,
+            backend,
+            manifest_descriptor: Descriptor::new(
+                media_type,
+                Digest::sha256_of(&manifest_bytes),
+                manifest_bytes.len() as u64,
+            ),
+            manifest_bytes: Arc::new(manifest_bytes),
             manifest,
             config_bytes: Arc::new(config_bytes),
             config,
@@ -133,33 +219,24 @@ impl Image {
 
     /// The identifier the platform records: `<layout path>@<digest>` or `<registry>/<repo>@<digest>` (IM-30).
     pub fn identifier(&self) -> String {
-        match &*self.store {
-            Store::Layout(l) => format!("{}@{}", l.path().display(), self.manifest_digest()),
-            Store::Registry { reference, .. } => {
-                format!(
-                    "{}/{}@{}",
-                    reference.registry(),
-                    reference.repository(),
-                    self.manifest_digest()
-                )
-            }
-        }
+        self.backend
+            .identifier(self.manifest_digest(), self.image_id())
     }
 
     /// The layout this image lives in, if it is a layout image.
     pub fn layout(&self) -> Option<&Layout> {
-        match &*self.store {
-            Store::Layout(l) => Some(l),
-            Store::Registry { .. } => None,
-        }
+        self.backend
+            .as_any()
+            .downcast_ref::<LayoutBlobs>()
+            .map(|b| &b.0)
     }
 
     /// The registry reference, if it is a registry image.
     pub fn registry_reference(&self) -> Option<&ImageRef> {
-        match &*self.store {
-            Store::Registry { reference, .. } => Some(reference),
-            Store::Layout(_) => None,
-        }
+        self.backend
+            .as_any()
+            .downcast_ref::<RegistryBlobs>()
+            .map(|b| &b.reference)
     }
 
     /// The manifest digest.
@@ -304,16 +381,13 @@ impl Image {
 
     /// A local file holding blob `digest` (layout images only; lets a layout destination hard-link it).
     pub fn blob_path(&self, digest: &Digest) -> Option<PathBuf> {
-        match &*self.store {
-            Store::Layout(l) => Some(l.blob_path(digest)).filter(|p| p.is_file()),
-            Store::Registry { .. } => None,
-        }
+        self.backend.blob_path(digest)
     }
 
     /// Opens blob `digest` (compressed as stored) for streaming. Registry blobs are streamed through a
     /// pipe from a helper thread; a failed download surfaces as an error from `read`.
     pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, ImageError> {
-        open_blob(&self.store, digest)
+        self.backend.open_blob(&self.name, digest)
     }
 
     /// Opens the blob of the layer with this diffID.
@@ -329,56 +403,57 @@ impl Image {
 
     /// Copies blob `digest` into `writer`; returns the bytes copied.
     pub fn copy_blob_to(&self, digest: &Digest, writer: &mut dyn Write) -> Result<u64, ImageError> {
-        match &*self.store {
-            Store::Layout(l) => {
-                let mut f = l.open_blob(digest)?;
-                io::copy(&mut f, writer).map_err(|source| ImageError::Io {
-                    image: self.name.clone(),
-                    what: format!("blob {digest}"),
-                    source,
-                })
-            }
-            Store::Registry { client, reference } => {
-                Ok(client.pull_blob_to(reference, digest.as_str(), writer)?)
-            }
-        }
+        let mut r = self.open_blob(digest)?;
+        io::copy(&mut r, writer).map_err(|source| ImageError::Io {
+            image: self.name.clone(),
+            what: format!("blob {digest}"),
+            source,
+        })
     }
 }
 
-pub(crate) fn open_blob(
-    store: &Store,
-    digest: &Digest,
-) -> Result<Box<dyn Read + Send>, ImageError> {
-    match store {
-        Store::Layout(l) => {
-            let f: File = l.open_blob(digest)?;
-            Ok(Box::new(f))
+impl Image {
+    /// Saves this image unchanged through `dest` (another name, another store): every layer is made
+    /// available there, then the same config and manifest bytes are written, so the digest is the same
+    /// (EP-15).
+    pub fn save_to(&self, dest: &dyn ImageWriter) -> Result<SavedImage, ImageError> {
+        let layers = self.layers()?;
+        for l in &layers {
+            dest.copy_layer(self, l)?;
         }
-        Store::Registry { client, reference } => {
-            let (reader, writer) = nix::unistd::pipe().map_err(|e| ImageError::Io {
-                image: reference.to_string(),
-                what: format!("pipe for blob {digest}"),
-                source: io::Error::from_raw_os_error(e as i32),
-            })?;
-            let (reader, mut writer) = (File::from(reader), File::from(writer));
-            let (client, reference, d) = (client.clone(), reference.clone(), digest.clone());
-            let handle = std::thread::spawn(move || {
-                client
-                    .pull_blob_to(&reference, d.as_str(), &mut writer)
-                    .map(|_| ())
-            });
-            Ok(Box::new(PipeReader {
-                reader,
-                handle: Some(handle),
-            }))
-        }
+        dest.commit(
+            &self.config_bytes,
+            &self.manifest_bytes,
+            self.manifest_media_type(),
+            &layers,
+        )
     }
+}
+
+/// Runs `produce` on a helper thread writing into a pipe and returns the pipe's reading end; the
+/// producer's error is reported by `read` at end of stream.
+pub(crate) fn pipe_from_thread(
+    image: &str,
+    digest: &Digest,
+    produce: impl FnOnce(&mut File) -> Result<(), String> + Send + 'static,
+) -> Result<Box<dyn Read + Send>, ImageError> {
+    let (reader, writer) = nix::unistd::pipe().map_err(|e| ImageError::Io {
+        image: image.to_string(),
+        what: format!("pipe for blob {digest}"),
+        source: io::Error::from_raw_os_error(e as i32),
+    })?;
+    let (reader, mut writer) = (File::from(reader), File::from(writer));
+    let handle = std::thread::spawn(move || produce(&mut writer));
+    Ok(Box::new(PipeReader {
+        reader,
+        handle: Some(handle),
+    }))
 }
 
 /// Reads from the pipe and reports the download thread's error at end of stream.
 struct PipeReader {
     reader: File,
-    handle: Option<JoinHandle<Result<(), RegistryError>>>,
+    handle: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl Read for PipeReader {
@@ -388,7 +463,7 @@ impl Read for PipeReader {
             if let Some(h) = self.handle.take() {
                 match h.join() {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(io::Error::other(crate::error::chain(&e))),
+                    Ok(Err(e)) => return Err(io::Error::other(e)),
                     Err(_) => return Err(io::Error::other("blob download thread panicked")),
                 }
             }

@@ -4,24 +4,22 @@
 
 pub mod check;
 
-use std::collections::HashMap;
-
 use cnb_spec::exit;
 use cnb_spec::labels::{BASE_PREFIX, STACK_ID, STACK_MIXINS, STACK_PREFIX};
 use cnb_spec::platform::Report;
-use oci_spec::image::{History, ImageConfiguration};
 use tracing::{info, warn};
 
 use crate::analyze::run_image::{select_run_image, RunImageCandidates};
 use crate::analyze::target_of;
 use crate::cli::{Inputs, Phase};
 use crate::export::access::ImageAccess;
-use crate::export::config::{config_bytes, NORMALIZED_CREATED};
+use crate::export::config::NORMALIZED_CREATED;
 use crate::export::metadata::{
     metadata_from_label, LifecycleMetadata, RunImageForExport, StackMetadata,
     LIFECYCLE_METADATA_LABEL, REBASABLE_LABEL,
 };
-use crate::export::store::{manifest_bytes, BlobRef, Destination, SourceImage, StoreError};
+use crate::image::oci::History;
+use crate::image::{Image, ImageBuilder, ImageError, ImageWriter, SaveReport};
 use crate::Failure;
 use check::{
     check_new_base_recorded, check_rebasable, check_stack, check_target, ImageTarget,
@@ -44,21 +42,17 @@ pub enum RebaseError {
         image: String,
         /// Cause.
         #[source]
-        source: StoreError,
+        source: Box<ImageError>,
     },
     /// Encoding failed.
     #[error("encoding image config")]
     Encode(#[source] serde_json::Error),
 }
 
-/// The rebased image, ready to be saved.
+/// The rebased image, ready to be saved under each name.
 pub struct Rebased {
-    /// Config bytes.
-    pub config: Vec<u8>,
-    /// Manifest bytes.
-    pub manifest: Vec<u8>,
-    /// Blobs with the image that holds each.
-    pub blobs: Vec<(usize, BlobRef)>,
+    /// The new image: the new base's layers, then the app's own (blobs taken from both images).
+    pub image: ImageBuilder,
     /// The new lifecycle metadata.
     pub metadata: LifecycleMetadata,
 }
@@ -80,16 +74,6 @@ fn to_check_target(t: &cnb_spec::platform::TargetMetadata) -> ImageTarget {
     }
 }
 
-fn env_of(cfg: &ImageConfiguration, key: &str) -> Option<String> {
-    cfg.config()
-        .as_ref()
-        .and_then(|c| c.env().as_ref())
-        .and_then(|env| {
-            env.iter()
-                .find_map(|e| e.strip_prefix(&format!("{key}=")).map(String::from))
-        })
-}
-
 impl Rebaser {
     fn enforce(&self, r: Result<(), RebaseCheckError>) -> Result<(), RebaseError> {
         match r {
@@ -102,20 +86,28 @@ impl Rebaser {
         }
     }
 
-    /// Rebases `app` onto `new_base` (named `new_base_name`), RB-03…RB-07. Blob owners in
-    /// [`Rebased::blobs`]: 0 = new base, 1 = app image.
+    /// Rebases `app` onto `new_base` (named `new_base_name`), RB-03…RB-07.
     pub fn rebase(
         &self,
-        app: &dyn SourceImage,
-        new_base: &dyn SourceImage,
+        app: &Image,
+        new_base: &Image,
         new_base_name: &str,
     ) -> Result<Rebased, RebaseError> {
-        let mut meta = metadata_from_label(app.label(LIFECYCLE_METADATA_LABEL).as_deref());
-        let app_api = env_of(app.config(), "CNB_PLATFORM_API")
+        let store = |image: &Image| {
+            let name = image.name().to_string();
+            move |source| RebaseError::Store {
+                image: name,
+                source: Box::new(source),
+            }
+        };
+        let mut meta = metadata_from_label(app.label(LIFECYCLE_METADATA_LABEL));
+        let app_api = app
+            .config()
+            .env_var("CNB_PLATFORM_API")
             .and_then(|v| v.parse::<cnb_spec::api::Version>().ok());
         let new_style = app_api.is_some_and(|v| v >= cnb_spec::api::Version::new(0, 12));
         if new_style {
-            self.enforce(check_rebasable(app.label(REBASABLE_LABEL).as_deref()))?;
+            self.enforce(check_rebasable(app.label(REBASABLE_LABEL)))?;
             self.enforce(check_target(
                 &to_check_target(&target_of(app)),
                 &to_check_target(&target_of(new_base)),
@@ -143,14 +135,14 @@ impl Rebaser {
                 });
             }
         } else {
-            let mixins = |i: &dyn SourceImage| -> Vec<String> {
+            let mixins = |i: &Image| -> Vec<String> {
                 i.label(STACK_MIXINS)
-                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .and_then(|m| serde_json::from_str(m).ok())
                     .unwrap_or_default()
             };
             self.enforce(check_stack(
-                app.label(STACK_ID).as_deref(),
-                new_base.label(STACK_ID).as_deref(),
+                app.label(STACK_ID),
+                new_base.label(STACK_ID),
                 &mixins(app),
                 &mixins(new_base),
             ))?;
@@ -158,112 +150,86 @@ impl Rebaser {
 
         // RB-04: swap the layers up to and including the old top layer.
         let top = meta.run_image.top_layer.clone();
-        let idx = app
-            .layers()
+        let app_ids = app.diff_ids();
+        let idx = app_ids
             .iter()
-            .position(|l| l.diff_id == top)
+            .position(|l| l.as_str() == top)
             .ok_or_else(|| RebaseError::TopLayerNotFound(top.clone()))?;
-        let app_layers = &app.layers()[idx + 1..];
-        let mut blobs: Vec<(usize, BlobRef)> = new_base
-            .layers()
-            .iter()
-            .map(|l| (0, l.blob.clone()))
-            .collect();
-        blobs.extend(app_layers.iter().map(|l| (1, l.blob.clone())));
-        let mut diff_ids: Vec<String> = new_base
-            .layers()
-            .iter()
-            .map(|l| l.diff_id.clone())
-            .collect();
-        diff_ids.extend(app_layers.iter().map(|l| l.diff_id.clone()));
+        let app_layers = app_ids.len() - idx - 1;
+        let new_layers = new_base.diff_ids().len();
+        let mut image = ImageBuilder::from_base(app)
+            .map_err(store(app))?
+            .normalize();
+        image
+            .replace_base_layers(idx + 1, new_base)
+            .map_err(store(new_base))?;
 
         meta.run_image.top_layer = new_base
-            .layers()
-            .last()
-            .map(|l| l.diff_id.clone())
+            .top_layer()
+            .map(ToString::to_string)
             .unwrap_or_default();
         meta.run_image.reference = new_base.identifier();
 
         let mut cfg = app.config().clone();
         let base_cfg = new_base.config();
-        cfg.set_architecture(base_cfg.architecture().clone());
-        cfg.set_os(base_cfg.os().clone());
-        cfg.set_os_version(base_cfg.os_version().clone());
-        let mut rootfs = cfg.rootfs().clone();
-        rootfs.set_diff_ids(diff_ids);
-        cfg.set_rootfs(rootfs);
+        cfg.architecture = base_cfg.architecture.clone();
+        cfg.os = base_cfg.os.clone();
+        cfg.os_version = base_cfg.os_version.clone();
         // RB-07: constant created; history: new base entries then the app's own.
-        let app_hist = cfg.history().clone().unwrap_or_default();
-        let app_tail: Vec<History> = if app_hist.len() == app.layers().len() {
+        let app_hist = cfg.history.clone().unwrap_or_default();
+        let app_tail: Vec<History> = if app_hist.len() == app_ids.len() {
             app_hist[idx + 1..].to_vec()
         } else {
-            vec![History::default(); app_layers.len()]
+            vec![History::default(); app_layers]
         };
         let base_hist: Vec<History> = base_cfg
-            .history()
+            .history
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|h| h.empty_layer() != Some(true))
+            .filter(|h| h.empty_layer != Some(true))
             .collect();
-        let base_hist = if base_hist.len() == new_base.layers().len() {
+        let base_hist = if base_hist.len() == new_layers {
             base_hist
         } else {
-            vec![History::default(); new_base.layers().len()]
+            vec![History::default(); new_layers]
         };
         let history: Vec<History> = base_hist
             .into_iter()
             .chain(app_tail)
             .map(|mut h| {
-                h.set_created(Some(NORMALIZED_CREATED.to_string()));
+                h.created = Some(NORMALIZED_CREATED.to_string());
                 h
             })
             .collect();
-        cfg.set_history(Some(history));
-        cfg.set_created(Some(NORMALIZED_CREATED.to_string()));
+        cfg.history = Some(history);
+        cfg.created = Some(NORMALIZED_CREATED.to_string());
         // RB-06: stack/base labels from the new base; updated lifecycle label.
-        let mut c = cfg.config().clone().unwrap_or_default();
-        let mut labels: HashMap<String, String> = c.labels().clone().unwrap_or_default();
+        let mut c = cfg.config.clone().unwrap_or_default();
+        let mut labels = c.labels.clone().unwrap_or_default();
         labels.retain(|k, _| !k.starts_with(STACK_PREFIX) && !k.starts_with(BASE_PREFIX));
-        for (k, v) in base_cfg
-            .config()
-            .as_ref()
-            .and_then(|c| c.labels().as_ref())
-            .into_iter()
-            .flatten()
-        {
+        for (k, v) in base_cfg.labels() {
             if k.starts_with(STACK_PREFIX) || k.starts_with(BASE_PREFIX) {
-                labels.insert(k.clone(), v.clone());
+                labels.insert(k, v);
             }
         }
         let label = serde_json::to_string(&meta)
             .map(cnb_spec::io::go_json_escape)
             .map_err(RebaseError::Encode)?;
         labels.insert(LIFECYCLE_METADATA_LABEL.to_string(), label);
-        c.set_labels(Some(labels));
-        cfg.set_config(Some(c));
-        let config = config_bytes(&cfg).map_err(RebaseError::Encode)?;
-        let blob_refs: Vec<BlobRef> = blobs.iter().map(|(_, b)| b.clone()).collect();
-        let manifest = manifest_bytes(&config, &blob_refs).map_err(RebaseError::Encode)?;
+        c.labels = Some(labels);
+        cfg.config = Some(c);
+        image.set_config(cfg);
         Ok(Rebased {
-            config,
-            manifest,
-            blobs,
+            image,
             metadata: meta,
         })
     }
 }
 
-/// Writes a rebased image to `dest`, copying blobs from their images.
-pub fn save(
-    dest: &dyn Destination,
-    sources: [&dyn SourceImage; 2],
-    rebased: &Rebased,
-) -> Result<(String, u64), StoreError> {
-    for (owner, blob) in &rebased.blobs {
-        dest.copy_blob(sources[*owner], blob)?;
-    }
-    dest.put_image(&rebased.config, &rebased.manifest)
+/// Writes a rebased image through `dest`, taking blobs from the new base and the app image.
+pub fn save(dest: &dyn ImageWriter, rebased: &Rebased) -> Result<SaveReport, ImageError> {
+    rebased.image.save(dest)
 }
 
 /// G-17: while still running as the invoking user (often root, with a root-only docker config or
@@ -288,8 +254,7 @@ fn fail(e: &(dyn std::error::Error + 'static)) -> Failure {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(crate::export::access::AccessError::into_failure)?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     resolve_credentials_now(&access, inputs);
     crate::privilege::ensure_privileges(Phase::Rebaser, inputs)?;
     let Some(first) = inputs.output_images.first().cloned() else {
@@ -313,7 +278,7 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
                 format!("image '{app_name}' not found"),
             )
         })?;
-    let meta = metadata_from_label(app.label(LIFECYCLE_METADATA_LABEL).as_deref());
+    let meta = metadata_from_label(app.label(LIFECYCLE_METADATA_LABEL));
     let new_base_name = match inputs.run_image.clone().filter(|s| !s.is_empty()) {
         Some(r) => r,
         None => {
@@ -356,36 +321,39 @@ pub fn run(inputs: &Inputs) -> Result<(), Failure> {
     let rebased = Rebaser {
         force: inputs.force_rebase,
     }
-    .rebase(app.as_ref(), new_base.as_ref(), &new_base_name)
+    .rebase(&app, &new_base, &new_base_name)
     .map_err(|e| fail(&e))?;
     let mut names = vec![first];
     names.extend(inputs.additional_tags.iter().cloned());
     let mut tags = Vec::new();
-    let mut digest = String::new();
-    let mut size = 0u64;
+    let mut saved_as = None;
     for name in &names {
-        let saved = access
-            .destination(name)
-            .and_then(|d| save(d.as_ref(), [new_base.as_ref(), app.as_ref()], &rebased));
+        let saved = access.writer(name).and_then(|d| save(d.as_ref(), &rebased));
         match saved {
-            Ok((d, s)) => {
+            Ok(r) => {
                 info!("Saving {name}...");
                 tags.push(name.clone());
-                digest = d;
-                size = s;
+                saved_as = Some(r);
             }
             Err(e) => warn!("{name} - {e}"),
         }
     }
-    if tags.is_empty() {
+    let Some(saved) = saved_as else {
         return Err(Failure::msg(
             exit::REBASE_ERROR,
             "rebase",
             "no image could be saved",
         ));
-    }
+    };
     let report = Report {
-        image: crate::export::phase::image_report(&access, tags, &digest, size),
+        image: crate::export::phase::image_report(
+            &access,
+            tags,
+            saved.has_manifest,
+            saved.manifest_digest.as_str(),
+            saved.manifest_size,
+            saved.image_id.as_str(),
+        ),
         build: None,
     };
     report.write(&inputs.report_path).map_err(|e| fail(&e))

@@ -7,7 +7,7 @@
 //! layer blobs) at `<kaniko>/cache/base/<manifest digest>/` — where `extender` looks for its base.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cnb_spec::platform::{Analyzed, Group, ImageIdentifier, RunImage, RunToml, TargetMetadata};
 use cnb_spec::PlatformApi;
@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use crate::analyze::run_image::RunImageCandidates;
 use crate::export::access::ImageAccess;
-use crate::image::layout::{Layout, LayoutError, Selector};
+use crate::image::layout::{Layout, LayoutError};
 use crate::image::oci::Descriptor;
 use crate::image::registry::ImageRef;
 use crate::image::{Image, ImageError};
@@ -103,17 +103,6 @@ pub struct ImagesSummary {
     pub saved: Vec<PathBuf>,
     /// Whether `run-image` in `analyzed.toml` was updated.
     pub run_image_updated: bool,
-}
-
-/// Target data of an image (os, arch, variant, `io.buildpacks.base.*` labels; AN-07).
-pub fn target_of_image(image: &Image) -> TargetMetadata {
-    let cfg = image.config();
-    TargetMetadata::from_image_config(
-        &cfg.os,
-        &cfg.architecture,
-        cfg.variant.as_deref().unwrap_or_default(),
-        |k| image.label(k).map(str::to_string),
-    )
 }
 
 /// Whether a target is filled in (has an OS), as the reference decides (RS-07).
@@ -223,7 +212,7 @@ impl RestoreImages<'_> {
         debug!("Run image info in analyzed metadata was: {run:?}");
         run.reference = image.identifier();
         if self.platform_api.uses_run_toml() {
-            let target = target_of_image(image);
+            let target = crate::analyze::target_of(image);
             if target.os.is_empty() {
                 return Err(ImagesError::NoOs(image.name().to_string()));
             }
@@ -243,36 +232,19 @@ impl RestoreImages<'_> {
             image: name.to_string(),
             source: Box::new(source),
         };
-        match self.access {
-            ImageAccess::Registry { client } => {
-                let reference = ImageRef::parse(name).map_err(|e| ImagesError::Reference {
-                    image: name.to_string(),
-                    source: Box::new(e),
-                })?;
-                match Image::from_registry(client, &reference) {
-                    Ok(i) => Ok(i),
-                    Err(ImageError::Registry(e)) if e.is_not_found() => {
-                        Err(ImagesError::NotFound {
-                            what,
-                            image: name.to_string(),
-                        })
-                    }
-                    Err(e) => Err(pull(e)),
-                }
-            }
-            ImageAccess::Layout { dir } => {
-                let path = name.split('@').next().unwrap_or(name);
-                if Path::new(path).is_absolute() && Layout::exists(Path::new(path)) {
-                    return Image::from_layout(Path::new(path), &Selector::Only, None)
-                        .map_err(pull);
-                }
-                Image::from_layout_dir(dir, name)
-                    .map_err(pull)?
-                    .ok_or_else(|| ImagesError::NotFound {
-                        what,
-                        image: name.to_string(),
-                    })
-            }
+        if !self.access.is_layout() {
+            ImageRef::parse(name).map_err(|e| ImagesError::Reference {
+                image: name.to_string(),
+                source: Box::new(e),
+            })?;
+        }
+        match self.access.open(name) {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(ImagesError::NotFound {
+                what,
+                image: name.to_string(),
+            }),
+            Err(e) => Err(pull(e)),
         }
     }
 

@@ -293,7 +293,7 @@ pub fn open_cache(inputs: &Inputs, access: &ImageAccess) -> Option<Box<dyn Cache
                 None
             }
         };
-        return match access.destination(name) {
+        return match access.writer(name) {
             Ok(dest) => Some(Box::new(ImageCache::new(name, previous, dest))),
             Err(e) => {
                 warn!("Ignoring cache image \"{name}\": {e}");
@@ -329,8 +329,7 @@ fn registry_images(inputs: &Inputs) -> Vec<String> {
 
 /// Runs the phase on resolved inputs.
 pub fn run(inputs: &Inputs) -> Result<(), Failure> {
-    let access = ImageAccess::from_inputs(inputs)
-        .map_err(crate::export::access::AccessError::into_failure)?;
+    let access = ImageAccess::from_inputs(inputs).map_err(|e| e.failure())?;
     check_cache_inputs(inputs)?;
     // G-17: credential helpers and root-only docker configs are read before privileges drop.
     access.resolve_credentials(&registry_images(inputs));

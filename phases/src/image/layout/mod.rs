@@ -10,6 +10,7 @@
 //! - Blobs are shared by every image in the layout: writing a blob that exists copies nothing.
 
 mod reference;
+mod store;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -21,6 +22,7 @@ use cnb_spec::io::{AtomicFile, FILE_MODE};
 use sha2::{Digest as _, Sha256};
 
 pub use reference::{path_for_reference, LayoutReference};
+pub use store::{tag_of, IndexUpdate, LayoutStore, LayoutWriter};
 
 use super::oci::{self, Descriptor, ImageConfig, Index, Manifest, Platform};
 use super::Digest;
@@ -110,6 +112,8 @@ pub enum LayoutError {
 pub enum Selector {
     /// The only image in the layout (tagged or not).
     Only,
+    /// The first image `index.json` lists (how the exporter reads a previous image).
+    First,
     /// The image tagged with this `org.opencontainers.image.ref.name`.
     Tag(String),
     /// The manifest or index with this digest.
@@ -120,6 +124,7 @@ impl std::fmt::Display for Selector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Selector::Only => f.write_str("(the only one)"),
+            Selector::First => f.write_str("(the first one)"),
             Selector::Tag(t) => write!(f, "tagged {t:?}"),
             Selector::Digest(d) => write!(f, "{d}"),
         }
@@ -148,8 +153,10 @@ pub struct WriteStats {
     pub blobs_written: u64,
     /// Bytes written.
     pub bytes_written: u64,
-    /// Blobs that already existed (nothing copied).
+    /// Blobs that already existed (nothing copied), mounted ones included.
     pub blobs_reused: u64,
+    /// Of the reused blobs, those a registry mounted from another repository.
+    pub blobs_mounted: u64,
 }
 
 impl WriteStats {
@@ -158,6 +165,7 @@ impl WriteStats {
         self.blobs_written += o.blobs_written;
         self.bytes_written += o.bytes_written;
         self.blobs_reused += o.blobs_reused;
+        self.blobs_mounted += o.blobs_mounted;
     }
 }
 
@@ -333,7 +341,7 @@ impl Layout {
             WriteStats {
                 blobs_written: 1,
                 bytes_written: bytes.len() as u64,
-                blobs_reused: 0,
+                ..WriteStats::default()
             },
         ))
     }
@@ -396,7 +404,7 @@ impl Layout {
             WriteStats {
                 blobs_written: 1,
                 bytes_written: n,
-                blobs_reused: 0,
+                ..WriteStats::default()
             },
         ))
     }
@@ -529,6 +537,7 @@ impl Layout {
                 }
                 first.clone()
             }
+            Selector::First => index.manifests.first().cloned().ok_or_else(not_found)?,
             Selector::Tag(t) => index
                 .manifests
                 .iter()

@@ -43,6 +43,7 @@ mod open;
 mod reference;
 mod retry;
 mod scheme;
+mod store;
 mod tls;
 
 pub use blob::{BlobPushOutcome, BlobSource, BlobUpload};
@@ -57,3 +58,4 @@ pub use reference::{
     ensure_same_registry, normalise_registry, ImageRef, DEFAULT_REGISTRY, DEFAULT_TAG,
 };
 pub use retry::RetryPolicy;
+pub use store::{RegistryStore, RegistryWriter};
