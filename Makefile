@@ -202,3 +202,12 @@ image-index:
 	  sh samples/lifecycle-image.sh target/aarch64-unknown-linux-gnu/release $(LIFECYCLE_IMAGE)-arm64
 	rm -rf $(LIFECYCLE_IMAGE)-index
 	python3 tools/oci-index.py $(LIFECYCLE_IMAGE)-index $(VERSION) $(LIFECYCLE_IMAGE)-amd64 $(LIFECYCLE_IMAGE)-arm64
+
+# --- rel helper (issue 14): reliability campaigns ----------------------------------------------------
+# stress: the long registry-fault campaign (120 runs across exporter, analyzer, restorer, rebaser behind
+# a fault-injecting proxy) and the kill -9 trials (>= 50 per phase), printing their outcome tables.
+# `make test` runs the same tests in their short CI mode.
+.PHONY: stress
+stress: build-debug
+	umask 022 && CNB_STRESS=1 $(CARGO) test --locked -p cnb-acceptance --test acceptance -- \
+	  --nocapture --test-threads=1 registry_faults:: kill9::
