@@ -203,6 +203,14 @@ image-index:
 	rm -rf $(LIFECYCLE_IMAGE)-index
 	python3 tools/oci-index.py $(LIFECYCLE_IMAGE)-index $(VERSION) $(LIFECYCLE_IMAGE)-amd64 $(LIFECYCLE_IMAGE)-arm64
 
+# --- rel helper (issue 14): reliability campaigns ----------------------------------------------------
+# stress: the long registry-fault campaign (120 runs across exporter, analyzer, restorer, rebaser behind
+# a fault-injecting proxy), printing its outcome table. `make test` runs the same test in its short CI mode.
+.PHONY: stress
+stress: build-debug
+	umask 022 && CNB_STRESS=1 $(CARGO) test --locked -p cnb-acceptance --test acceptance -- \
+	  --nocapture --test-threads=1 registry_faults::
+
 # --- perf helper (issue 16): creator fresh / no-op vs floors -------------------------------------
 # bench-creator: creator fresh and no-op builds of a generated app (BENCH_CREATOR_MB, default 300,1024)
 #   into an OCI layout vs sha256sum / deflate floors of the same bytes, peak RSS; BENCH_CREATOR_BASELINE

@@ -352,6 +352,7 @@ pub struct PhaseCommand {
     env: Vec<(String, Option<String>)>,
     cwd: Option<PathBuf>,
     timeout: Duration,
+    kill_after: Option<Duration>,
     run_as: RunAs,
     root: Option<PathBuf>,
 }
@@ -392,6 +393,7 @@ pub fn phase(name: &str) -> PhaseCommand {
         env: vec![("PATH".to_string(), Some(DEFAULT_PATH.to_string()))],
         cwd: None,
         timeout: DEFAULT_TIMEOUT,
+        kill_after: None,
         run_as: RunAs::Default,
         root: None,
     }
@@ -444,6 +446,13 @@ impl PhaseCommand {
     /// Kills the child (and its process group) after `t` (default [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    /// SIGKILLs the phase (its whole process group) this long after it started, unless it ended
+    /// before; [`Output::signal`] then says `Some(9)` (kill -9 safety trials, issue 14).
+    pub fn kill_after(mut self, delay: Duration) -> Self {
+        self.kill_after = Some(delay);
         self
     }
 
@@ -565,6 +574,13 @@ impl PhaseCommand {
         let status = loop {
             if let Some(s) = child.try_wait().expect("wait for phase") {
                 break s;
+            }
+            if self.kill_after.is_some_and(|d| started.elapsed() >= d) {
+                // SAFETY: plain kill(2) on the child's process group.
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGKILL);
+                }
+                break child.wait().expect("wait for killed phase");
             }
             if started.elapsed() > self.timeout {
                 // SAFETY: plain kill(2) on the child's process group.

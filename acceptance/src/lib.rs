@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod docker;
+pub mod faults;
 pub mod harness;
 pub mod hostile;
 pub mod images;

@@ -45,6 +45,7 @@ mod modes;
 mod phases_e2e;
 mod rebase;
 mod rebase_platform;
+mod registry_faults;
 mod registry_scheme;
 mod restore;
 mod restore_images;

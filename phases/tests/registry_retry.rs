@@ -151,6 +151,8 @@ enum Reply {
     Cut(u16, Vec<(String, String)>, usize, Vec<u8>),
     /// The connection is closed without an answer.
     Reset,
+    /// Nothing is answered; the connection stays open (on its own thread) for this long.
+    Stall(Duration),
 }
 
 /// A loopback HTTP/1.1 server answering each request with `handler(request, n)`, `n` counting the
@@ -214,6 +216,13 @@ fn fault_server(
                     let _ = stream.flush();
                 }
                 Reply::Reset => {}
+                Reply::Stall(d) => {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(d);
+                        drop(stream);
+                    });
+                    continue;
+                }
             }
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
@@ -469,3 +478,46 @@ fn blobs_that_do_not_match_their_digest_fail_clearly() {
         "{msg}"
     );
 }
+
+/// Issue 14: the client had a connect timeout only, so a registry that accepts a request and never
+/// answers hung the phase forever. A silent response now fails after the read timeout as a transient
+/// error and is retried.
+#[test]
+fn a_stalled_response_times_out_and_is_retried() {
+    let (addr, log) = fault_server(|req, n| {
+        if req.line.starts_with("GET /v2/ ") {
+            return ok(b"");
+        }
+        if n == 0 {
+            Reply::Stall(Duration::from_secs(600))
+        } else {
+            ok(b"")
+        }
+    });
+    let retry = RetryPolicy {
+        delays: vec![Duration::from_millis(1); 3],
+    };
+    let options = RegistryOptions::default()
+        .insecure(&addr)
+        .retry(retry)
+        .read_timeout(Duration::from_millis(500));
+    let c = RegistryClient::new(Arc::new(Keychain::anonymous()), options).unwrap();
+    let image = ImageRef::parse(&format!("{addr}/app:v1")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(c.blob_exists(&image, D).map_err(|e| e.to_string()));
+    });
+    // Generous: without a read timeout the call never returns (the stall lasts 600 s).
+    let res = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("blob HEAD against a stalled registry hung");
+    assert!(res.unwrap());
+    let heads = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.line.starts_with("HEAD "))
+        .count();
+    assert_eq!(heads, 2);
+}
+

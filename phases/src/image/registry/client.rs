@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use oci_client::errors::OciDistributionError;
@@ -45,7 +45,19 @@ pub struct RegistryOptions {
     pub max_concurrent_uploads: usize,
     /// The platform picked from multi-platform indexes.
     pub platform: Platform,
+    /// How long a response may stay silent (no byte read) before the request fails as a transient
+    /// error (and is retried); [`DEFAULT_READ_TIMEOUT`], or [`REGISTRY_READ_TIMEOUT_ENV`] seconds.
+    pub read_timeout: Duration,
 }
+
+/// The default [`RegistryOptions::read_timeout`]: a stalled registry fails the request instead of
+/// hanging the phase forever (issue 14; the reference sets no such timeout). It bounds silence, not a
+/// transfer: a large blob that keeps streaming never hits it.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Overrides [`DEFAULT_READ_TIMEOUT`] (seconds, fractions allowed; a lifecycle extension, not a
+/// platform-spec variable).
+pub const REGISTRY_READ_TIMEOUT_ENV: &str = "CNB_REGISTRY_READ_TIMEOUT";
 
 impl Default for RegistryOptions {
     fn default() -> Self {
@@ -55,6 +67,7 @@ impl Default for RegistryOptions {
             retry: RetryPolicy::default(),
             max_concurrent_uploads: 4,
             platform: Platform::current(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -74,6 +87,14 @@ impl RegistryOptions {
         if let Some(list) = std::env::var_os(REGISTRY_CA_CERTS_ENV) {
             opts.ca_certs
                 .extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+        }
+        if let Ok(v) = std::env::var(REGISTRY_READ_TIMEOUT_ENV) {
+            match parse_timeout(&v) {
+                Some(t) => opts.read_timeout = t,
+                None => tracing::warn!(
+                    "ignoring {REGISTRY_READ_TIMEOUT_ENV}={v:?}: not a positive number of seconds"
+                ),
+            }
         }
         opts
     }
@@ -95,6 +116,18 @@ impl RegistryOptions {
         self.retry = retry;
         self
     }
+
+    /// Replaces the [`RegistryOptions::read_timeout`].
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+}
+
+/// A positive number of seconds (`30`, `0.5`).
+fn parse_timeout(v: &str) -> Option<Duration> {
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
 /// The process's registry runtime, made on first use. A process forked after that (the creator's
@@ -210,6 +243,7 @@ impl RegistryClient {
     ) -> Result<RegistryClient, RegistryError> {
         let extra = load_ca_certs(&options.ca_certs)?;
         let (https, system_roots) = build_oci_client(&options, extra.clone(), Transport::Https)?;
+        let read_timeout = options.read_timeout;
         Ok(RegistryClient {
             oci: Arc::new(Mutex::new(HashMap::from([(Transport::Https, https)]))),
             keychain,
@@ -218,6 +252,7 @@ impl RegistryClient {
             tls: Arc::new(TlsRoots {
                 system_roots,
                 extra,
+                read_timeout,
             }),
             identity: Arc::new(Mutex::new(None)),
             http: Arc::new(Mutex::new(HashMap::new())),

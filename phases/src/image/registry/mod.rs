@@ -47,7 +47,10 @@ mod store;
 mod tls;
 
 pub use blob::{BlobPushOutcome, BlobSource, BlobUpload};
-pub use client::{sha256_digest, RegistryClient, RegistryOptions, REGISTRY_CA_CERTS_ENV};
+pub use client::{
+    sha256_digest, RegistryClient, RegistryOptions, DEFAULT_READ_TIMEOUT, REGISTRY_CA_CERTS_ENV,
+    REGISTRY_READ_TIMEOUT_ENV,
+};
 pub use error::{KeychainError, RegistryError};
 pub use keychain::{Credential, Keychain, KeychainSource};
 pub use media_types::{

@@ -19,6 +19,8 @@ pub(crate) const USER_AGENT: &str = concat!("cnb-lifecycle/", env!("CARGO_PKG_VE
 pub(crate) struct TlsRoots {
     pub(crate) system_roots: bool,
     pub(crate) extra: Vec<Certificate>,
+    /// [`RegistryOptions::read_timeout`].
+    pub(crate) read_timeout: Duration,
 }
 
 impl TlsRoots {
@@ -40,6 +42,7 @@ impl TlsRoots {
         let builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(30))
+            .read_timeout(self.read_timeout)
             .tls_danger_accept_invalid_certs(unverified);
         let builder = if self.system_roots {
             builder.tls_certs_merge(extra)
@@ -129,6 +132,7 @@ pub(crate) fn oci_config(options: &RegistryOptions, transport: Transport) -> Cli
         use_monolithic_push: true,
         max_concurrent_upload: options.max_concurrent_uploads.max(1),
         connect_timeout: Some(Duration::from_secs(30)),
+        read_timeout: Some(options.read_timeout),
         user_agent: USER_AGENT,
         platform_resolver: None,
         ..ClientConfig::default()
