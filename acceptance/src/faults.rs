@@ -405,7 +405,9 @@ fn forward(req: &Request, upstream: SocketAddr) -> Option<Vec<u8>> {
 }
 
 fn find_body(resp: &[u8]) -> Option<usize> {
-    resp.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    resp.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }
 
 fn answer(client: &mut TcpStream, status: u16, headers: &[&str], body: &str) {
@@ -464,7 +466,10 @@ mod tests {
         assert_eq!(a, run());
         let n = a.iter().flatten().count();
         assert_eq!(n, 4, "{a:?}");
-        assert!(!a.contains(&Some(Fault::Unauthorized)), "401 on uploads only");
+        assert!(
+            !a.contains(&Some(Fault::Unauthorized)),
+            "401 on uploads only"
+        );
     }
 
     #[test]

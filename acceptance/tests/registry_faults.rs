@@ -76,7 +76,12 @@ impl Campaign {
     fn tag_digest(&self, repo_tag: &str) -> Option<String> {
         let (u, p) = self.reg.credentials().unwrap();
         let out = Command::new("skopeo")
-            .args(["--insecure-policy", "inspect", "--raw", "--tls-verify=false"])
+            .args([
+                "--insecure-policy",
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+            ])
             .arg(format!("--creds={u}:{p}"))
             .arg(format!("docker://{}", self.reg.image(repo_tag)))
             .output()
@@ -434,7 +439,11 @@ fn phases_survive_registry_faults_cleanly() {
     assert_eq!(total as u64, per_phase * 4);
     let kinds: std::collections::BTreeSet<Fault> = c.faults.keys().map(|(_, f)| *f).collect();
     for f in Fault::ALL {
-        assert!(kinds.contains(&f), "{f:?} was never injected: {:?}", c.faults);
+        assert!(
+            kinds.contains(&f),
+            "{f:?} was never injected: {:?}",
+            c.faults
+        );
     }
     for phase in PHASES {
         assert!(

@@ -520,4 +520,3 @@ fn a_stalled_response_times_out_and_is_retried() {
         .count();
     assert_eq!(heads, 2);
 }
-
