@@ -22,7 +22,7 @@ R="$WORK/rootfs"
 mkdir -p "$R/cnb"
 sh "$SAMPLES/../tools/install-lifecycle.sh" "$BIN" "$R/cnb/lifecycle"
 chmod 0755 "$R/cnb" "$R/cnb/lifecycle"
-VERSION=$(sed -n '/^\[lifecycle\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$R/cnb/lifecycle/lifecycle.toml")
+VERSION=$(sed -n '/^\[lifecycle\]/,/^\[/s/^[[:space:]]*version *= *"\(.*\)"/\1/p' "$R/cnb/lifecycle/lifecycle.toml")
 TAG=${3:-$VERSION}
 rm -rf "$LAYOUT"
 mkimage --layout "$LAYOUT" --tag "$TAG" --rootfs "$R" --owner 0:0 ${LIFECYCLE_ARCH:+--arch "$LIFECYCLE_ARCH"} \

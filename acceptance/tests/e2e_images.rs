@@ -190,7 +190,7 @@ fn lifecycle_image_holds_the_static_phases_and_runs_in_an_empty_chroot() {
     let version = version
         .lines()
         .skip_while(|l| l.trim() != "[lifecycle]")
-        .find_map(|l| l.strip_prefix("version = "))
+        .find_map(|l| l.trim().strip_prefix("version = "))
         .unwrap()
         .trim_matches('"')
         .to_string();

@@ -250,7 +250,7 @@ fn restorer_cache_image_contains_every_hostile_layer() {
         ib.add_layer(&info, None).unwrap();
         ib.set_label(
             "io.buildpacks.lifecycle.cache.metadata",
-            &cache_metadata(&info.diff_id.to_string()),
+            &cache_metadata(info.diff_id.as_ref()),
         );
         ib.save_to_layout(&layout, &["latest".to_string()]).unwrap();
         let cache = reg.image(&format!("cache/case{i}:latest"));

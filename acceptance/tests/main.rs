@@ -40,6 +40,7 @@ mod export_sbom;
 mod extend;
 mod extend_docker;
 mod hostile_inputs;
+mod hostile_layers;
 mod launcher;
 mod modes;
 mod phases_e2e;

@@ -89,4 +89,4 @@ fn cache_image_bytes_are_stable() {
     assert_eq!(index, EXPECTED_CACHE_INDEX);
 }
 
-const EXPECTED_CACHE_INDEX: &str = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e4a81248569ac48986ee6d7fcd33a214a286a9edc6d7c36b9d3cb7f465adb5e8","size":400,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}"#;
+const EXPECTED_CACHE_INDEX: &str = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:936b68f5b14461a20f13b5c0ca4d74209bd46cb6b9f1089a120ac6a1117f8956","size":400,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}"#;

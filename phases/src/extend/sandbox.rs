@@ -119,6 +119,9 @@ where
             drop(go_w);
             drop(res_r);
             // The parent maps our ids through /proc/<pid>: a non-dumpable child's /proc belongs to root.
+            // So this copy of the credentials is wiped first; once mapped, the worker is made
+            // non-dumpable again and receives them back through the pipe (the creator's worker runs
+            // analyze and export, which need them).
             crate::privilege::secrets::forget_and_become_dumpable();
             let report = |r: Result<T, String>| {
                 let bytes = serde_json::to_vec(&r).unwrap_or_default();
@@ -136,6 +139,23 @@ where
             let n = unsafe { libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
             if n != 1 || b[0] != b'1' {
                 exit_now(1);
+            }
+            if let Err(e) = crate::privilege::secrets::reprotect() {
+                report(Err(format!("making the worker non-dumpable: {e}")));
+                exit_now(1);
+            }
+            match read_credentials(go_r.as_raw_fd()) {
+                Ok(Some(auth)) => {
+                    if !crate::privilege::secrets::restore_in_forked_child(auth) {
+                        report(Err("receiving the registry credentials: store busy".into()));
+                        exit_now(1);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    report(Err(format!("receiving the registry credentials: {e}")));
+                    exit_now(1);
+                }
             }
             // Our own mounts must not propagate back to the host.
             if let Err(e) = mount(
@@ -164,8 +184,14 @@ where
             } else {
                 Ok(())
             };
-            let go: &[u8] = if synced && mapped.is_ok() { b"1" } else { b"0" };
-            write_all_fd(go_w.as_raw_fd(), go);
+            let go = synced && mapped.is_ok();
+            write_all_fd(go_w.as_raw_fd(), if go { b"1" } else { b"0" });
+            if go {
+                // Length-prefixed; zero length: none. The pipe is private to parent and worker.
+                let auth = crate::privilege::secrets::registry_auth().unwrap_or_default();
+                write_all_fd(go_w.as_raw_fd(), &(auth.len() as u64).to_le_bytes());
+                write_all_fd(go_w.as_raw_fd(), auth.as_bytes());
+            }
             drop(go_w);
             let mut out = Vec::new();
             let read = std::fs::File::from(res_r).read_to_end(&mut out);
@@ -182,6 +208,44 @@ where
             r.map_err(SandboxError::Worker)
         }
     }
+}
+
+/// Reads the length-prefixed credentials the parent writes after the go byte (raw reads: the
+/// worker is a forked child and uses no buffered stdio).
+fn read_credentials(fd: i32) -> Result<Option<String>, String> {
+    let mut len = [0u8; 8];
+    read_exact_fd(fd, &mut len)?;
+    let len = u64::from_le_bytes(len);
+    if len == 0 {
+        return Ok(None);
+    }
+    if len > 64 << 20 {
+        return Err(format!("{len} bytes is not a credentials document"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    read_exact_fd(fd, &mut buf)?;
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| "not UTF-8".to_string())
+}
+
+fn read_exact_fd(fd: i32, mut buf: &mut [u8]) -> Result<(), String> {
+    while !buf.is_empty() {
+        // SAFETY: reading into a valid, exclusive slice for its length from our own pipe end.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.to_string());
+        }
+        if n == 0 {
+            return Err("the parent closed the pipe early".to_string());
+        }
+        buf = &mut buf[n as usize..];
+    }
+    Ok(())
 }
 
 /// One command to run in the root filesystem.

@@ -77,7 +77,9 @@ pub fn discard() {
 /// unprivileged process, writes the child's `/proc/<pid>/uid_map`, and `newuidmap` checks the owner of
 /// `/proc/<pid>`, which a non-dumpable process hands to root): wipes this copy of the credentials and
 /// makes the process dumpable. Steps the worker runs `exec` their own programs, so no registry secret
-/// remains in a readable address space. Never blocks (a lock held at fork time is left alone).
+/// remains in a readable address space; a worker that needs them (the creator's) is made non-dumpable
+/// again once mapped and gets them back with [`restore_in_forked_child`]. Never blocks (a lock held at
+/// fork time is left alone).
 pub fn forget_and_become_dumpable() {
     if let Ok(mut s) = STORE.try_lock() {
         if let Some(v) = s.take() {
@@ -86,6 +88,22 @@ pub fn forget_and_become_dumpable() {
     }
     // SAFETY: prctl(PR_SET_DUMPABLE, 1) takes plain integers and changes only this process's flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+}
+
+/// In the forked worker of [`forget_and_become_dumpable`], once it is non-dumpable again: takes back
+/// the credentials its parent sent. Never blocks (false when the lock was held at fork time).
+pub fn restore_in_forked_child(json: String) -> bool {
+    match STORE.try_lock() {
+        Ok(mut s) => {
+            *s = Some(json);
+            TAKEN.store(true, Ordering::SeqCst);
+            true
+        }
+        Err(_) => {
+            wipe(json);
+            false
+        }
+    }
 }
 
 /// Overwrites a string's bytes before freeing them.
